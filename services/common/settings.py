@@ -1,0 +1,175 @@
+"""One Settings object for every service, read from the environment (12-factor).
+
+Field names are the env var names. `REDIS_URL` / `PG_URL` unset means "use the
+embedded servers" (see `services.common.embedded`); each service resolves that
+at start-up, so by the time a service runs both URLs are set.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from pydantic import field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Demo defaults: printed loudly at start, refused when MDSTACK_ENV=production.
+DEMO_INGEST_USERNAME = "demo"
+DEMO_INGEST_PASSWORD = "demo-password"
+DEMO_INTERNAL_TOKEN = "demo-internal-token"
+DEMO_SECRETS = {
+    "INGEST_USERNAME": DEMO_INGEST_USERNAME,
+    "INGEST_PASSWORD": DEMO_INGEST_PASSWORD,
+    "INTERNAL_TOKEN": DEMO_INTERNAL_TOKEN,
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=False)
+
+    MDSTACK_ENV: str = "development"
+    SERVICE_NAME: str = "mdstack"
+    STATE_DIR: str = ".mdstack"
+    LOG_LEVEL: str = "INFO"
+
+    REDIS_URL: str | None = None
+    PG_URL: str | None = None
+
+    INGEST_USERNAME: str = DEMO_INGEST_USERNAME
+    INGEST_PASSWORD: str = DEMO_INGEST_PASSWORD
+    API_KEY: str | None = None
+    INTERNAL_TOKEN: str = DEMO_INTERNAL_TOKEN
+
+    QUEUE_NAME: str = "ticks.received"
+    PUBSUB_CHANNEL: str = "realtime:updates"
+    # Prefix of every key mdstack owns in Redis (RQ keys are namespaced by QUEUE_NAME);
+    # tests give each run its own prefix so they can share one server.
+    KEY_PREFIX: str = "md:"
+
+    API_HOST: str = "127.0.0.1"
+    API_PORT: int = 8000
+    GATEWAY_HOST: str = "127.0.0.1"
+    GATEWAY_PORT: int = 8001
+    # Where workers post views; defaults to this machine's API.
+    API_URL: str | None = None
+    # Health/metrics port of processes without an HTTP API (worker, flusher); 0 = off.
+    METRICS_PORT: int = 0
+
+    # Ingest: group commit and limits.
+    INGEST_LINGER_MS: float = 2.0  # how long a commit waits for concurrent requests to join it
+    INGEST_MAX_GROUP: int = 5000  # ticks per group commit (= per RQ job)
+    MAX_BATCH: int = 5000  # ticks per POST /ingest/ticks
+    MAX_BODY_BYTES: int = 2 * 1024 * 1024
+    DEDUP_TTL_S: int = 24 * 3600  # how long an event_id is remembered
+    MAX_FUTURE_SKEW_S: float = 300.0  # ts may be this far ahead of the server clock
+    HISTORY_LIMIT_MAX: int = 1000
+    CANDLES_LIMIT_MAX: int = 1000
+
+    # Workers.
+    JOB_RETRIES: int = 3
+    JOB_RETRY_INTERVALS: str = "1,3,10"  # seconds between attempts
+    JOB_TIMEOUT_S: int = 60
+    CANDLES_KEEP: int = 1000  # candles kept per symbol and interval
+
+    # Flusher.
+    FLUSH_MAX_ROWS: int = 5000
+    FLUSH_INTERVAL_MS: int = 500
+    FLUSH_CLAIM_IDLE_MS: int = 30_000  # entries a dead flusher held are taken over after this
+    FLUSHER_NAME: str | None = None
+
+    # Gateway.
+    SSE_HISTORY: int = 10_000  # events kept for Last-Event-ID resume
+    SSE_CLIENT_BUFFER: int = 1000  # events queued per client before it is dropped
+    SSE_PING_S: float = 15.0
+    SSE_SEND_TIMEOUT_S: float = 10.0
+
+    # Feeder.
+    SYMBOLS: str = "BTCUSDT,ETHUSDT,SOLUSDT,XAUUSD,EURUSD"
+    TPS: float = 50.0
+    TARGET_URL: str = "http://127.0.0.1:8000"
+    FEEDER_BATCH: int = 1  # ticks per POST; >1 uses /ingest/ticks
+    FEEDER_SOURCE: str = "sim"
+    FEEDER_MAX_INFLIGHT: int = 512
+
+    @field_validator("PG_URL")
+    @classmethod
+    def _psycopg3_url(cls, value: str | None) -> str | None:
+        # Render and Heroku hand out postgres:// URLs; SQLAlchemy needs the driver named.
+        if value is None:
+            return None
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_demo_secrets_in_production(self) -> Settings:
+        if self.is_production:
+            demo = [name for name, value in DEMO_SECRETS.items() if getattr(self, name) == value]
+            if demo:
+                raise ValueError(f"MDSTACK_ENV=production but demo defaults are in use for: {', '.join(demo)}")
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.MDSTACK_ENV.lower() in {"prod", "production"}
+
+    @property
+    def demo_secrets_in_use(self) -> list[str]:
+        return [name for name, value in DEMO_SECRETS.items() if getattr(self, name) == value]
+
+    @property
+    def api_url(self) -> str:
+        return self.API_URL or f"http://{self.API_HOST}:{self.API_PORT}"
+
+    @property
+    def symbols(self) -> list[str]:
+        return [s.strip() for s in self.SYMBOLS.split(",") if s.strip()]
+
+    @property
+    def retry_intervals(self) -> list[int]:
+        return [int(x) for x in self.JOB_RETRY_INTERVALS.split(",") if x.strip()]
+
+    @property
+    def redis_url(self) -> str:
+        if not self.REDIS_URL:
+            raise RuntimeError("REDIS_URL is not set; start the embedded servers first (mdstack up)")
+        return self.REDIS_URL
+
+    @property
+    def pg_url(self) -> str:
+        if not self.PG_URL:
+            raise RuntimeError("PG_URL is not set; start the embedded servers first (mdstack up)")
+        return self.PG_URL
+
+    @cached_property
+    def pg_dsn(self) -> str:
+        """PG_URL as plain libpq DSN, for psycopg without SQLAlchemy."""
+        return self.pg_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def get_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+
+SERVERS_FILE = "servers.json"  # written by `mdstack up`: the URLs of the servers it started
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings for a service process.
+
+    With REDIS_URL / PG_URL unset, a service started on its own joins the
+    embedded servers of a running `mdstack up` (their URLs are in the state dir).
+    """
+    import json
+    from pathlib import Path
+
+    settings = get_settings(**overrides)
+    servers = Path(settings.STATE_DIR) / SERVERS_FILE
+    if (not settings.REDIS_URL or not settings.PG_URL) and servers.exists():
+        urls = json.loads(servers.read_text())
+        return get_settings(
+            **{"REDIS_URL": settings.REDIS_URL or urls["REDIS_URL"], "PG_URL": settings.PG_URL or urls["PG_URL"]},
+            **overrides,
+        )
+    return settings

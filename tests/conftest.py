@@ -1,0 +1,86 @@
+"""Real servers for every test.
+
+`REDIS_URL` / `PG_URL` set (CI on this machine): those servers. Unset: the
+embedded redis-server and PostgreSQL, started once per session. Each session
+gets its own Postgres database (migrated with Alembic); each test gets its own
+Redis key prefix, RQ queue and pub/sub channel, so runs can share servers.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+import redis
+from sqlalchemy.engine import make_url
+
+from services.common.db import migrate
+from services.common.embedded import EmbeddedPostgres, EmbeddedRedis
+from services.common.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), appendonly=False)
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if os.environ.get("PG_URL"):
+        yield os.environ["PG_URL"]
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
+    yield server.start()
+    server.stop()
+
+
+def libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_admin_url: str) -> Iterator[str]:
+    """A database of its own for this session, with the schema migrated."""
+    name = f"mdstack_test_{uuid.uuid4().hex[:10]}"
+    admin = libpq(pg_admin_url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(pg_admin_url).set(drivername="postgresql+psycopg", database=name)
+    rendered = url.render_as_string(hide_password=False)
+    migrate(Settings(PG_URL=rendered))
+    yield rendered
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(redis_url: str, pg_url: str) -> Iterator[Settings]:
+    tag = uuid.uuid4().hex[:8]
+    s = Settings(
+        REDIS_URL=redis_url,
+        PG_URL=pg_url,
+        KEY_PREFIX=f"t{tag}:",
+        QUEUE_NAME=f"t{tag}.ticks",
+        PUBSUB_CHANNEL=f"t{tag}:updates",
+        INGEST_USERNAME="test-user",
+        INGEST_PASSWORD="test-password",
+        INTERNAL_TOKEN="test-internal-token",
+        JOB_RETRY_INTERVALS="0,0,0",
+    )
+    with psycopg.connect(s.pg_dsn, autocommit=True) as conn:
+        conn.execute("TRUNCATE md_ticks")
+    yield s
+    client = redis.Redis.from_url(redis_url)
+    for pattern in (f"{s.KEY_PREFIX}*", f"rq:*{s.QUEUE_NAME}*"):
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        for i in range(0, len(keys), 500):
+            client.unlink(*keys[i : i + 500])
+    client.close()
