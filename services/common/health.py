@@ -63,9 +63,7 @@ def readiness_body(problems: list[str]) -> tuple[int, bytes]:
     return 200, orjson.dumps({"status": "ready"})
 
 
-def health_routes(
-    readiness: Callable[[], object], metrics: Callable[[], object] | None = None
-) -> APIRouter:
+def health_routes(readiness: Callable[[], object], metrics: Callable[[], object] | None = None) -> APIRouter:
     """`/health/*` and `/metrics` for a FastAPI app; `readiness` is an async callable returning problems."""
     router = APIRouter(tags=["health"])
 
@@ -92,9 +90,7 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def serve_health(
-    host: str, port: int, readiness: Callable[[], list[str]]
-) -> WSGIServer:
+def serve_health(host: str, port: int, readiness: Callable[[], list[str]]) -> WSGIServer:
     """Serve /health/liveness, /health/readiness and /metrics from a daemon thread."""
 
     def app(environ, start_response):  # type: ignore[no-untyped-def]

@@ -157,7 +157,9 @@ def validate_ticks(
     bad: list[RejectedItem] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            bad.append(RejectedItem(index=index, errors=[FieldError(field="body", message="must be an object")]))
+            bad.append(
+                RejectedItem(index=index, errors=[FieldError(field="body", message="must be an object")])
+            )
             continue
         try:
             good.append(TickIn.model_validate(item, context=ctx).record(now_ms))

@@ -106,7 +106,9 @@ class Settings(BaseSettings):
         if self.is_production:
             demo = [name for name, value in DEMO_SECRETS.items() if getattr(self, name) == value]
             if demo:
-                raise ValueError(f"MDSTACK_ENV=production but demo defaults are in use for: {', '.join(demo)}")
+                raise ValueError(
+                    f"MDSTACK_ENV=production but demo defaults are in use for: {', '.join(demo)}"
+                )
         return self
 
     @property
@@ -151,7 +153,6 @@ def get_settings(**overrides: object) -> Settings:
     return Settings(**overrides)  # type: ignore[arg-type]
 
 
-
 SERVERS_FILE = "servers.json"  # written by `mdstack up`: the URLs of the servers it started
 
 
@@ -169,7 +170,10 @@ def load_settings(**overrides: object) -> Settings:
     if (not settings.REDIS_URL or not settings.PG_URL) and servers.exists():
         urls = json.loads(servers.read_text())
         return get_settings(
-            **{"REDIS_URL": settings.REDIS_URL or urls["REDIS_URL"], "PG_URL": settings.PG_URL or urls["PG_URL"]},
+            **{
+                "REDIS_URL": settings.REDIS_URL or urls["REDIS_URL"],
+                "PG_URL": settings.PG_URL or urls["PG_URL"],
+            },
             **overrides,
         )
     return settings

@@ -1,0 +1,142 @@
+-- calc-a: apply one batch of ticks to the per-symbol state, atomically and once.
+--
+-- ARGV: key prefix, applied-marker key, marker ttl, candles kept per interval, input json.
+-- Input: [{s = symbol, t = {ts...}, m = {member...}, p = {price...}, v = {volume...},
+--          top = {index...} (batch's 10 latest), c = {{iv, b, o, ot, oe, h, l, c, ct, ce, v, n}...}}]
+-- A member is "event_id \1 price \1 volume": sorted sets order equal scores by
+-- member bytes, so (ts, event_id) order comes for free; prices and volumes
+-- travel as the strings Python wrote, and sums are stored with %.17g, so no
+-- digit is lost to Lua's 14-digit number formatting.
+--
+-- State per symbol (prefix .. 'sym:' .. symbol .. ':'):
+--   win  zset ts -> member     ticks with ts in (latest - 60 s, latest]
+--   px   zset price -> member  the same ticks by price (high/low of the window)
+--   last zset ts -> member     the 10 latest ticks
+--   agg  hash latest, vol, pv, n (window sums), version (+1 per applied batch)
+--   c:<iv>:<bucket> hash o ot oe h l c ct ce v n; ci:<iv> zset of buckets
+-- Returns per symbol: symbol, {latest, vol, pv, n, version}, last (withscores),
+-- high, low (withscores), and the hash of the candle holding `latest` per interval.
+
+local prefix, applied, ttl, keep = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local input = cjson.decode(ARGV[5])
+local WINDOW_MS = 60000
+local INTERVALS = { { '1m', 60000 }, { '5m', 300000 }, { '15m', 900000 } }
+local SEP = '\1'
+
+local function f17(x) return string.format('%.17g', x) end
+
+-- (t1, e1) < (t2, e2) with event ids compared bytewise (Lua's < follows the locale).
+local function before(t1, e1, t2, e2)
+  if t1 ~= t2 then return t1 < t2 end
+  for i = 1, math.min(#e1, #e2) do
+    local a, b = string.byte(e1, i), string.byte(e2, i)
+    if a ~= b then return a < b end
+  end
+  return #e1 < #e2
+end
+
+local function values(member)
+  local first = string.find(member, SEP, 1, true)
+  local second = string.find(member, SEP, first + 1, true)
+  return tonumber(string.sub(member, first + 1, second - 1)), tonumber(string.sub(member, second + 1))
+end
+
+-- Variadic calls in chunks, under Lua's unpack limit.
+local function chunked(cmd, key, items)
+  for i = 1, #items, 1000 do
+    redis.call(cmd, key, unpack(items, i, math.min(i + 999, #items)))
+  end
+end
+
+local function merge_candle(base, c)
+  local key = base .. 'c:' .. c.iv .. ':' .. c.b
+  local cur = redis.call('HMGET', key, 'o', 'ot', 'oe', 'h', 'l', 'c', 'ct', 'ce', 'v', 'n')
+  if not cur[1] then
+    local index = base .. 'ci:' .. c.iv
+    redis.call('ZADD', index, c.b, c.b)
+    if redis.call('ZCARD', index) > keep then
+      local oldest = redis.call('ZPOPMIN', index)[1]
+      redis.call('DEL', base .. 'c:' .. c.iv .. ':' .. oldest)
+      if oldest == c.b then return end -- older than everything kept
+    end
+    redis.call('HSET', key, 'o', c.o, 'ot', c.ot, 'oe', c.oe, 'h', c.h, 'l', c.l,
+      'c', c.c, 'ct', c.ct, 'ce', c.ce, 'v', c.v, 'n', c.n)
+    return
+  end
+  local o, ot, oe, h, l = cur[1], tonumber(cur[2]), cur[3], cur[4], cur[5]
+  local cl, ct, ce = cur[6], tonumber(cur[7]), cur[8]
+  if before(c.ot, c.oe, ot, oe) then o, ot, oe = c.o, c.ot, c.oe end
+  if before(ct, ce, c.ct, c.ce) then cl, ct, ce = c.c, c.ct, c.ce end
+  if tonumber(c.h) > tonumber(h) then h = c.h end
+  if tonumber(c.l) < tonumber(l) then l = c.l end
+  redis.call('HSET', key, 'o', o, 'ot', ot, 'oe', oe, 'h', h, 'l', l, 'c', cl, 'ct', ct, 'ce', ce,
+    'v', f17(tonumber(cur[9]) + tonumber(c.v)), 'n', tonumber(cur[10]) + c.n)
+end
+
+local function apply(sym, base)
+  local agg = base .. 'agg'
+  local st = redis.call('HMGET', agg, 'latest', 'vol', 'pv', 'n')
+  local latest = tonumber(st[1]) or -math.huge
+  local vol, pv, n = tonumber(st[2]) or 0, tonumber(st[3]) or 0, tonumber(st[4]) or 0
+  for i = 1, #sym.t do
+    if sym.t[i] > latest then latest = sym.t[i] end
+  end
+  local lo = latest - WINDOW_MS
+  -- Ticks inside the window join it; older ones never do (so nothing is added then taken away).
+  local by_ts, by_px = {}, {}
+  for i = 1, #sym.t do
+    if sym.t[i] > lo then
+      local p, v = tonumber(sym.p[i]), tonumber(sym.v[i])
+      vol, pv, n = vol + v, pv + p * v, n + 1
+      by_ts[#by_ts + 1] = sym.t[i]; by_ts[#by_ts + 1] = sym.m[i]
+      by_px[#by_px + 1] = sym.p[i]; by_px[#by_px + 1] = sym.m[i]
+    end
+  end
+  if #by_ts > 0 then
+    chunked('ZADD', base .. 'win', by_ts)
+    chunked('ZADD', base .. 'px', by_px)
+  end
+  local expired = redis.call('ZRANGEBYSCORE', base .. 'win', '-inf', lo)
+  if #expired > 0 then
+    for _, member in ipairs(expired) do
+      local p, v = values(member)
+      vol, pv, n = vol - v, pv - p * v, n - 1
+    end
+    redis.call('ZREMRANGEBYSCORE', base .. 'win', '-inf', lo)
+    chunked('ZREM', base .. 'px', expired)
+  end
+  if n <= 0 then vol, pv, n = 0, 0, 0 end -- an empty window has exactly zero sums
+  local top = {}
+  for _, i in ipairs(sym.top) do
+    top[#top + 1] = sym.t[i]; top[#top + 1] = sym.m[i]
+  end
+  chunked('ZADD', base .. 'last', top)
+  redis.call('ZREMRANGEBYRANK', base .. 'last', 0, -11)
+  for _, c in ipairs(sym.c) do merge_candle(base, c) end
+  redis.call('HSET', agg, 'latest', string.format('%.0f', latest), 'vol', f17(vol), 'pv', f17(pv), 'n', n)
+  redis.call('HINCRBY', agg, 'version', 1)
+  redis.call('SADD', prefix .. 'symbols', sym.s)
+end
+
+local fresh = redis.call('SET', applied, '1', 'NX', 'EX', ttl)
+local out = {}
+for _, sym in ipairs(input) do
+  local base = prefix .. 'sym:' .. sym.s .. ':'
+  if fresh then apply(sym, base) end
+  local st = redis.call('HMGET', base .. 'agg', 'latest', 'vol', 'pv', 'n', 'version')
+  local latest = tonumber(st[1])
+  local candles = {}
+  for _, iv in ipairs(INTERVALS) do
+    local bucket = string.format('%.0f', latest - latest % iv[2])
+    candles[#candles + 1] = bucket
+    candles[#candles + 1] = redis.call('HGETALL', base .. 'c:' .. iv[1] .. ':' .. bucket)
+  end
+  out[#out + 1] = {
+    sym.s, st,
+    redis.call('ZRANGE', base .. 'last', 0, -1, 'WITHSCORES'),
+    redis.call('ZRANGE', base .. 'px', -1, -1, 'WITHSCORES'),
+    redis.call('ZRANGE', base .. 'px', 0, 0, 'WITHSCORES'),
+    candles,
+  }
+end
+return out

@@ -1,0 +1,136 @@
+"""The orchestrator API: ingest, internal view updates, read API, health and metrics.
+
+Errors all answer `{"error": ..., "detail": ...}`:
+    HTTPException            -> its status (401, 403, 404, 413, 415, 422 ...)
+    RequestValidationError   -> 422, one entry per bad field
+    redis.RedisError         -> 503 + Retry-After: nothing was stored, retry
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from http import HTTPStatus
+
+import redis
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from services.common.db import async_engine
+from services.common.health import check_postgres, check_redis, health_routes
+from services.common.logging import get_logger
+from services.common.redis import async_redis, sync_redis
+from services.common.settings import Settings
+from services.orchestrator_api import metrics
+from services.orchestrator_api.commit import GroupCommitter
+from services.orchestrator_api.routes import ingest, internal, read
+from services.orchestrator_api.state import AppState
+
+log = get_logger(__name__)
+RETRY_AFTER_S = "1"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = sync_redis(settings)
+        state = AppState(
+            settings=settings,
+            redis=async_redis(settings),
+            sync_redis=client,
+            engine=async_engine(settings),
+            committer=GroupCommitter(settings, client),
+        )
+        app.state.mdstack = state
+        await state.committer.start()
+        if settings.demo_secrets_in_use:
+            log.warning("api.demo_credentials", names=settings.demo_secrets_in_use)
+        log.info("api.started", queue=settings.QUEUE_NAME, channel=settings.PUBSUB_CHANNEL)
+        try:
+            yield
+        finally:
+            await state.committer.stop()
+            await state.redis.aclose()
+            client.close()
+            await state.engine.dispose()
+            log.info("api.stopped")
+
+    app = FastAPI(
+        title="mdstack orchestrator API",
+        version="0.1.0",
+        description="Ingest market ticks, serve views W, history and candles.",
+        lifespan=lifespan,
+    )
+
+    async def readiness() -> list[str]:
+        state: AppState = app.state.mdstack
+        return [p for p in (await check_redis(state.redis), await check_postgres(settings)) if p]
+
+    async def refresh_metrics() -> None:
+        try:
+            await metrics.refresh_queue_gauges(app.state.mdstack.redis, settings)
+        except redis.RedisError as exc:
+            log.warning("api.metrics_refresh_failed", error=str(exc))
+
+    app.include_router(health_routes(readiness, refresh_metrics))
+    app.include_router(ingest.router)
+    app.include_router(internal.router)
+    app.include_router(read.router)
+    _install_error_handlers(app)
+    app.add_middleware(RequestMetrics)
+    return app
+
+
+def _error(status: int, detail: object, headers: dict[str, str] | None = None) -> JSONResponse:
+    error = HTTPStatus(status).phrase.lower().replace(" ", "_")
+    return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        return _error(exc.status_code, exc.detail, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [
+            {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]} for err in exc.errors()
+        ]
+        return _error(422, fields)
+
+    @app.exception_handler(redis.RedisError)
+    async def redis_down(_request: Request, exc: redis.RedisError) -> JSONResponse:
+        log.error("api.redis_unavailable", error=str(exc))
+        return _error(503, "Redis is unavailable; nothing was stored", {"Retry-After": RETRY_AFTER_S})
+
+
+class RequestMetrics:
+    """Pure ASGI middleware: request count and latency per route template."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: dict) -> None:  # type: ignore[type-arg]
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)  # type: ignore[arg-type]
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            metrics.REQUESTS.labels(scope["method"], path, str(status)).inc()
+            metrics.REQUEST_SECONDS.labels(path).observe(time.perf_counter() - started)

@@ -1,0 +1,149 @@
+"""Group commit: concurrent ingest requests share one Redis transaction and one RQ job.
+
+A request hands its validated ticks to `GroupCommitter.submit` and waits. The
+committer lingers `INGEST_LINGER_MS` for other requests to join, then writes
+the whole group in one MULTI: the `ingest` script (dedup marks, the batch the
+job will read, the flush stream entry, `tick.received` envelopes) and the RQ
+job `process_batch(batch_id)`. Only after EXEC returns does any request get
+its answer, so a 200 always means "in Redis"; an error fails every request of
+the group and none of its ticks is half-written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+
+import anyio.to_thread
+import orjson
+import redis
+from rq import Queue, Retry
+
+from services.common.keys import Keys
+from services.common.schemas import TickRecord
+from services.common.scripts import register
+from services.common.settings import Settings
+from services.orchestrator_api import metrics
+
+PROCESS_BATCH = "services.consumers.tasks.process_batch"
+RESULT_TTL_S = 60  # finished jobs are only kept for a glance in rq-dashboard
+FAILURE_TTL_S = 7 * 24 * 3600  # failed jobs wait a week for someone to look
+
+
+@dataclass
+class _Pending:
+    ticks: list[TickRecord]
+    future: asyncio.Future[list[bool]] = field(repr=False)
+
+
+class GroupCommitter:
+    def __init__(self, settings: Settings, client: redis.Redis) -> None:
+        self.settings = settings
+        self.client = client
+        self.keys = Keys(settings.KEY_PREFIX)
+        self.queue = Queue(settings.QUEUE_NAME, connection=client)
+        self.script = register(client, "ingest")
+        self.retry = Retry(max=settings.JOB_RETRIES, interval=settings.retry_intervals or 0)
+        self._pending: deque[_Pending] = deque()
+        self._pending_ticks = 0
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="group-commit")
+
+    async def stop(self) -> None:
+        """Commit what is pending, then stop."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+
+    async def submit(self, ticks: list[TickRecord]) -> list[bool]:
+        """Store ticks; returns per tick True if accepted, False if a duplicate."""
+        if self._closing:
+            raise RuntimeError("ingest is shutting down")
+        future: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(ticks, future))
+        self._pending_ticks += len(ticks)
+        self._wakeup.set()
+        return await future
+
+    async def _run(self) -> None:
+        linger = self.settings.INGEST_LINGER_MS / 1000.0
+        while True:
+            await self._wakeup.wait()
+            if not self._pending:
+                self._wakeup.clear()
+                if self._closing:
+                    return
+                continue
+            if linger > 0 and self._pending_ticks < self.settings.INGEST_MAX_GROUP and not self._closing:
+                await asyncio.sleep(linger)
+            group = self._take_group()
+            ticks = [t for p in group for t in p.ticks]
+            started = time.perf_counter()
+            try:
+                flags = await anyio.to_thread.run_sync(self._commit, ticks)
+            except Exception as exc:
+                metrics.COMMIT_ERRORS.inc()
+                for p in group:
+                    if not p.future.done():
+                        p.future.set_exception(exc)
+                continue
+            metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
+            metrics.COMMIT_TICKS.observe(len(ticks))
+            offset = 0
+            for p in group:
+                if not p.future.done():
+                    p.future.set_result(flags[offset : offset + len(p.ticks)])
+                offset += len(p.ticks)
+
+    def _take_group(self) -> list[_Pending]:
+        """Whole requests, up to INGEST_MAX_GROUP ticks (at least one request)."""
+        group: list[_Pending] = []
+        count = 0
+        while self._pending and (
+            not group or count + len(self._pending[0].ticks) <= self.settings.INGEST_MAX_GROUP
+        ):
+            item = self._pending.popleft()
+            group.append(item)
+            count += len(item.ticks)
+        self._pending_ticks -= count
+        return group
+
+    def _commit(self, ticks: list[TickRecord]) -> list[bool]:
+        batch_id = uuid.uuid4().hex
+        args: list[object] = [
+            self.keys.dedup_prefix,
+            self.settings.DEDUP_TTL_S,
+            self.keys.batch(batch_id),
+            self.keys.flush_stream,
+            batch_id,
+            self.keys.history,
+            self.settings.SSE_HISTORY,
+            self.settings.PUBSUB_CHANNEL,
+        ]
+        for tick in ticks:
+            body = orjson.dumps(tick)
+            env = b'{"type":"tick.received","symbol":"' + tick["symbol"].encode() + b'","data":' + body + b"}"
+            args += (tick["event_id"], body, env)
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.multi()
+            self.script(args=args, client=pipe)
+            self.queue.enqueue_call(
+                PROCESS_BATCH,
+                kwargs={"batch_id": batch_id},
+                job_id=batch_id,
+                retry=self.retry,
+                timeout=self.settings.JOB_TIMEOUT_S,
+                result_ttl=RESULT_TTL_S,
+                failure_ttl=FAILURE_TTL_S,
+                pipeline=pipe,
+            )
+            results = pipe.execute()
+        return [bool(flag) for flag in results[0]]

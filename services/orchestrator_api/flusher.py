@@ -1,0 +1,222 @@
+"""The flusher: accepted ticks from the Redis flush stream into `md_ticks`, in batches.
+
+Each ingest group commit adds one entry to the stream. The flusher reads
+entries through a consumer group, writes their ticks in ONE Postgres
+transaction (COPY into a temp table, then INSERT ... ON CONFLICT (event_id)
+DO NOTHING), and only after COMMIT acknowledges and deletes the entries.
+Killed before the commit: the entries stay pending and are read again (by
+this consumer name at start-up, or claimed by another flusher once idle).
+Killed after the commit but before the ack: they are written again and the
+conflict clause skips them. Nothing is lost, nothing is duplicated.
+
+A batch closes at FLUSH_MAX_ROWS ticks or FLUSH_INTERVAL_MS, whichever
+comes first. First SIGTERM finishes the current batch; a second exits at once.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+import orjson
+import psycopg
+import redis
+
+from services.common.keys import FLUSH_GROUP, Keys
+from services.common.logging import get_logger
+from services.common.settings import Settings
+from services.orchestrator_api import flusher_metrics as metrics
+
+log = get_logger(__name__)
+
+READ_COUNT = 200  # stream entries per XREADGROUP call
+CLAIM_EVERY_S = 5.0  # how often to look for entries a dead flusher left pending
+BACKOFF_MAX_S = 5.0
+
+STAGE_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS md_ticks_stage (
+    event_id text, symbol text, price float8, volume float8, source text, ts_ms bigint, received_ms float8
+) ON COMMIT DELETE ROWS
+"""
+COPY_SQL = "COPY md_ticks_stage (event_id, symbol, price, volume, source, ts_ms, received_ms) FROM STDIN"
+INSERT_SQL = """
+INSERT INTO md_ticks (event_id, symbol, price, volume, source, ts, received_at)
+SELECT event_id, symbol, price, volume, source, to_timestamp(ts_ms / 1000.0), to_timestamp(received_ms / 1000.0)
+FROM md_ticks_stage
+ON CONFLICT (event_id) DO NOTHING
+"""
+
+
+@dataclass
+class Batch:
+    entry_ids: list[bytes] = field(default_factory=list)
+    rows: list[tuple[object, ...]] = field(default_factory=list)
+    oldest_received_ms: float = float("inf")
+
+    def add(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        self.entry_ids.append(entry_id)
+        for t in orjson.loads(fields[b"ticks"]):
+            self.rows.append(
+                (t["event_id"], t["symbol"], t["price"], t["volume"], t["source"], t["ts"], t["received_at"])
+            )
+            self.oldest_received_ms = min(self.oldest_received_ms, t["received_at"])
+
+
+class Flusher:
+    def __init__(self, settings: Settings, client: redis.Redis, name: str | None = None) -> None:
+        self.settings = settings
+        self.redis = client
+        self.keys = Keys(settings.KEY_PREFIX)
+        self.name = name or settings.FLUSHER_NAME or socket.gethostname()
+        self.stop = threading.Event()
+        self._conn: psycopg.Connection | None = None
+        self._own_pending_read = False
+        self._last_claim = 0.0
+
+    # --- Redis side -------------------------------------------------------------
+
+    def ensure_group(self) -> None:
+        try:
+            self.redis.xgroup_create(self.keys.flush_stream, FLUSH_GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def collect(self) -> Batch:
+        """Entries for one batch: first what this consumer or a dead one left pending, then new ones."""
+        batch = Batch()
+        stream = self.keys.flush_stream
+        if not self._own_pending_read:
+            # Delivered to this consumer name before a crash and never acknowledged.
+            for _, entries in (
+                self.redis.xreadgroup(FLUSH_GROUP, self.name, {stream: "0"}, count=10_000) or []
+            ):
+                for entry_id, fields in entries:
+                    if fields:
+                        batch.add(entry_id, fields)
+            self._own_pending_read = True
+        if time.monotonic() - self._last_claim > CLAIM_EVERY_S:
+            self._last_claim = time.monotonic()
+            _, claimed, *_ = self.redis.xautoclaim(
+                stream, FLUSH_GROUP, self.name, self.settings.FLUSH_CLAIM_IDLE_MS, "0-0", count=READ_COUNT
+            )
+            for entry_id, fields in claimed:
+                if fields:
+                    batch.add(entry_id, fields)
+            if claimed:
+                log.warning("flusher.claimed", entries=len(claimed), consumer=self.name)
+        deadline = time.monotonic() + self.settings.FLUSH_INTERVAL_MS / 1000.0
+        while len(batch.rows) < self.settings.FLUSH_MAX_ROWS and not self.stop.is_set():
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                break
+            response = self.redis.xreadgroup(
+                FLUSH_GROUP, self.name, {stream: ">"}, count=READ_COUNT, block=remaining_ms
+            )
+            for _, entries in response or []:
+                for entry_id, fields in entries:
+                    batch.add(entry_id, fields)
+        return batch
+
+    def acknowledge(self, batch: Batch) -> None:
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(self.keys.flush_stream, FLUSH_GROUP, *batch.entry_ids)
+            pipe.xdel(self.keys.flush_stream, *batch.entry_ids)
+            pipe.execute()
+
+    # --- Postgres side ----------------------------------------------------------
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.settings.pg_dsn, connect_timeout=5)
+            self._conn.execute(STAGE_DDL)
+            self._conn.commit()
+        return self._conn
+
+    def write(self, batch: Batch) -> int:
+        """All rows in one transaction; returns how many were new."""
+        conn = self._connection()
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                with cur.copy(COPY_SQL) as copy:
+                    for row in batch.rows:
+                        copy.write_row(row)
+                cur.execute(INSERT_SQL)
+                return cur.rowcount
+        except psycopg.Error:
+            conn.close()
+            raise
+
+    # --- loop -------------------------------------------------------------------
+
+    def flush_once(self) -> int:
+        """Collect, write, commit, acknowledge one batch; returns rows written (new)."""
+        batch = self.collect()
+        if not batch.entry_ids:
+            return 0
+        started = time.perf_counter()
+        inserted = self._write_until_done(batch)
+        self.acknowledge(batch)
+        elapsed = time.perf_counter() - started
+        metrics.BATCHES.inc()
+        metrics.ROWS.labels("inserted").inc(inserted)
+        metrics.ROWS.labels("duplicate").inc(len(batch.rows) - inserted)
+        metrics.FLUSH_SECONDS.observe(elapsed)
+        metrics.TICK_TO_DB.observe(max(0.0, time.time() - batch.oldest_received_ms / 1000.0))
+        log.info(
+            "flusher.flushed",
+            rows=len(batch.rows),
+            inserted=inserted,
+            entries=len(batch.entry_ids),
+            ms=round(elapsed * 1000, 1),
+        )
+        return inserted
+
+    def _write_until_done(self, batch: Batch) -> int:
+        """Postgres down: keep the batch (it is still pending in Redis) and retry with back-off.
+        Asked to stop meanwhile: give up; the entries stay pending for the next start."""
+        delay = 0.1
+        while True:
+            try:
+                return self.write(batch)
+            except psycopg.Error as exc:
+                metrics.ERRORS.labels("postgres").inc()
+                log.error(
+                    "flusher.write_failed", error=str(exc).strip(), rows=len(batch.rows), retry_in_s=delay
+                )
+                if self.stop.wait(delay):
+                    raise
+                delay = min(delay * 2, BACKOFF_MAX_S)
+
+    def run(self) -> None:
+        self.ensure_group()
+        log.info("flusher.started", consumer=self.name, stream=self.keys.flush_stream)
+        delay = 0.1
+        while not self.stop.is_set():
+            try:
+                self.flush_once()
+                delay = 0.1
+            except redis.RedisError as exc:
+                metrics.ERRORS.labels("redis").inc()
+                log.error("flusher.redis_failed", error=str(exc), retry_in_s=delay)
+                self.stop.wait(delay)
+                delay = min(delay * 2, BACKOFF_MAX_S)
+                self._own_pending_read = False  # re-read what we hold once Redis is back
+            except psycopg.Error:
+                log.warning("flusher.batch_left_pending", reason="stopping while Postgres is unavailable")
+        if self._conn is not None:
+            self._conn.close()
+        log.info("flusher.stopped", consumer=self.name)
+
+    def install_signal_handlers(self) -> None:
+        def handle(signum: int, _frame: object) -> None:
+            if self.stop.is_set():
+                raise SystemExit(1)  # second signal: leave now, Redis still holds the batch
+            log.info("flusher.stopping", signal=signum)
+            self.stop.set()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)

@@ -1,0 +1,35 @@
+"""`mdstack flusher` / `python -m services.orchestrator_api.flusher_main`: batches ticks into Postgres."""
+
+from __future__ import annotations
+
+import argparse
+
+from services.common.health import check_postgres_sync, check_redis_sync, serve_health
+from services.common.logging import configure_logging
+from services.common.redis import sync_redis
+from services.common.settings import load_settings
+from services.orchestrator_api.flusher import Flusher
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = load_settings(SERVICE_NAME="flusher")
+    parser = argparse.ArgumentParser(prog="mdstack flusher", description=__doc__)
+    parser.add_argument("--metrics-port", type=int, default=settings.METRICS_PORT, help="0 disables /metrics")
+    parser.add_argument("--name", default=None, help="consumer name (default FLUSHER_NAME or the host name)")
+    args = parser.parse_args(argv)
+    configure_logging("flusher", settings.LOG_LEVEL)
+    client = sync_redis(settings)
+    flusher = Flusher(settings, client, args.name)
+    if args.metrics_port:
+        serve_health(
+            settings.API_HOST,
+            args.metrics_port,
+            lambda: [p for p in (check_redis_sync(client), check_postgres_sync(settings)) if p],
+        )
+    flusher.install_signal_handlers()
+    flusher.run()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,17 @@
+"""Prometheus metrics of the flusher process (served on METRICS_PORT)."""
+
+from prometheus_client import Counter, Histogram
+
+BATCHES = Counter("mdstack_flush_batches_total", "Batches committed to Postgres")
+ROWS = Counter("mdstack_flush_rows_total", "Ticks written", ["outcome"])
+ERRORS = Counter("mdstack_flush_errors_total", "Failed attempts", ["backend"])
+FLUSH_SECONDS = Histogram(
+    "mdstack_flush_seconds",
+    "Write + commit + ack of one batch",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+TICK_TO_DB = Histogram(
+    "mdstack_tick_to_db_seconds",
+    "From API acceptance to committed in Postgres (oldest tick of each batch)",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)

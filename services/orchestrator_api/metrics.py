@@ -1,0 +1,67 @@
+"""Prometheus metrics of the API process.
+
+Queue figures (RQ registries, flush backlog) are read from Redis at scrape
+time, so they are right whichever process did the work.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+from rq import Queue
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+
+from services.common.keys import FLUSH_GROUP, Keys
+from services.common.settings import Settings
+
+REQUESTS = Counter("mdstack_http_requests_total", "HTTP requests", ["method", "route", "status"])
+REQUEST_SECONDS = Histogram(
+    "mdstack_http_request_seconds",
+    "HTTP request latency",
+    ["route"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+INGEST_TICKS = Counter("mdstack_ingest_ticks_total", "Ticks seen by ingest", ["outcome"])
+COMMIT_SECONDS = Histogram(
+    "mdstack_ingest_commit_seconds",
+    "Group commit round trip to Redis",
+    buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
+)
+COMMIT_TICKS = Histogram(
+    "mdstack_ingest_commit_ticks",
+    "Ticks per group commit (= per RQ job)",
+    buckets=(1, 2, 5, 10, 50, 100, 500, 1000, 5000),
+)
+COMMIT_ERRORS = Counter("mdstack_ingest_commit_errors_total", "Group commits that failed (requests got 503)")
+VIEWS = Counter("mdstack_views_total", "Views posted by workers", ["outcome"])
+
+QUEUE_JOBS = Gauge("mdstack_queue_jobs", "RQ jobs by registry", ["queue", "state"])
+FLUSH_BACKLOG = Gauge("mdstack_flush_backlog_batches", "Batches waiting for the flusher", ["state"])
+
+
+async def refresh_queue_gauges(client, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    """Read RQ's registries and the flush stream in one round trip."""
+    name = settings.QUEUE_NAME
+    keys = Keys(settings.KEY_PREFIX)
+    queue_key = Queue.redis_queue_namespace_prefix + name
+    registries = {
+        "started": StartedJobRegistry.key_template.format(name),
+        "failed": FailedJobRegistry.key_template.format(name),
+        "scheduled": ScheduledJobRegistry.key_template.format(name),
+    }
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.llen(queue_key)
+        for key in registries.values():
+            pipe.zcard(key)
+        pipe.xlen(keys.flush_stream)
+        pipe.xpending(keys.flush_stream, FLUSH_GROUP)
+        results = await pipe.execute(raise_on_error=False)
+    QUEUE_JOBS.labels(name, "queued").set(_number(results[0]))
+    for state, value in zip(registries, results[1:4], strict=True):
+        QUEUE_JOBS.labels(name, state).set(_number(value))
+    FLUSH_BACKLOG.labels("stream").set(_number(results[4]))
+    pending = results[5]
+    FLUSH_BACKLOG.labels("in_flight").set(pending.get("pending", 0) if isinstance(pending, dict) else 0)
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0

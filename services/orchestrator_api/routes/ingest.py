@@ -1,0 +1,105 @@
+"""POST /ingest/tick and /ingest/ticks: auth, validate, de-duplicate, enqueue, publish.
+
+Nothing here touches Postgres: a 200 means the ticks are in Redis (queued for
+the workers and buffered for the flusher).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Request
+
+from services.common.schemas import ErrorBody, IngestResult, TickIn, validate_ticks
+from services.orchestrator_api import metrics
+from services.orchestrator_api.security import check_basic
+from services.orchestrator_api.state import StateDep
+
+router = APIRouter(prefix="/ingest", tags=["ingest"], dependencies=[Depends(check_basic)])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Body is not valid JSON"},
+    401: {"model": ErrorBody, "description": "Missing or wrong Basic Auth credentials"},
+    413: {"model": ErrorBody, "description": "Body or batch too large"},
+    415: {"model": ErrorBody, "description": "Content-Type is not application/json"},
+    422: {"model": ErrorBody, "description": "Invalid tick(s); every bad field is named"},
+    503: {
+        "model": ErrorBody,
+        "description": "Redis unavailable; nothing was stored, retry with the same event_id",
+    },
+}
+
+
+def _body_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+TICK_SCHEMA = TickIn.model_json_schema(ref_template="#/components/schemas/{model}")
+
+
+async def read_json(request: Request, max_bytes: int) -> Any:
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() not in ("application/json", ""):
+        raise HTTPException(415, detail=f"Content-Type must be application/json, not {content_type!r}")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise HTTPException(413, detail=f"body is {declared} bytes; the limit is {max_bytes}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise HTTPException(413, detail=f"body exceeds the limit of {max_bytes} bytes")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise HTTPException(400, detail=f"body is not valid JSON: {exc}") from None
+
+
+async def _store(state: StateDep, items: list[Any]) -> IngestResult:
+    settings = state.settings
+    good, bad = validate_ticks(
+        items, now_ms=time.time() * 1000.0, max_future_skew_s=settings.MAX_FUTURE_SKEW_S
+    )
+    if bad:
+        metrics.INGEST_TICKS.labels("rejected").inc(len(bad))
+    if not good:
+        raise HTTPException(422, detail=[item.model_dump() for item in bad])
+    flags = await state.committer.submit(good)
+    accepted = sum(flags)
+    metrics.INGEST_TICKS.labels("accepted").inc(accepted)
+    metrics.INGEST_TICKS.labels("duplicate").inc(len(flags) - accepted)
+    return IngestResult(accepted=accepted, duplicates=len(flags) - accepted, rejected=bad)
+
+
+@router.post("/tick", response_model=IngestResult, responses=ERRORS, openapi_extra=_body_schema(TICK_SCHEMA))
+async def ingest_tick(request: Request, state: StateDep) -> IngestResult:
+    """One tick. A duplicate `event_id` is acknowledged (`duplicates: 1`) and not processed again."""
+    item = await read_json(request, state.settings.MAX_BODY_BYTES)
+    if not isinstance(item, dict):
+        raise HTTPException(
+            422, detail=[{"index": 0, "errors": [{"field": "body", "message": "must be an object"}]}]
+        )
+    return await _store(state, [item])
+
+
+@router.post(
+    "/ticks",
+    response_model=IngestResult,
+    responses=ERRORS,
+    openapi_extra=_body_schema({"type": "array", "items": TICK_SCHEMA, "minItems": 1}),
+)
+async def ingest_ticks(request: Request, state: StateDep) -> IngestResult:
+    """A JSON array of ticks. Valid items are stored even when others are invalid; those are
+    listed in `rejected` by index. 422 only when no item is valid."""
+    items = await read_json(request, state.settings.MAX_BODY_BYTES)
+    if not isinstance(items, list) or not items:
+        raise HTTPException(
+            422, detail=[{"field": "body", "message": "must be a non-empty JSON array of ticks"}]
+        )
+    if len(items) > state.settings.MAX_BATCH:
+        raise HTTPException(
+            413, detail=f"batch has {len(items)} ticks; the limit is {state.settings.MAX_BATCH}"
+        )
+    return await _store(state, items)

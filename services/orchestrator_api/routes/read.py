@@ -1,0 +1,110 @@
+"""Read API for dashboards: symbols, latest view W, history (Postgres) and candles."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from sqlalchemy import select
+
+from services.common.candles import candle_from_hash
+from services.common.db import md_ticks
+from services.common.keys import INTERVALS_MS
+from services.common.schemas import SYMBOL_PATTERN
+from services.orchestrator_api.security import check_api_key
+from services.orchestrator_api.state import StateDep
+
+router = APIRouter(prefix="/symbols", tags=["read"], dependencies=[Depends(check_api_key)])
+
+SymbolPath = Annotated[str, Path(pattern=SYMBOL_PATTERN, description="Symbol, e.g. BTCUSDT")]
+
+
+async def _require_symbol(state: StateDep, symbol: str) -> None:
+    if not await state.redis.sismember(state.keys.symbols, symbol):
+        raise HTTPException(404, detail=f"unknown symbol {symbol!r}")
+
+
+@router.get("")
+async def list_symbols(state: StateDep) -> dict[str, list[dict[str, Any]]]:
+    """Active symbols (those with a view), with last price and time."""
+    symbols = sorted(s.decode() for s in await state.redis.smembers(state.keys.symbols))
+    async with state.redis.pipeline(transaction=False) as pipe:
+        for symbol in symbols:
+            pipe.hget(state.keys.view(symbol), "view")
+        views = await pipe.execute()
+    out = []
+    for symbol, raw in zip(symbols, views, strict=True):
+        view = orjson.loads(raw) if raw else {}
+        out.append(
+            {
+                "symbol": symbol,
+                "price": view.get("price"),
+                "ts": view.get("ts"),
+                "version": view.get("version"),
+            }
+        )
+    return {"symbols": out}
+
+
+@router.get("/{symbol}", responses={404: {"description": "Unknown symbol"}})
+async def get_view(symbol: SymbolPath, state: StateDep) -> dict[str, Any]:
+    """Latest view W of a symbol."""
+    raw = await state.redis.hget(state.keys.view(symbol), "view")
+    if raw is None:
+        raise HTTPException(404, detail=f"unknown symbol {symbol!r}")
+    return orjson.loads(raw)  # type: ignore[no-any-return]
+
+
+@router.get("/{symbol}/history", responses={404: {"description": "Unknown symbol"}})
+async def history(
+    symbol: SymbolPath,
+    state: StateDep,
+    limit: Annotated[int, Query(ge=1, description="Rows, newest first; capped at HISTORY_LIMIT_MAX")] = 1000,
+) -> dict[str, Any]:
+    """Recent ticks from Postgres, newest first (by event time, then event_id)."""
+    await _require_symbol(state, symbol)
+    limit = min(limit, state.settings.HISTORY_LIMIT_MAX)
+    query = (
+        select(md_ticks.c.event_id, md_ticks.c.price, md_ticks.c.volume, md_ticks.c.source, md_ticks.c.ts)
+        .where(md_ticks.c.symbol == symbol)
+        .order_by(md_ticks.c.ts.desc(), md_ticks.c.event_id.desc())
+        .limit(limit)
+    )
+    async with state.engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    ticks = [
+        {
+            "event_id": r.event_id,
+            "price": r.price,
+            "volume": r.volume,
+            "source": r.source,
+            "ts": int(r.ts.timestamp() * 1000),
+        }
+        for r in rows
+    ]
+    return {"symbol": symbol, "limit": limit, "ticks": ticks}
+
+
+@router.get("/{symbol}/candles", responses={404: {"description": "Unknown symbol"}})
+async def candles(
+    symbol: SymbolPath,
+    state: StateDep,
+    interval: Literal["1m", "5m", "15m"] = "1m",
+    limit: Annotated[
+        int, Query(ge=1, description="Candles, oldest first; capped at CANDLES_LIMIT_MAX")
+    ] = 500,
+) -> dict[str, Any]:
+    """OHLCV candles aligned to UTC boundaries, as maintained by calc-a."""
+    await _require_symbol(state, symbol)
+    limit = min(limit, state.settings.CANDLES_LIMIT_MAX)
+    buckets = [
+        int(b) for b in await state.redis.zrevrange(state.keys.candle_index(symbol, interval), 0, limit - 1)
+    ]
+    buckets.reverse()
+    async with state.redis.pipeline(transaction=False) as pipe:
+        for bucket in buckets:
+            pipe.hgetall(state.keys.candle(symbol, interval, bucket))
+        hashes = await pipe.execute()
+    out = [c for b, h in zip(buckets, hashes, strict=True) if (c := candle_from_hash(b, h))]
+    return {"symbol": symbol, "interval": interval, "interval_ms": INTERVALS_MS[interval], "candles": out}

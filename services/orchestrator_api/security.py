@@ -1,0 +1,52 @@
+"""Credentials: Basic Auth for ingest, x-api-key for reads, x-internal-token for workers.
+
+Every comparison is constant-time (`secrets.compare_digest` on bytes), and no
+credential is ever logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+
+from fastapi import HTTPException, Request
+
+INGEST_REALM = 'Basic realm="mdstack-ingest", charset="UTF-8"'
+
+
+def _equal(given: str | None, expected: str) -> bool:
+    return secrets.compare_digest((given or "").encode(), expected.encode())
+
+
+def check_basic(request: Request) -> None:
+    settings = request.app.state.mdstack.settings
+    header = request.headers.get("authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    user = password = None
+    if scheme.lower() == "basic" and encoded:
+        try:
+            user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            user = password = None
+    # Both compared every time so timing does not tell which one was wrong.
+    ok_user = _equal(user, settings.INGEST_USERNAME)
+    ok_password = _equal(password, settings.INGEST_PASSWORD)
+    if not (ok_user and ok_password):
+        raise HTTPException(
+            401,
+            detail="valid Basic Auth credentials are required",
+            headers={"WWW-Authenticate": INGEST_REALM},
+        )
+
+
+def check_api_key(request: Request) -> None:
+    expected = request.app.state.mdstack.settings.API_KEY
+    if expected and not _equal(request.headers.get("x-api-key"), expected):
+        raise HTTPException(401, detail="a valid x-api-key header is required")
+
+
+def check_internal_token(request: Request) -> None:
+    expected = request.app.state.mdstack.settings.INTERNAL_TOKEN
+    if not _equal(request.headers.get("x-internal-token"), expected):
+        raise HTTPException(403, detail="a valid x-internal-token header is required")
