@@ -50,9 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             embedded.append(pg)
             env["PG_URL"] = pg.start()
         settings = get_settings(REDIS_URL=env.get("REDIS_URL"), PG_URL=env.get("PG_URL"))
-        (state / SERVERS_FILE).write_text(
-            json.dumps({"REDIS_URL": settings.REDIS_URL, "PG_URL": settings.PG_URL})
-        )
+        (state / SERVERS_FILE).write_text(json.dumps({"REDIS_URL": settings.REDIS_URL, "PG_URL": settings.PG_URL}))
         migrate(settings)
         log.info("up.migrated")
 
@@ -61,9 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         manager.add_process("api", f"{py} -m services.orchestrator_api", env=env)
         for i in range(args.workers):
             port = WORKER_METRICS_BASE + i
-            manager.add_process(
-                f"worker.{i + 1}", f"{py} -m services.consumers --metrics-port {port}", env=env
-            )
+            manager.add_process(f"worker.{i + 1}", f"{py} -m services.consumers --metrics-port {port}", env=env)
         manager.add_process(
             "flusher",
             f"{py} -m services.orchestrator_api.flusher_main --metrics-port {FLUSHER_METRICS_PORT}",

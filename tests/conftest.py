@@ -84,3 +84,8 @@ def settings(redis_url: str, pg_url: str) -> Iterator[Settings]:
         for i in range(0, len(keys), 500):
             client.unlink(*keys[i : i + 500])
     client.close()
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"

@@ -20,9 +20,7 @@ START_TIMEOUT_S = 15.0
 def serve(app: FastAPI, port: int | None = None) -> Iterator[str]:
     """Run `app` until the block ends; yields its base URL once it answers."""
     port = port or free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

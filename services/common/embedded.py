@@ -67,9 +67,7 @@ class EmbeddedRedis:
                 break
             except redis.ConnectionError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"embedded redis-server did not start; see {self.dir / 'redis.log'}"
-                    ) from None
+                    raise RuntimeError(f"embedded redis-server did not start; see {self.dir / 'redis.log'}") from None
                 time.sleep(0.05)
             finally:
                 client.close()

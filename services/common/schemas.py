@@ -39,6 +39,26 @@ def _not_bool(value: Any) -> Any:
     return value
 
 
+def _epoch_ms(value: Any) -> float:
+    """Epoch milliseconds from a number or an ISO-8601 string (naive means UTC)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("must be epoch milliseconds or an ISO-8601 timestamp")
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"is not an ISO-8601 timestamp or epoch milliseconds: {value[:40]!r}") from None
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            return parsed.timestamp() * 1000.0
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number of epoch milliseconds")
+    return float(value)
+
+
 Symbol = Annotated[str, StringConstraints(pattern=SYMBOL_PATTERN)]
 Number = Annotated[float, BeforeValidator(_not_bool)]
 
@@ -66,8 +86,8 @@ class TickIn(BaseModel):
     price: Number = Field(gt=0, le=MAX_PRICE, allow_inf_nan=False)
     volume: Number = Field(ge=0, le=MAX_VOLUME, allow_inf_nan=False)
     source: Annotated[str, StringConstraints(pattern=SOURCE_PATTERN)]
-    ts: Annotated[float | datetime, BeforeValidator(_not_bool)] = Field(
-        description="ISO-8601 (naive means UTC) or epoch milliseconds"
+    ts: Annotated[float, BeforeValidator(_epoch_ms)] = Field(
+        description="ISO-8601 (naive means UTC) or epoch milliseconds", json_schema_extra={"type": ["string", "number"]}
     )
     event_id: Annotated[str, StringConstraints(pattern=EVENT_ID_PATTERN)] = Field(
         description="Unique per tick; the idempotency key"
@@ -75,15 +95,7 @@ class TickIn(BaseModel):
 
     @field_validator("ts", mode="after")
     @classmethod
-    def _ts_in_range(cls, value: float | datetime, info: ValidationInfo) -> float:
-        if isinstance(value, datetime):
-            if value.tzinfo is None:
-                value = value.replace(tzinfo=UTC)
-            ms = value.timestamp() * 1000.0
-        else:
-            if not math.isfinite(value):
-                raise ValueError("must be a finite number of epoch milliseconds")
-            ms = value
+    def _ts_in_range(cls, ms: float, info: ValidationInfo) -> float:
         ctx = info.context or {}
         now_ms = ctx.get("now_ms") or time.time() * 1000.0
         skew_ms = ctx.get("max_future_skew_s", 300.0) * 1000.0
@@ -157,9 +169,7 @@ def validate_ticks(
     bad: list[RejectedItem] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            bad.append(
-                RejectedItem(index=index, errors=[FieldError(field="body", message="must be an object")])
-            )
+            bad.append(RejectedItem(index=index, errors=[FieldError(field="body", message="must be an object")]))
             continue
         try:
             good.append(TickIn.model_validate(item, context=ctx).record(now_ms))

@@ -7,8 +7,6 @@ at start-up, so by the time a service runs both URLs are set.
 
 from __future__ import annotations
 
-from functools import cached_property
-
 from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -106,9 +104,7 @@ class Settings(BaseSettings):
         if self.is_production:
             demo = [name for name, value in DEMO_SECRETS.items() if getattr(self, name) == value]
             if demo:
-                raise ValueError(
-                    f"MDSTACK_ENV=production but demo defaults are in use for: {', '.join(demo)}"
-                )
+                raise ValueError(f"MDSTACK_ENV=production but demo defaults are in use for: {', '.join(demo)}")
         return self
 
     @property
@@ -143,7 +139,7 @@ class Settings(BaseSettings):
             raise RuntimeError("PG_URL is not set; start the embedded servers first (mdstack up)")
         return self.PG_URL
 
-    @cached_property
+    @property
     def pg_dsn(self) -> str:
         """PG_URL as plain libpq DSN, for psycopg without SQLAlchemy."""
         return self.pg_url.replace("postgresql+psycopg://", "postgresql://", 1)

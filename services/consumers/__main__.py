@@ -1,36 +1,17 @@
-"""`mdstack worker` / `python -m services.consumers`: an RQ worker running calc-a and calc-b.
-
-A SimpleWorker runs jobs in its own process (no fork per job: forking costs
-more than a batch). A failed job is retried JOB_RETRIES times with the
-JOB_RETRY_INTERVALS back-off (the scheduler re-queues it), then stays in RQ's
-failed registry with its traceback; failures are counted in /metrics.
-"""
+"""`mdstack worker` / `python -m services.consumers`: an RQ worker running calc-a and calc-b."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 
-from rq import Queue, SimpleWorker
-from rq.job import Job
-
 from services.common.health import check_postgres_sync, check_redis_sync, serve_health
 from services.common.logging import configure_logging, get_logger
 from services.common.settings import load_settings
-from services.consumers import context, metrics
+from services.consumers import context
+from services.consumers.worker import make_worker
 
 log = get_logger(__name__)
-
-
-def count_failure(job: Job, exc_type: type, exc_value: BaseException, _tb: object) -> bool:
-    metrics.JOBS.labels("failed").inc()
-    log.error(
-        "worker.job_failed",
-        batch_id=job.id,
-        error=f"{exc_type.__name__}: {exc_value}",
-        retries_left=job.retries_left,
-    )
-    return True  # let RQ's own handler retry or move it to the failed registry
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,14 +29,9 @@ def main(argv: list[str] | None = None) -> int:
             args.metrics_port,
             lambda: [p for p in (check_redis_sync(ctx.redis), check_postgres_sync(settings)) if p],
         )
-    queue = Queue(settings.QUEUE_NAME, connection=ctx.redis)
-    worker = SimpleWorker([queue], connection=ctx.redis, name=args.name, exception_handlers=[count_failure])
-    log.info(
-        "worker.started", queue=settings.QUEUE_NAME, api=settings.api_url, metrics_port=args.metrics_port
-    )
-    worker.work(
-        burst=args.burst, with_scheduler=True, logging_level=logging.getLevelName(logging.getLogger().level)
-    )
+    worker = make_worker(ctx, args.name)
+    log.info("worker.started", queue=settings.QUEUE_NAME, api=settings.api_url, metrics_port=args.metrics_port)
+    worker.work(burst=args.burst, with_scheduler=True, logging_level=logging.getLevelName(logging.getLogger().level))
     return 0
 
 

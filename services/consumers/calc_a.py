@@ -105,16 +105,12 @@ def _candles(rows: list[TickRecord]) -> list[dict[str, Any]]:
     return out
 
 
-def apply(
-    client: redis.Redis, settings: Settings, batch_id: str, ticks: list[TickRecord]
-) -> list[SymbolState]:
+def apply(client: redis.Redis, settings: Settings, batch_id: str, ticks: list[TickRecord]) -> list[SymbolState]:
     """Apply a batch once (a re-run only reads) and return the state of each symbol in it."""
     keys = Keys(settings.KEY_PREFIX)
     script = register(client, "calc_a")
     payload = orjson.dumps(prepare(ticks))
-    raw = script(
-        args=[settings.KEY_PREFIX, keys.applied(batch_id), APPLIED_TTL_S, settings.CANDLES_KEEP, payload]
-    )
+    raw = script(args=[settings.KEY_PREFIX, keys.applied(batch_id), APPLIED_TTL_S, settings.CANDLES_KEEP, payload])
     return [parse_state(item) for item in raw]
 
 

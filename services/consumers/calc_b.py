@@ -42,8 +42,7 @@ def build_view(state: SymbolState, batch: list[TickRecord], now_ms: float) -> di
         "low_1m": state.low_1m,
         "trades_1m": state.trades_1m,
         "last_ticks": [
-            {"event_id": t.event_id, "price": t.price, "volume": t.volume, "ts": t.ts}
-            for t in state.last_ticks
+            {"event_id": t.event_id, "price": t.price, "volume": t.volume, "ts": t.ts} for t in state.last_ticks
         ],
         "candles": state.candles,
         "latency_ms": round(now_ms - min(t["received_at"] for t in batch), 3),

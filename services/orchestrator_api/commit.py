@@ -107,9 +107,7 @@ class GroupCommitter:
         """Whole requests, up to INGEST_MAX_GROUP ticks (at least one request)."""
         group: list[_Pending] = []
         count = 0
-        while self._pending and (
-            not group or count + len(self._pending[0].ticks) <= self.settings.INGEST_MAX_GROUP
-        ):
+        while self._pending and (not group or count + len(self._pending[0].ticks) <= self.settings.INGEST_MAX_GROUP):
             item = self._pending.popleft()
             group.append(item)
             count += len(item.ticks)

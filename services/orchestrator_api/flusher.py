@@ -9,8 +9,8 @@ this consumer name at start-up, or claimed by another flusher once idle).
 Killed after the commit but before the ack: they are written again and the
 conflict clause skips them. Nothing is lost, nothing is duplicated.
 
-A batch closes at FLUSH_MAX_ROWS ticks or FLUSH_INTERVAL_MS, whichever
-comes first. First SIGTERM finishes the current batch; a second exits at once.
+A batch closes once it holds FLUSH_MAX_ROWS ticks (whole entries: an entry
+is never split) or after FLUSH_INTERVAL_MS, whichever comes first. First SIGTERM finishes the current batch; a second exits at once.
 """
 
 from __future__ import annotations
@@ -91,9 +91,7 @@ class Flusher:
         stream = self.keys.flush_stream
         if not self._own_pending_read:
             # Delivered to this consumer name before a crash and never acknowledged.
-            for _, entries in (
-                self.redis.xreadgroup(FLUSH_GROUP, self.name, {stream: "0"}, count=10_000) or []
-            ):
+            for _, entries in self.redis.xreadgroup(FLUSH_GROUP, self.name, {stream: "0"}, count=10_000) or []:
                 for entry_id, fields in entries:
                     if fields:
                         batch.add(entry_id, fields)
@@ -184,9 +182,7 @@ class Flusher:
                 return self.write(batch)
             except psycopg.Error as exc:
                 metrics.ERRORS.labels("postgres").inc()
-                log.error(
-                    "flusher.write_failed", error=str(exc).strip(), rows=len(batch.rows), retry_in_s=delay
-                )
+                log.error("flusher.write_failed", error=str(exc).strip(), rows=len(batch.rows), retry_in_s=delay)
                 if self.stop.wait(delay):
                     raise
                 delay = min(delay * 2, BACKOFF_MAX_S)
@@ -207,9 +203,13 @@ class Flusher:
                 self._own_pending_read = False  # re-read what we hold once Redis is back
             except psycopg.Error:
                 log.warning("flusher.batch_left_pending", reason="stopping while Postgres is unavailable")
+        self.close()
+        log.info("flusher.stopped", consumer=self.name)
+
+    def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
-        log.info("flusher.stopped", consumer=self.name)
+            self._conn = None
 
     def install_signal_handlers(self) -> None:
         def handle(signum: int, _frame: object) -> None:

@@ -45,12 +45,12 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         raise HTTPException(415, detail=f"Content-Type must be application/json, not {content_type!r}")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise HTTPException(413, detail=f"body is {declared} bytes; the limit is {max_bytes}")
+        raise HTTPException(413, detail=f"body is {declared} bytes; the limit is {max_bytes} bytes")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > max_bytes:
-            raise HTTPException(413, detail=f"body exceeds the limit of {max_bytes} bytes")
+            raise HTTPException(413, detail=f"body is over {max_bytes} bytes; the limit is {max_bytes} bytes")
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -59,9 +59,7 @@ async def read_json(request: Request, max_bytes: int) -> Any:
 
 async def _store(state: StateDep, items: list[Any]) -> IngestResult:
     settings = state.settings
-    good, bad = validate_ticks(
-        items, now_ms=time.time() * 1000.0, max_future_skew_s=settings.MAX_FUTURE_SKEW_S
-    )
+    good, bad = validate_ticks(items, now_ms=time.time() * 1000.0, max_future_skew_s=settings.MAX_FUTURE_SKEW_S)
     if bad:
         metrics.INGEST_TICKS.labels("rejected").inc(len(bad))
     if not good:
@@ -78,9 +76,7 @@ async def ingest_tick(request: Request, state: StateDep) -> IngestResult:
     """One tick. A duplicate `event_id` is acknowledged (`duplicates: 1`) and not processed again."""
     item = await read_json(request, state.settings.MAX_BODY_BYTES)
     if not isinstance(item, dict):
-        raise HTTPException(
-            422, detail=[{"index": 0, "errors": [{"field": "body", "message": "must be an object"}]}]
-        )
+        raise HTTPException(422, detail=[{"index": 0, "errors": [{"field": "body", "message": "must be an object"}]}])
     return await _store(state, [item])
 
 
@@ -95,11 +91,7 @@ async def ingest_ticks(request: Request, state: StateDep) -> IngestResult:
     listed in `rejected` by index. 422 only when no item is valid."""
     items = await read_json(request, state.settings.MAX_BODY_BYTES)
     if not isinstance(items, list) or not items:
-        raise HTTPException(
-            422, detail=[{"field": "body", "message": "must be a non-empty JSON array of ticks"}]
-        )
+        raise HTTPException(422, detail=[{"field": "body", "message": "must be a non-empty JSON array of ticks"}])
     if len(items) > state.settings.MAX_BATCH:
-        raise HTTPException(
-            413, detail=f"batch has {len(items)} ticks; the limit is {state.settings.MAX_BATCH}"
-        )
+        raise HTTPException(413, detail=f"batch has {len(items)} ticks; the limit is {state.settings.MAX_BATCH}")
     return await _store(state, items)

@@ -91,16 +91,12 @@ async def candles(
     symbol: SymbolPath,
     state: StateDep,
     interval: Literal["1m", "5m", "15m"] = "1m",
-    limit: Annotated[
-        int, Query(ge=1, description="Candles, oldest first; capped at CANDLES_LIMIT_MAX")
-    ] = 500,
+    limit: Annotated[int, Query(ge=1, description="Candles, oldest first; capped at CANDLES_LIMIT_MAX")] = 500,
 ) -> dict[str, Any]:
     """OHLCV candles aligned to UTC boundaries, as maintained by calc-a."""
     await _require_symbol(state, symbol)
     limit = min(limit, state.settings.CANDLES_LIMIT_MAX)
-    buckets = [
-        int(b) for b in await state.redis.zrevrange(state.keys.candle_index(symbol, interval), 0, limit - 1)
-    ]
+    buckets = [int(b) for b in await state.redis.zrevrange(state.keys.candle_index(symbol, interval), 0, limit - 1)]
     buckets.reverse()
     async with state.redis.pipeline(transaction=False) as pipe:
         for bucket in buckets:

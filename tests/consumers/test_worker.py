@@ -1,0 +1,147 @@
+"""RQ workers end to end against a real API: views, several workers, retries, failed registry."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import httpx
+import orjson
+import pytest
+import redis
+from prometheus_client import REGISTRY
+from rq import Queue
+from rq.registry import FailedJobRegistry
+
+from services.common.embedded import free_port
+from services.common.keys import Keys
+from services.common.settings import Settings
+from services.consumers import context
+from services.consumers.worker import make_worker
+from services.orchestrator_api.app import create_app
+from tests.consumers.test_calc import T0, assert_same_view, comparable, reference, tick
+from tests.servers import serve
+
+
+@pytest.fixture
+def api_url(settings: Settings) -> Iterator[str]:
+    port = free_port()
+    settings.API_PORT = port
+    with serve(create_app(settings), port) as url:
+        yield url
+
+
+def post(url: str, settings: Settings, ticks: list[dict]) -> dict:
+    body = [{k: t[k] for k in ("event_id", "symbol", "price", "volume", "source", "ts")} for t in ticks]
+    response = httpx.post(
+        f"{url}/ingest/ticks", json=body, auth=(settings.INGEST_USERNAME, settings.INGEST_PASSWORD), timeout=10
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def work(settings: Settings) -> None:
+    make_worker(context.configure(settings)).work(burst=True)
+
+
+def view(url: str, symbol: str) -> dict:
+    return httpx.get(f"{url}/symbols/{symbol}").json()
+
+
+def market(n: int, symbols: tuple[str, ...] = ("AAA", "BBB", "CCC")) -> list[dict]:
+    return [
+        tick(i, T0 + i * 397 % 90_000, 100 + (i * 7919 % 1000) / 100, (i % 5) / 2, symbols[i % 3]) for i in range(n)
+    ]
+
+
+def test_worker_posts_views_that_match_the_reference(api_url: str, settings: Settings) -> None:
+    ticks = market(90)
+    # Out of order, in several requests, with duplicates the API must drop.
+    post(api_url, settings, ticks[60:])
+    post(api_url, settings, ticks[:30] + ticks[60:65])
+    post(api_url, settings, ticks[30:60])
+
+    work(settings)
+
+    for symbol in ("AAA", "BBB", "CCC"):
+        expected = reference([t for t in ticks if t["symbol"] == symbol])
+        assert_same_view(comparable(view(api_url, symbol)), expected)
+    listed = httpx.get(f"{api_url}/symbols").json()["symbols"]
+    assert [s["symbol"] for s in listed] == ["AAA", "BBB", "CCC"]
+    assert Queue(settings.QUEUE_NAME, connection=redis.Redis.from_url(settings.redis_url)).count == 0
+    leftovers = list(
+        redis.Redis.from_url(settings.redis_url).scan_iter(match=Keys(settings.KEY_PREFIX).batch_prefix + "*")
+    )
+    assert leftovers == []
+
+
+def test_views_are_published_as_symbol_updated(api_url: str, settings: Settings) -> None:
+    client = redis.Redis.from_url(settings.redis_url)
+    pubsub = client.pubsub()
+    pubsub.subscribe(settings.PUBSUB_CHANNEL)
+    pubsub.get_message(timeout=1)
+    post(api_url, settings, market(6))
+
+    work(settings)
+
+    updates = []
+    while (message := pubsub.get_message(ignore_subscribe_messages=True, timeout=1)) is not None:
+        envelope = orjson.loads(message["data"])
+        if envelope["type"] == "symbol.updated":
+            updates.append(envelope)
+    assert sorted(u["symbol"] for u in updates) == ["AAA", "BBB", "CCC"]
+    assert all(u["data"]["view"]["version"] == 1 and u["id"] for u in updates)
+    pubsub.close()
+
+
+def test_several_worker_processes_give_the_same_views_as_one(api_url: str, settings: Settings) -> None:
+    ticks = market(600)
+    for i in range(0, 600, 20):  # 30 jobs
+        post(api_url, settings, ticks[i : i + 20])
+    env = dict(
+        os.environ,
+        REDIS_URL=settings.redis_url,
+        PG_URL=settings.pg_url,
+        KEY_PREFIX=settings.KEY_PREFIX,
+        QUEUE_NAME=settings.QUEUE_NAME,
+        PUBSUB_CHANNEL=settings.PUBSUB_CHANNEL,
+        API_URL=api_url,
+        INTERNAL_TOKEN=settings.INTERNAL_TOKEN,
+    )
+    workers = [
+        subprocess.Popen([sys.executable, "-m", "services.consumers", "--burst"], env=env, stdout=subprocess.DEVNULL)
+        for _ in range(3)
+    ]
+    assert [w.wait(60) for w in workers] == [0, 0, 0]
+
+    for symbol in ("AAA", "BBB", "CCC"):
+        got = view(api_url, symbol)
+        assert_same_view(comparable(got), reference([t for t in ticks if t["symbol"] == symbol]))
+        assert got["version"] == 30  # every job touched every symbol once
+
+
+def test_failing_job_is_retried_then_lands_in_failed_registry(api_url: str, settings: Settings) -> None:
+    post(api_url, settings, market(3))
+    broken = settings.model_copy(update={"API_URL": f"http://127.0.0.1:{free_port()}"})  # nobody listens there
+    failed_before = REGISTRY.get_sample_value("mdstack_worker_jobs_total", {"outcome": "failed"}) or 0.0
+
+    work(broken)
+
+    client = redis.Redis.from_url(settings.redis_url)
+    registry = FailedJobRegistry(settings.QUEUE_NAME, connection=client)
+    [job_id] = registry.get_job_ids()
+    job = Queue(settings.QUEUE_NAME, connection=client).fetch_job(job_id)
+    assert "ConnectError" in job.latest_result().exc_string
+    assert job.retries_left == 0
+    failed = REGISTRY.get_sample_value("mdstack_worker_jobs_total", {"outcome": "failed"}) - failed_before
+    assert failed == settings.JOB_RETRIES + 1  # first run + every retry
+    metrics = httpx.get(f"{api_url}/metrics").text
+    assert f'mdstack_queue_jobs{{queue="{settings.QUEUE_NAME}",state="failed"}} 1.0' in metrics
+
+    # The views were applied once; requeueing the failed job with the API back posts them.
+    registry.requeue(job_id)
+    work(settings)
+    assert view(api_url, "AAA")["version"] == 1
+    assert registry.count == 0

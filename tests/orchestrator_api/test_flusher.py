@@ -1,0 +1,196 @@
+"""The flusher against real Redis and Postgres: batching, commit-then-ack, crashes at every step."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+import redis
+
+from services.common.embedded import free_port
+from services.common.keys import FLUSH_GROUP, Keys
+from services.common.settings import Settings
+from services.orchestrator_api.commit import GroupCommitter
+from services.orchestrator_api.flusher import Flusher
+
+
+def accept(settings: Settings, n: int, *, symbol: str = "BTCUSDT") -> list[str]:
+    """Ticks through the API's own commit path (dedup, batch, flush stream, job)."""
+    client = redis.Redis.from_url(settings.redis_url)
+    committer = GroupCommitter(settings, client)
+    now = int(time.time() * 1000)
+    ticks = [
+        {
+            "event_id": uuid.uuid4().hex,
+            "symbol": symbol,
+            "price": 100.0 + i,
+            "volume": 1.0,
+            "source": "t",
+            "ts": now - i,
+            "received_at": time.time() * 1000,
+        }
+        for i in range(n)
+    ]
+    assert all(committer._commit(ticks))
+    client.close()
+    return [t["event_id"] for t in ticks]
+
+
+def rows(settings: Settings) -> dict[str, int]:
+    """event_id -> how many rows hold it."""
+    with psycopg.connect(settings.pg_dsn) as conn:
+        return dict(conn.execute("SELECT event_id, count(*) FROM md_ticks GROUP BY event_id").fetchall())
+
+
+def backlog(settings: Settings) -> tuple[int, int]:
+    client = redis.Redis.from_url(settings.redis_url)
+    stream = Keys(settings.KEY_PREFIX).flush_stream
+    pending = client.xpending(stream, FLUSH_GROUP)["pending"]
+    length = client.xlen(stream)
+    client.close()
+    return length, pending
+
+
+@pytest.fixture(autouse=True)
+def _close_flushers() -> Iterator[None]:
+    yield
+    for f in _made:
+        f.close()
+        f.redis.close()
+    _made.clear()
+
+
+_made: list[Flusher] = []
+
+
+def flusher(settings: Settings, name: str = "f1") -> Flusher:
+    f = Flusher(settings, redis.Redis.from_url(settings.redis_url), name)
+    f.ensure_group()
+    _made.append(f)
+    return f
+
+
+def test_batch_closes_at_max_rows(settings: Settings) -> None:
+    settings.FLUSH_MAX_ROWS = 10
+    settings.FLUSH_INTERVAL_MS = 60_000  # never reached: size decides
+    ids = [*accept(settings, 6), *accept(settings, 6), *accept(settings, 6)]
+    started = time.monotonic()
+
+    assert flusher(settings).flush_once() == 18  # whole entries: the read that passed 10 rows closes the batch
+
+    assert time.monotonic() - started < 5
+    assert rows(settings) == dict.fromkeys(ids, 1)
+    assert backlog(settings) == (0, 0)
+
+
+def test_batch_closes_at_interval(settings: Settings) -> None:
+    settings.FLUSH_INTERVAL_MS = 200
+    ids = accept(settings, 3)
+    started = time.monotonic()
+
+    assert flusher(settings).flush_once() == 3
+
+    assert time.monotonic() - started < 5
+    assert rows(settings) == dict.fromkeys(ids, 1)
+
+
+def test_killed_before_commit_the_same_consumer_writes_its_pending_batch(settings: Settings) -> None:
+    settings.FLUSH_INTERVAL_MS = 100
+    ids = accept(settings, 5)
+    crashed = flusher(settings, "f1")
+    batch = crashed.collect()  # read, then "killed": never written, never acknowledged
+    assert len(batch.rows) == 5
+    assert backlog(settings) == (1, 1)
+
+    restarted = flusher(settings, "f1")
+
+    assert restarted.flush_once() == 5
+    assert rows(settings) == dict.fromkeys(ids, 1)
+    assert backlog(settings) == (0, 0)
+
+
+def test_killed_before_commit_another_flusher_claims_the_batch(settings: Settings) -> None:
+    settings.FLUSH_INTERVAL_MS = 100
+    settings.FLUSH_CLAIM_IDLE_MS = 0
+    ids = accept(settings, 4)
+    flusher(settings, "dead").collect()
+
+    assert flusher(settings, "other").flush_once() == 4
+    assert rows(settings) == dict.fromkeys(ids, 1)
+    assert backlog(settings) == (0, 0)
+
+
+def test_killed_after_commit_before_ack_writes_nothing_twice(settings: Settings) -> None:
+    settings.FLUSH_INTERVAL_MS = 100
+    ids = accept(settings, 7)
+    crashed = flusher(settings, "f1")
+    batch = crashed.collect()
+    assert crashed.write(batch) == 7  # committed, then "killed" before the ack
+
+    assert flusher(settings, "f1").flush_once() == 0  # re-written, all conflicts
+
+    assert rows(settings) == dict.fromkeys(ids, 1)
+    assert backlog(settings) == (0, 0)
+
+
+def test_postgres_down_keeps_the_batch_in_redis(settings: Settings) -> None:
+    settings.FLUSH_INTERVAL_MS = 100
+    settings.FLUSH_CLAIM_IDLE_MS = 0
+    ids = accept(settings, 3)
+    down = settings.model_copy(update={"PG_URL": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test"})
+    f = flusher(down, "f1")
+    threading.Timer(0.5, f.stop.set).start()
+
+    with pytest.raises(psycopg.OperationalError):
+        f.flush_once()  # retries with back-off until asked to stop
+
+    assert backlog(settings) == (1, 1)
+    assert flusher(settings, "f2").flush_once() == 3
+    assert rows(settings) == dict.fromkeys(ids, 1)
+
+
+def flusher_process(settings: Settings) -> subprocess.Popen[bytes]:
+    env = dict(
+        os.environ,
+        REDIS_URL=settings.redis_url,
+        PG_URL=settings.pg_url,
+        KEY_PREFIX=settings.KEY_PREFIX,
+        FLUSHER_NAME="flusher-kill-test",
+        FLUSH_MAX_ROWS="50",
+        FLUSH_INTERVAL_MS="20",
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.orchestrator_api.flusher_main"], env=env, stdout=subprocess.DEVNULL
+    )
+
+
+def test_flusher_killed_with_sigkill_mid_run_loses_and_duplicates_nothing(settings: Settings) -> None:
+    accepted: list[str] = []
+    for round_ in range(4):
+        proc = flusher_process(settings)
+        deadline = time.monotonic() + 0.6 + round_ * 0.1
+        while time.monotonic() < deadline:
+            accepted += accept(settings, 40)
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    accepted += accept(settings, 40)
+    proc = flusher_process(settings)
+    try:
+        deadline = time.monotonic() + 30
+        while backlog(settings) != (0, 0) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+
+    assert backlog(settings) == (0, 0)
+    assert rows(settings) == dict.fromkeys(accepted, 1)
