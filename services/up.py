@@ -96,8 +96,8 @@ def _banner(settings, workers: int, feeder: bool) -> str:  # type: ignore[no-unt
         lines += [
             "",
             "  !! DEMO CREDENTIALS IN USE (" + ", ".join(settings.demo_secrets_in_use) + ").",
-            f"  !! Ingest Basic Auth is {settings.INGEST_USERNAME}:{settings.INGEST_PASSWORD}; set real secrets for anything"
-            " but a local demo.",
+            f"  !! Ingest Basic Auth is {settings.INGEST_USERNAME}:{settings.INGEST_PASSWORD};",
+            "  !! set real secrets for anything but a local demo.",
         ]
     lines += ["", "Ctrl-C stops everything.", "", ""]
     return "\n".join(lines)

@@ -10,7 +10,8 @@ Killed after the commit but before the ack: they are written again and the
 conflict clause skips them. Nothing is lost, nothing is duplicated.
 
 A batch closes once it holds FLUSH_MAX_ROWS ticks (whole entries: an entry
-is never split) or after FLUSH_INTERVAL_MS, whichever comes first. First SIGTERM finishes the current batch; a second exits at once.
+is never split) or after FLUSH_INTERVAL_MS, whichever comes first. First
+SIGTERM finishes the current batch; a second exits at once.
 """
 
 from __future__ import annotations
