@@ -24,8 +24,7 @@ from services.common.logging import configure_logging, get_logger
 from services.common.settings import SERVERS_FILE, get_settings
 
 log = get_logger(__name__)
-WORKER_METRICS_BASE = 8010  # worker i serves /metrics on 8010 + i
-FLUSHER_METRICS_PORT = 8020
+METRICS_BASE_PORT = 8010  # flusher /metrics on the base port, worker i on base + i
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mdstack up", description=__doc__)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-feeder", action="store_true", help="run without the simulated feeder")
-    parser.add_argument("--redis-port", type=int, default=6390, help="port of the embedded redis-server")
+    parser.add_argument("--redis-port", type=int, default=6390, help="embedded redis-server port (0: any free)")
+    parser.add_argument(
+        "--metrics-base-port", type=int, default=METRICS_BASE_PORT, help="flusher/worker /metrics ports (0: off)"
+    )
     args = parser.parse_args(argv)
     configure_logging("up", settings.LOG_LEVEL)
 
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     try:
         if not settings.REDIS_URL:
-            server = EmbeddedRedis(state, args.redis_port)
+            server = EmbeddedRedis(state, args.redis_port or None)
             embedded.append(server)
             env["REDIS_URL"] = server.start()
         if not settings.PG_URL:
@@ -57,18 +59,19 @@ def main(argv: list[str] | None = None) -> int:
         manager = Manager(Printer(sys.stdout))
         py = sys.executable
         manager.add_process("api", f"{py} -m services.orchestrator_api", env=env)
-        for i in range(args.workers):
-            port = WORKER_METRICS_BASE + i
-            manager.add_process(f"worker.{i + 1}", f"{py} -m services.consumers --metrics-port {port}", env=env)
+        base = args.metrics_base_port
+        for i in range(1, args.workers + 1):
+            port = base + i if base else 0
+            manager.add_process(f"worker.{i}", f"{py} -m services.consumers --metrics-port {port}", env=env)
         manager.add_process(
             "flusher",
-            f"{py} -m services.orchestrator_api.flusher_main --metrics-port {FLUSHER_METRICS_PORT}",
+            f"{py} -m services.orchestrator_api.flusher_main --metrics-port {base}",
             env=dict(env, FLUSHER_NAME="flusher-1"),
         )
         manager.add_process("gateway", f"{py} -m services.realtime_gateway", env=env)
         if not args.no_feeder:
             manager.add_process("feeder", f"{py} -m services.feeder", env=env)
-        sys.stdout.write(_banner(settings, args.workers, not args.no_feeder))
+        sys.stdout.write(_banner(settings, args.workers, not args.no_feeder, base))
         sys.stdout.flush()
         manager.loop()
         return int(manager.returncode or 0)
@@ -78,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         (state / SERVERS_FILE).unlink(missing_ok=True)
 
 
-def _banner(settings, workers: int, feeder: bool) -> str:  # type: ignore[no-untyped-def]
+def _banner(settings, workers: int, feeder: bool, metrics_base: int) -> str:  # type: ignore[no-untyped-def]
     api = f"http://{settings.API_HOST}:{settings.API_PORT}"
     gateway = f"http://{settings.GATEWAY_HOST}:{settings.GATEWAY_PORT}"
     lines = [
@@ -88,8 +91,9 @@ def _banner(settings, workers: int, feeder: bool) -> str:  # type: ignore[no-unt
         f"  symbols         {api}/symbols",
         f"  live stream     curl -N {gateway}/stream",
         f"  API metrics     {api}/metrics",
-        f"  workers         {workers} (metrics on :{WORKER_METRICS_BASE}..:{WORKER_METRICS_BASE + workers - 1})",
-        f"  flusher metrics http://127.0.0.1:{FLUSHER_METRICS_PORT}/metrics",
+        f"  workers         {workers}"
+        + (f" (/metrics on :{metrics_base + 1}..:{metrics_base + workers})" if metrics_base else ""),
+        f"  flusher metrics http://127.0.0.1:{metrics_base}/metrics" if metrics_base else "  flusher metrics off",
         f"  feeder          {'on: ' + settings.SYMBOLS + f' at {settings.TPS:g} ticks/s' if feeder else 'off'}",
     ]
     if settings.demo_secrets_in_use:

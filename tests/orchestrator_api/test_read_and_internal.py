@@ -1,0 +1,139 @@
+"""Read API (views, history from Postgres, candles) and /internal/agg-update."""
+
+from __future__ import annotations
+
+import httpx
+import orjson
+import pytest
+import redis
+
+from services.common.settings import Settings
+from services.consumers import calc_a
+from services.orchestrator_api.flusher import Flusher
+from tests.consumers.test_calc import T0, tick
+from tests.orchestrator_api.test_flusher import accept
+
+pytestmark = pytest.mark.anyio
+
+
+def update(symbol: str, version: int, price: float) -> dict:
+    return {"symbol": symbol, "view": {"symbol": symbol, "version": version, "price": price}, "ts": T0}
+
+
+async def test_agg_update_requires_the_internal_token(api: httpx.AsyncClient, settings: Settings) -> None:
+    no_token = await api.post("/internal/agg-update", json=update("AAA", 1, 1.0))
+    wrong = await api.post("/internal/agg-update", json=update("AAA", 1, 1.0), headers={"x-internal-token": "nope"})
+    # Ingest credentials are not enough for /internal.
+    basic = await api.post(
+        "/internal/agg-update", json=update("AAA", 1, 1.0), auth=(settings.INGEST_USERNAME, settings.INGEST_PASSWORD)
+    )
+
+    assert [r.status_code for r in (no_token, wrong, basic)] == [403, 403, 403]
+    assert (await api.get("/symbols/AAA")).status_code == 404
+
+
+async def test_agg_update_keeps_only_the_newest_version(api: httpx.AsyncClient, settings: Settings) -> None:
+    headers = {"x-internal-token": settings.INTERNAL_TOKEN}
+    client = redis.Redis.from_url(settings.redis_url)
+    pubsub = client.pubsub()
+    pubsub.subscribe(settings.PUBSUB_CHANNEL)
+    pubsub.get_message(timeout=1)
+
+    first = await api.post("/internal/agg-update", json=[update("AAA", 2, 20.0)], headers=headers)
+    stale = await api.post("/internal/agg-update", json=update("AAA", 1, 10.0), headers=headers)
+
+    assert first.json() == {"published": 1, "stale": 0}
+    assert stale.json() == {"published": 0, "stale": 1}
+    assert (await api.get("/symbols/AAA")).json()["price"] == 20.0
+    messages = []
+    while (m := pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)) is not None:
+        messages.append(orjson.loads(m["data"]))
+    assert [(m["type"], m["data"]["view"]["version"]) for m in messages] == [("symbol.updated", 2)]
+    pubsub.close()
+    client.close()
+
+
+async def test_agg_update_validates_its_body(api: httpx.AsyncClient, settings: Settings) -> None:
+    response = await api.post(
+        "/internal/agg-update",
+        json={"symbol": "bad symbol", "view": {}, "ts": "x"},
+        headers={"x-internal-token": settings.INTERNAL_TOKEN},
+    )
+    assert response.status_code == 422
+    fields = {e["field"] for e in response.json()["detail"]}
+    assert any(f.endswith("symbol") for f in fields)
+    assert any(f.endswith("ts") for f in fields)
+
+
+async def test_api_key_is_enforced_on_reads_when_set(api: httpx.AsyncClient, settings: Settings) -> None:
+    assert (await api.get("/symbols")).status_code == 200
+    settings.API_KEY = "read-key"
+
+    missing = await api.get("/symbols")
+    wrong = await api.get("/symbols", headers={"x-api-key": "nope"})
+    right = await api.get("/symbols", headers={"x-api-key": "read-key"})
+    health = await api.get("/health/liveness")
+
+    assert (missing.status_code, wrong.status_code, right.status_code, health.status_code) == (401, 401, 200, 200)
+
+
+async def test_history_comes_from_postgres_newest_first_and_capped(api: httpx.AsyncClient, settings: Settings) -> None:
+    settings.HISTORY_LIMIT_MAX = 5
+    settings.FLUSH_INTERVAL_MS = 50
+    ids = accept(settings, 8, symbol="HIST")  # ts = now - i: ids[0] is the newest
+    client = redis.Redis.from_url(settings.redis_url)
+    calc_a.apply(client, settings, "b1", [tick(1, T0, 1.0, 1.0, "HIST")])  # makes HIST a known symbol
+    f = Flusher(settings, client, "f1")
+    f.ensure_group()
+    f.flush_once()
+    f.close()
+
+    capped = (await api.get("/symbols/HIST/history", params={"limit": 100})).json()
+    two = (await api.get("/symbols/HIST/history", params={"limit": 2})).json()
+    unknown = await api.get("/symbols/NOPE/history")
+    bad = await api.get("/symbols/HIST/history", params={"limit": 0})
+
+    assert capped["limit"] == 5
+    assert [t["event_id"] for t in capped["ticks"]] == ids[:5]
+    assert [t["event_id"] for t in two["ticks"]] == ids[:2]
+    assert capped["ticks"][0]["price"] == 100.0
+    assert unknown.status_code == 404
+    assert bad.status_code == 422
+    client.close()
+
+
+async def test_candles_are_served_oldest_first(api: httpx.AsyncClient, settings: Settings) -> None:
+    client = redis.Redis.from_url(settings.redis_url)
+    ticks = [tick(i, T0 + i * 30_000, 10.0 + i, 1.0, "CNDL") for i in range(7)]  # 3.5 minutes
+    calc_a.apply(client, settings, "b1", ticks)
+
+    one = (await api.get("/symbols/CNDL/candles", params={"interval": "1m"})).json()
+    five = (await api.get("/symbols/CNDL/candles", params={"interval": "5m", "limit": 1})).json()
+    last_two = (await api.get("/symbols/CNDL/candles", params={"interval": "1m", "limit": 2})).json()
+    bad = await api.get("/symbols/CNDL/candles", params={"interval": "2m"})
+
+    assert [(c["t"], c["open"], c["close"], c["count"]) for c in one["candles"]] == [
+        (T0, 10.0, 11.0, 2),
+        (T0 + 60_000, 12.0, 13.0, 2),
+        (T0 + 120_000, 14.0, 15.0, 2),
+        (T0 + 180_000, 16.0, 16.0, 1),
+    ]
+    assert five["candles"] == [
+        {"t": T0, "open": 10.0, "high": 16.0, "low": 10.0, "close": 16.0, "volume": 7.0, "count": 7}
+    ]
+    assert [c["t"] for c in last_two["candles"]] == [T0 + 120_000, T0 + 180_000]
+    assert bad.status_code == 422
+    client.close()
+
+
+async def test_bad_symbol_in_path_is_refused(api: httpx.AsyncClient) -> None:
+    response = await api.get("/symbols/bad%20symbol")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "path.symbol"
+
+
+async def test_metrics_report_requests_and_ingest(api: httpx.AsyncClient) -> None:
+    await api.get("/symbols")
+    text = (await api.get("/metrics")).text
+    assert 'mdstack_http_requests_total{method="GET",route="/symbols",status="200"}' in text
+    assert "mdstack_ingest_commit_seconds_bucket" in text

@@ -1,0 +1,81 @@
+"""Real service processes for end-to-end tests, each started as `python -m <module>`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from services.common.embedded import free_port
+from services.common.settings import Settings
+
+MODULES = {
+    "api": "services.orchestrator_api",
+    "worker": "services.consumers",
+    "flusher": "services.orchestrator_api.flusher_main",
+    "gateway": "services.realtime_gateway",
+    "feeder": "services.feeder",
+}
+
+
+class Stack:
+    """Processes sharing one environment built from a test's settings; logs go to `log_dir`."""
+
+    def __init__(self, settings: Settings, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.api_port = free_port()
+        self.gateway_port = free_port()
+        self.env = dict(
+            os.environ,
+            REDIS_URL=settings.redis_url,
+            PG_URL=settings.pg_url,
+            KEY_PREFIX=settings.KEY_PREFIX,
+            QUEUE_NAME=settings.QUEUE_NAME,
+            PUBSUB_CHANNEL=settings.PUBSUB_CHANNEL,
+            INGEST_USERNAME=settings.INGEST_USERNAME,
+            INGEST_PASSWORD=settings.INGEST_PASSWORD,
+            INTERNAL_TOKEN=settings.INTERNAL_TOKEN,
+            API_PORT=str(self.api_port),
+            GATEWAY_PORT=str(self.gateway_port),
+            TARGET_URL=f"http://127.0.0.1:{self.api_port}",
+            FLUSH_INTERVAL_MS="100",
+            PYTHONUNBUFFERED="1",
+        )
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    def start(self, name: str, *args: str, service: str | None = None, **env: str) -> subprocess.Popen[bytes]:
+        module = MODULES[service or name]
+        with (self.log_dir / f"{name}.log").open("ab") as log:  # the child keeps its own descriptor
+            proc = subprocess.Popen(
+                [sys.executable, "-m", module, *args], env=dict(self.env, **env), stdout=log, stderr=subprocess.STDOUT
+            )
+        self.processes[name] = proc
+        return proc
+
+    def stop(self, name: str, timeout: float = 15) -> int:
+        proc = self.processes.pop(name)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return proc.returncode
+
+    def stop_all(self) -> None:
+        for name in list(self.processes):
+            self.stop(name)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.log_dir.glob("*.log")))

@@ -1,0 +1,94 @@
+"""The whole tick path as real processes: feeder -> API -> workers + flusher -> Postgres, gateway -> SSE."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import httpx
+import orjson
+import psycopg
+import pytest
+
+from services.common.settings import Settings
+from tests.processes import Stack
+from tests.realtime_gateway.sse import SSEReader, fields
+from tests.servers import wait_ready
+
+pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
+SYMBOLS = ("E2EAAA", "E2EBBB", "E2ECCC")
+
+
+@pytest.fixture
+def stack(settings: Settings, tmp_path: Path) -> Iterator[Stack]:
+    s = Stack(settings, tmp_path)
+    s.start("api")
+    s.start("worker-1", service="worker")
+    s.start("worker-2", service="worker")
+    s.start("flusher")
+    s.start("gateway")
+    try:
+        wait_ready(s.api_url)
+        wait_ready(s.gateway_url)
+        yield s
+    finally:
+        s.stop_all()
+
+
+def persisted(settings: Settings) -> dict[str, int]:
+    with psycopg.connect(settings.pg_dsn) as conn:
+        return dict(conn.execute("SELECT event_id, count(*) FROM md_ticks GROUP BY event_id").fetchall())
+
+
+async def test_feeder_to_postgres_and_sse(stack: Stack, settings: Settings, tmp_path: Path) -> None:
+    updates: dict[str, int] = {}
+
+    async def listen(client: httpx.AsyncClient) -> None:
+        async with client.stream("GET", f"{stack.gateway_url}/stream", params={"types": "symbol.updated"}) as response:
+            assert response.status_code == 200
+            reader = SSEReader(response)
+            while True:
+                envelope = orjson.loads(fields(await reader.event())["data"])
+                updates[envelope["symbol"]] = updates.get(envelope["symbol"], 0) + 1
+
+    acked_file, summary_file = tmp_path / "acked.txt", tmp_path / "summary.json"
+    async with httpx.AsyncClient(timeout=None) as client:
+        listener = asyncio.create_task(listen(client))
+        await asyncio.sleep(0.3)  # subscribed before the first tick
+        feeder = await anyio.run_process(
+            [
+                *(sys.executable, "-m", "services.feeder", "--duration", "3", "--tps", "150", "--seed", "7"),
+                *("--symbols", ",".join(SYMBOLS), "--quiet"),
+                *("--acked-ids", str(acked_file), "--summary-json", str(summary_file)),
+            ],
+            env=stack.env,
+            check=False,
+        )
+        assert feeder.returncode == 0, feeder.stderr.decode()[-3000:]
+        acked = acked_file.read_text().split()
+        with anyio.fail_after(30):
+            while set(persisted(settings)) != set(acked) or set(updates) != set(SYMBOLS):
+                await asyncio.sleep(0.2)
+        listener.cancel()
+
+        summary = orjson.loads(summary_file.read_text())
+        assert summary["errors"] == 0
+        assert len(acked) == summary["acknowledged"] >= 300
+        assert len(set(acked)) == len(acked)
+        await asyncio.sleep(0.5)  # a late duplicate write would show up now
+        assert persisted(settings) == dict.fromkeys(acked, 1)
+
+        for symbol in SYMBOLS:
+            history = (await client.get(f"{stack.api_url}/symbols/{symbol}/history", params={"limit": 5})).json()
+            assert len(history["ticks"]) == 5
+            assert all(t["event_id"] in acked for t in history["ticks"])
+            view = (await client.get(f"{stack.api_url}/symbols/{symbol}")).json()
+            assert view["symbol"] == symbol and view["price"] > 0 and view["trades_1m"] > 0
+        total_in_candles = 0
+        for symbol in SYMBOLS:
+            candles = (await client.get(f"{stack.api_url}/symbols/{symbol}/candles", params={"interval": "15m"})).json()
+            total_in_candles += sum(c["count"] for c in candles["candles"])
+        assert total_in_candles == len(acked)  # a 3 s run sits in one or two 15m candles per symbol

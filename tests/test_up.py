@@ -1,0 +1,96 @@
+"""`mdstack up` with no REDIS_URL / PG_URL: embedded servers, every service, live data, clean Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.common.embedded import free_port
+from tests.servers import wait_ready
+
+pytestmark = pytest.mark.e2e
+
+
+def poll(check, timeout: float = 60.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(check.__doc__ or "condition not met")
+        time.sleep(0.2)
+
+
+def test_up_runs_the_stack_on_embedded_servers(tmp_path: Path) -> None:
+    api_port, gateway_port, redis_port, metrics_base = free_port(), free_port(), free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "PG_URL")}
+    env.update(
+        STATE_DIR=str(tmp_path / "state"),
+        API_PORT=str(api_port),
+        GATEWAY_PORT=str(gateway_port),
+        TARGET_URL=f"http://127.0.0.1:{api_port}",
+        SYMBOLS="UPAAA,UPBBB",
+        TPS="40",
+        FLUSH_INTERVAL_MS="200",
+    )
+    log = (tmp_path / "up.log").open("wb")
+    up = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "up", "--workers", "1", "--redis-port", str(redis_port),
+         "--metrics-base-port", str(metrics_base)],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    api, gateway = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{gateway_port}"
+    try:
+        wait_ready(api, timeout=90)
+        wait_ready(gateway)
+
+        def both_symbols() -> bool:
+            """the feeder's symbols have views"""
+            listed = httpx.get(f"{api}/symbols").json()["symbols"]
+            return {s["symbol"] for s in listed} == {"UPAAA", "UPBBB"}
+
+        def persisted() -> bool:
+            """ticks reached the embedded Postgres"""
+            return len(httpx.get(f"{api}/symbols/UPAAA/history", params={"limit": 3}).json()["ticks"]) == 3
+
+        poll(both_symbols)
+        poll(persisted)
+        with httpx.stream("GET", f"{gateway}/stream", params={"types": "symbol.updated"}, timeout=10) as stream:
+            lines = stream.iter_lines()
+            assert poll(lambda: next(line for line in lines if line.startswith("event: "))) == "event: symbol.updated"
+        assert "mdstack_flush_rows_total" in httpx.get(f"http://127.0.0.1:{metrics_base}/metrics").text
+        worker_metrics = httpx.get(f"http://127.0.0.1:{metrics_base + 1}/metrics").text
+        assert "mdstack_worker_jobs_total" in worker_metrics
+        assert httpx.get(f"http://127.0.0.1:{metrics_base + 1}/health/readiness").status_code == 200
+        servers_file = tmp_path / "state" / "servers.json"
+        assert servers_file.exists()
+    finally:
+        up.send_signal(signal.SIGINT)
+        try:
+            up.wait(60)
+        finally:
+            if up.poll() is None:
+                up.kill()
+            log.close()
+    output = (tmp_path / "up.log").read_text()
+    assert "mdstack is starting" in output
+    assert "DEMO CREDENTIALS IN USE" in output
+    # Everything stopped: the embedded servers too.
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{api}/health/liveness")
+    assert not (tmp_path / "state" / "pg" / "postmaster.pid").exists()
+    assert not (tmp_path / "state" / "servers.json").exists()
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", redis_port)) != 0
