@@ -10,14 +10,14 @@ import time
 from collections import defaultdict
 
 import orjson
-import structlog
 
 from services.common.keys import Keys
+from services.common.logging import get_logger
 from services.common.schemas import TickRecord
 from services.consumers import calc_a, context, metrics
 from services.consumers.calc_b import build_view
 
-log = structlog.stdlib.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def process_batch(batch_id: str) -> dict[str, int]:
@@ -45,5 +45,5 @@ def process_batch(batch_id: str) -> dict[str, int]:
     metrics.JOBS.labels("ok").inc()
     metrics.TICKS.inc(len(ticks))
     metrics.JOB_SECONDS.observe(time.perf_counter() - started)
-    log.debug("worker.batch_done", batch_id=batch_id, ticks=len(ticks), symbols=len(states))
+    log.debug("worker.batch_done", trace_id=batch_id, ticks=len(ticks), symbols=len(states))
     return {"ticks": len(ticks), "views": len(updates)}

@@ -21,7 +21,7 @@ log = get_logger(__name__)
 def count_failure(job: Job, exc_type: type, exc_value: BaseException, _tb: object) -> bool:
     metrics.JOBS.labels("failed").inc()
     log.error(
-        "worker.job_failed", batch_id=job.id, error=f"{exc_type.__name__}: {exc_value}", retries_left=job.retries_left
+        "worker.job_failed", trace_id=job.id, error=f"{exc_type.__name__}: {exc_value}", retries_left=job.retries_left
     )
     return True  # go on to RQ's own handling: retry, or the failed registry
 

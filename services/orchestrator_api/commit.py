@@ -23,11 +23,13 @@ import redis
 from rq import Queue, Retry
 
 from services.common.keys import Keys
+from services.common.logging import get_logger
 from services.common.schemas import TickRecord
 from services.common.scripts import register
 from services.common.settings import Settings
 from services.orchestrator_api import metrics
 
+log = get_logger(__name__)
 PROCESS_BATCH = "services.consumers.tasks.process_batch"
 RESULT_TTL_S = 60  # finished jobs are only kept for a glance in rq-dashboard
 FAILURE_TTL_S = 7 * 24 * 3600  # failed jobs wait a week for someone to look
@@ -91,6 +93,7 @@ class GroupCommitter:
                 flags = await anyio.to_thread.run_sync(self._commit, ticks)
             except Exception as exc:
                 metrics.COMMIT_ERRORS.inc()
+                log.error("ingest.commit_failed", error=f"{type(exc).__name__}: {exc}", requests=len(group))
                 for p in group:
                     if not p.future.done():
                         p.future.set_exception(exc)
@@ -144,4 +147,6 @@ class GroupCommitter:
                 pipeline=pipe,
             )
             results = pipe.execute()
-        return [bool(flag) for flag in results[0]]
+        flags = [bool(flag) for flag in results[0]]
+        log.debug("ingest.committed", trace_id=batch_id, ticks=len(ticks), accepted=sum(flags))
+        return flags

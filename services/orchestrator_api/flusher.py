@@ -54,11 +54,13 @@ ON CONFLICT (event_id) DO NOTHING
 @dataclass
 class Batch:
     entry_ids: list[bytes] = field(default_factory=list)
+    trace_ids: list[str] = field(default_factory=list)  # the ingest batch ids, as the workers log them
     rows: list[tuple[object, ...]] = field(default_factory=list)
     oldest_received_ms: float = float("inf")
 
     def add(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         self.entry_ids.append(entry_id)
+        self.trace_ids.append(fields[b"batch"].decode())
         for t in orjson.loads(fields[b"ticks"]):
             self.rows.append(
                 (t["event_id"], t["symbol"], t["price"], t["volume"], t["source"], t["ts"], t["received_at"])
@@ -169,7 +171,7 @@ class Flusher:
             "flusher.flushed",
             rows=len(batch.rows),
             inserted=inserted,
-            entries=len(batch.entry_ids),
+            trace_ids=batch.trace_ids[:20],
             ms=round(elapsed * 1000, 1),
         )
         return inserted

@@ -12,11 +12,13 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request
 
+from services.common.logging import get_logger
 from services.common.schemas import ErrorBody, IngestResult, TickIn, validate_ticks
 from services.orchestrator_api import metrics
 from services.orchestrator_api.security import check_basic
 from services.orchestrator_api.state import StateDep
 
+log = get_logger(__name__)
 router = APIRouter(prefix="/ingest", tags=["ingest"], dependencies=[Depends(check_basic)])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -62,10 +64,16 @@ async def _store(state: StateDep, items: list[Any]) -> IngestResult:
     good, bad = validate_ticks(items, now_ms=time.time() * 1000.0, max_future_skew_s=settings.MAX_FUTURE_SKEW_S)
     if bad:
         metrics.INGEST_TICKS.labels("rejected").inc(len(bad))
+        for item in bad:
+            event_id = items[item.index].get("event_id") if isinstance(items[item.index], dict) else None
+            log.warning("ingest.rejected", event_id=str(event_id)[:128], errors=[e.field for e in item.errors])
     if not good:
         raise HTTPException(422, detail=[item.model_dump() for item in bad])
     flags = await state.committer.submit(good)
     accepted = sum(flags)
+    for tick, new in zip(good, flags, strict=True):
+        if not new:
+            log.info("ingest.duplicate", event_id=tick["event_id"])
     metrics.INGEST_TICKS.labels("accepted").inc(accepted)
     metrics.INGEST_TICKS.labels("duplicate").inc(len(flags) - accepted)
     return IngestResult(accepted=accepted, duplicates=len(flags) - accepted, rejected=bad)
