@@ -1,0 +1,36 @@
+"""The health/metrics server of processes without an HTTP API (worker, flusher)."""
+
+from __future__ import annotations
+
+import httpx
+import redis
+
+from services.common.embedded import free_port
+from services.common.health import check_postgres_sync, check_redis_sync, serve_health
+from services.common.settings import Settings
+
+
+def test_serves_liveness_readiness_and_metrics(settings: Settings) -> None:
+    client = redis.Redis.from_url(settings.redis_url)
+    down = settings.model_copy(update={"PG_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/test"})
+    state = {"settings": settings}
+
+    def readiness() -> list[str]:
+        return [p for p in (check_redis_sync(client), check_postgres_sync(state["settings"])) if p]
+
+    port = free_port()
+    server = serve_health("127.0.0.1", port, readiness)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/health/liveness").json() == {"status": "alive"}
+        assert httpx.get(f"{base}/health/readiness").json() == {"status": "ready"}
+        state["settings"] = down
+        not_ready = httpx.get(f"{base}/health/readiness")
+        assert not_ready.status_code == 503
+        assert not_ready.json()["problems"][0].startswith("postgres: OperationalError")
+        assert "python_info" in httpx.get(f"{base}/metrics").text
+        assert httpx.get(f"{base}/nope").status_code == 404
+    finally:
+        server.shutdown()
+        server.server_close()
+        client.close()

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from services.common.settings import SERVERS_FILE, Settings, load_settings
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://u:p@h:5432/db", "postgresql+psycopg://u:p@h:5432/db"),
+        ("postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+    ],
+)
+def test_pg_url_is_normalised_for_psycopg3(given: str, expected: str) -> None:
+    settings = Settings(PG_URL=given)
+    assert settings.PG_URL == expected
+    assert settings.pg_dsn == expected.replace("postgresql+psycopg://", "postgresql://")
+
+
+def test_production_refuses_demo_secrets() -> None:
+    with pytest.raises(ValidationError, match="demo defaults are in use for: INGEST_USERNAME, INGEST_PASSWORD"):
+        Settings(MDSTACK_ENV="production", INTERNAL_TOKEN="real-token")
+
+
+def test_production_with_real_secrets_starts() -> None:
+    settings = Settings(
+        MDSTACK_ENV="production", INGEST_USERNAME="feed", INGEST_PASSWORD="s3cret", INTERNAL_TOKEN="t0ken"
+    )
+    assert settings.demo_secrets_in_use == []
+
+
+def test_demo_secrets_are_reported_in_development() -> None:
+    assert Settings().demo_secrets_in_use == ["INGEST_USERNAME", "INGEST_PASSWORD", "INTERNAL_TOKEN"]
+
+
+def test_env_vars_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYMBOLS", " AAA, BBB ,")
+    monkeypatch.setenv("TPS", "12.5")
+    monkeypatch.setenv("JOB_RETRY_INTERVALS", "1,2")
+    settings = Settings()
+    assert settings.symbols == ["AAA", "BBB"]
+    assert settings.TPS == 12.5
+    assert settings.retry_intervals == [1, 2]
+
+
+def test_load_settings_joins_the_servers_of_a_running_up(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("PG_URL", raising=False)
+    (tmp_path / SERVERS_FILE).write_text(json.dumps({"REDIS_URL": "redis://x:1/0", "PG_URL": "postgresql://y/z"}))
+    settings = load_settings(STATE_DIR=str(tmp_path))
+    assert settings.REDIS_URL == "redis://x:1/0"
+    assert settings.PG_URL == "postgresql+psycopg://y/z"
+
+
+def test_unset_urls_explain_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    with pytest.raises(RuntimeError, match="REDIS_URL is not set"):
+        _ = Settings().redis_url
