@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -89,7 +90,7 @@ class EmbeddedPostgres:
 
     def __init__(self, state_dir: Path) -> None:
         self.dir = state_dir / "pg"
-        self.server = None
+        self.server: Any = None  # pgserver.PostgresServer once started
 
     def start(self) -> str:
         import pgserver

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
@@ -48,7 +50,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
 
 
 def _add_service(service: str) -> structlog.types.Processor:
-    def processor(_logger: object, _name: str, event: dict) -> dict:
+    def processor(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         event.setdefault("service", service)
         return event
 

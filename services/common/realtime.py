@@ -36,7 +36,7 @@ def is_stream_id(value: str) -> bool:
     return bool(STREAM_ID.match(value))
 
 
-def publish_args(settings: Settings, envelopes: list[bytes]) -> list[object]:
+def publish_args(settings: Settings, envelopes: list[bytes]) -> list[str | int | bytes]:
     return [Keys(settings.KEY_PREFIX).history, settings.SSE_HISTORY, settings.PUBSUB_CHANNEL, *envelopes]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from importlib.resources import files
 
-from redis.commands.core import AsyncScript, Script
+from typing import Any
 
 
 @cache
@@ -18,5 +18,6 @@ def source(name: str) -> str:
     return text
 
 
-def register(client, name: str) -> Script | AsyncScript:  # type: ignore[no-untyped-def]
+def register(client: Any, name: str) -> Any:
+    """A `Script` (or `AsyncScript` for an asyncio client); call it with `args=` and optional `client=`."""
     return client.register_script(source(name))
