@@ -45,13 +45,25 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
-    # One line per request is the API's own `request` metric, not an access log at 20k req/s.
-    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # Per-request and per-job lines from libraries would be thousands a second; our
+    # own metrics count those. LOG_LEVEL=DEBUG lets them through.
+    if root.level > logging.DEBUG:
+        for name in CHATTY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+CHATTY_LOGGERS = ("uvicorn.access", "httpx", "httpcore", "rq.worker", "rq.job", "rq.scheduler", "pgserver", "alembic")
+
+
+def library_level() -> str:
+    """The level for libraries that set their own (RQ's worker)."""
+    return "DEBUG" if logging.getLogger().level <= logging.DEBUG else "WARNING"
 
 
 def _add_service(service: str) -> structlog.types.Processor:
     def processor(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         event.setdefault("service", service)
+        event.pop("color_message", None)  # uvicorn's ANSI copy of the message
         return event
 
     return processor

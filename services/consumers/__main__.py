@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import logging
 
 from services.common.health import check_postgres_sync, check_redis_sync, serve_health
-from services.common.logging import configure_logging, get_logger
+from services.common.logging import configure_logging, get_logger, library_level
 from services.common.settings import load_settings
 from services.consumers import context
 from services.consumers.worker import make_worker
@@ -31,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     worker = make_worker(ctx, args.name)
     log.info("worker.started", queue=settings.QUEUE_NAME, api=settings.api_url, metrics_port=args.metrics_port)
-    worker.work(burst=args.burst, with_scheduler=True, logging_level=logging.getLevelName(logging.getLogger().level))
+    worker.work(burst=args.burst, with_scheduler=True, logging_level=library_level())
     return 0
 
 
