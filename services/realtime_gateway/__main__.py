@@ -1,0 +1,26 @@
+"""`mdstack gateway` / `python -m services.realtime_gateway`: the SSE gateway on port 8001."""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+
+from services.common.logging import configure_logging
+from services.common.settings import load_settings
+from services.realtime_gateway.app import create_app
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = load_settings(SERVICE_NAME="gateway")
+    parser = argparse.ArgumentParser(prog="mdstack gateway", description=__doc__)
+    parser.add_argument("--host", default=settings.GATEWAY_HOST)
+    parser.add_argument("--port", type=int, default=settings.GATEWAY_PORT)
+    args = parser.parse_args(argv)
+    configure_logging("gateway", settings.LOG_LEVEL)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,156 @@
+"""The SSE gateway: `GET /stream`, health and metrics.
+
+The lifespan opens one async Redis client and runs the hub (one pub/sub
+subscription for the whole process) as a task; each `/stream` request gets
+a client queue from it. Errors answer `{"error": ..., "detail": ...}`
+(see `errors.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated
+
+import anyio
+import redis.asyncio as aioredis
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from sse_starlette import EventSourceResponse
+
+from services.common.health import check_postgres, check_redis, health_routes
+from services.common.logging import get_logger
+from services.common.realtime import is_stream_id
+from services.common.redis import async_redis
+from services.common.schemas import SYMBOL_PATTERN, ErrorBody
+from services.common.settings import Settings
+from services.realtime_gateway.errors import GatewayError, InvalidParameter
+from services.realtime_gateway.frames import Filters
+from services.realtime_gateway.hub import Hub
+from services.realtime_gateway.stream import client_stream
+
+log = get_logger(__name__)
+STARTUP_WAIT_S = 5.0  # how long start-up waits for the first subscription before serving anyway
+SHUTDOWN_GRACE_S = 1.0  # streams get this long to end cleanly when the server stops
+TYPE_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+MAX_ID_PART = 2**64 - 1  # stream id parts are unsigned 64-bit
+
+
+@dataclass
+class GatewayState:
+    settings: Settings
+    redis: aioredis.Redis
+    hub: Hub
+
+
+def get_state(request: Request) -> GatewayState:
+    return request.app.state.gateway  # type: ignore[no-any-return]
+
+
+StateDep = Annotated[GatewayState, Depends(get_state)]
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = async_redis(settings, client_name=f"gateway:{settings.PUBSUB_CHANNEL}".replace(" ", "_"))
+        hub = Hub(client, settings)
+        app.state.gateway = GatewayState(settings=settings, redis=client, hub=hub)
+        task = asyncio.create_task(hub.run(), name="gateway-hub")
+        try:
+            await asyncio.wait_for(hub.subscribed.wait(), STARTUP_WAIT_S)
+            log.info("gateway.started", channel=settings.PUBSUB_CHANNEL)
+        except TimeoutError:
+            log.warning("gateway.started_unsubscribed", channel=settings.PUBSUB_CHANNEL, waited_s=STARTUP_WAIT_S)
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await client.aclose()
+            log.info("gateway.stopped")
+
+    app = FastAPI(
+        title="mdstack realtime gateway",
+        version="0.1.0",
+        description="Server-Sent Events fan-out of realtime updates, with Last-Event-ID resume.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET"],
+        allow_headers=["Last-Event-ID", "Cache-Control"],
+    )
+
+    @app.exception_handler(GatewayError)
+    async def gateway_error(_request: Request, exc: GatewayError) -> JSONResponse:
+        return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status)
+
+    async def readiness() -> list[str]:
+        problems = await asyncio.gather(check_redis(app.state.gateway.redis), check_postgres(settings))
+        return [p for p in problems if p]
+
+    app.include_router(health_routes(readiness))
+
+    @app.get(
+        "/stream",
+        response_class=EventSourceResponse,
+        responses={
+            200: {"content": {"text/event-stream": {}}, "description": "Envelopes as SSE events"},
+            400: {"model": ErrorBody, "description": "A bad filter or Last-Event-ID"},
+        },
+    )
+    async def stream(
+        request: Request,
+        state: StateDep,
+        symbols: Annotated[str | None, Query(description="Comma list; envelopes without a symbol pass")] = None,
+        types: Annotated[str | None, Query(description="Comma list of envelope types")] = None,
+        last_event_id: Annotated[str | None, Query(description="For clients that cannot set headers")] = None,
+        last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    ) -> EventSourceResponse:
+        """Realtime envelopes; reconnect with `Last-Event-ID` to get what was missed."""
+        filters = Filters(
+            symbols=_comma_list("symbols", symbols, re.compile(SYMBOL_PATTERN)),
+            types=_comma_list("types", types, TYPE_PATTERN),
+        )
+        resume = _resume_id(last_event_id_header, last_event_id)
+        peer = f"{request.client.host}:{request.client.port}" if request.client else "-"
+        shutdown = anyio.Event()
+        return EventSourceResponse(
+            client_stream(state.hub, filters, resume, peer, shutdown),
+            ping=settings.SSE_PING_S,
+            send_timeout=settings.SSE_SEND_TIMEOUT_S,
+            sep="\n",
+            shutdown_event=shutdown,
+            shutdown_grace_period=SHUTDOWN_GRACE_S,
+        )
+
+    return app
+
+
+def _comma_list(field: str, value: str | None, pattern: re.Pattern[str]) -> frozenset[str] | None:
+    if value is None or not value.strip():
+        return None
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    bad = [item for item in items if not pattern.match(item)]
+    if bad:
+        raise InvalidParameter(field, f"{', '.join(bad)} do not match {pattern.pattern}")
+    return frozenset(items)
+
+
+def _resume_id(header: str | None, query: str | None) -> str | None:
+    """The `Last-Event-ID` header (what a reconnecting EventSource sends) wins over `?last_event_id=`."""
+    field, value = ("Last-Event-ID", header) if header else ("last_event_id", query)
+    if not value:
+        return None
+    value = value.strip()
+    if not is_stream_id(value) or any(int(part) > MAX_ID_PART for part in value.split("-")):
+        raise InvalidParameter(field, f"{value[:64]!r} is not an event id like 1795565084139-0")
+    return value

@@ -1,0 +1,26 @@
+"""Prometheus metrics of the gateway process (default registry, defined once per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+CLIENTS = Gauge("mdstack_gateway_clients", "SSE clients connected now")
+EVENTS_RECEIVED = Counter("mdstack_gateway_events_received_total", "Envelopes received from Redis pub/sub")
+FRAMES_DELIVERED = Counter("mdstack_gateway_frames_delivered_total", "Event frames sent to clients")
+CLIENTS_DROPPED = Counter(
+    "mdstack_gateway_clients_dropped_total", "Clients whose stream was ended by the gateway", ["reason"]
+)
+REPLAYED = Counter(
+    "mdstack_gateway_replayed_events_total",
+    "Events read back from the history stream",
+    ["cause"],  # resume: a client's Last-Event-ID; reconnect: the hub's own resubscription
+)
+REDIS_RECONNECTS = Counter(
+    "mdstack_gateway_redis_reconnects_total", "Times the pub/sub subscription was re-established"
+)
+BAD_ENVELOPES = Counter("mdstack_gateway_bad_envelopes_total", "Messages on the channel that were not envelopes")
+
+# Label values exist from the start, so dashboards see 0 rather than no series.
+CLIENTS_DROPPED.labels("slow")
+REPLAYED.labels("resume")
+REPLAYED.labels("reconnect")

@@ -1,0 +1,77 @@
+"""Test helpers: publishing as the API does, opening streams, reading metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import anyio
+import httpx
+import redis.asyncio as aioredis
+import uvicorn
+from fastapi import FastAPI
+from prometheus_client import REGISTRY
+
+from services.common.realtime import publish
+from services.common.schemas import envelope
+from services.common.settings import Settings
+from services.realtime_gateway.frames import CONNECTED
+from tests.realtime_gateway.sse import SSEReader
+
+
+@dataclass
+class Gateway:
+    url: str
+    app: FastAPI
+    server: uvicorn.Server
+
+    @property
+    def port(self) -> int:
+        return self.server.config.port
+
+    @asynccontextmanager
+    async def http(self) -> AsyncIterator[httpx.AsyncClient]:
+        async with httpx.AsyncClient(base_url=self.url, timeout=10.0) as client:
+            yield client
+
+
+@dataclass
+class Publisher:
+    """Publishes envelopes exactly as the API does (`services.common.realtime.publish`)."""
+
+    client: aioredis.Redis
+    settings: Settings
+
+    async def many(self, envs: list[bytes]) -> list[str]:
+        return await publish(self.client, self.settings, envs)
+
+    async def one(self, type_: str = "tick.received", *, symbol: str | None = "BTCUSDT", **data: object) -> str:
+        return (await self.many([make_env(type_, symbol=symbol, **data)]))[0]
+
+
+def make_env(type_: str = "tick.received", *, symbol: str | None = "BTCUSDT", **data: object) -> bytes:
+    return envelope(type_, data or {"price": 100.0}, symbol=symbol)
+
+
+@asynccontextmanager
+async def open_stream(
+    http: httpx.AsyncClient, query: str = "", headers: dict[str, str] | None = None
+) -> AsyncIterator[SSEReader]:
+    """GET /stream; yields once the gateway has registered the client (its first frame)."""
+    async with http.stream("GET", "/stream" + query, headers=headers) as response:
+        assert response.status_code == 200, await response.aread()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        reader = SSEReader(response)
+        assert await reader.frame() == CONNECTED
+        yield reader
+
+
+def sample(name: str, labels: dict[str, str] | None = None) -> float:
+    return REGISTRY.get_sample_value(name, labels or {}) or 0.0
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    with anyio.fail_after(timeout):
+        while not condition():
+            await anyio.sleep(0.01)

@@ -1,0 +1,63 @@
+"""Liveness, readiness (Redis + Postgres) and /metrics of the gateway."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from services.common.embedded import free_port
+from services.common.settings import Settings
+from tests.realtime_gateway.helpers import Gateway, Publisher, open_stream
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_liveness_and_readiness_are_200_with_both_servers_up(gateway: Gateway) -> None:
+    with anyio.fail_after(10):
+        async with gateway.http() as http:
+            live = await http.get("/health/liveness")
+            ready = await http.get("/health/readiness")
+    assert (live.status_code, live.json()) == (200, {"status": "alive"})
+    assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+
+
+async def test_readiness_is_503_naming_postgres_when_it_is_unreachable(start_gateway, settings: Settings) -> None:
+    closed = f"postgresql://postgres@127.0.0.1:{free_port()}/test"
+    gateway = start_gateway(Settings(**{**settings.model_dump(), "PG_URL": closed}))
+    with anyio.fail_after(10):
+        async with gateway.http() as http:
+            ready = await http.get("/health/readiness")
+            live = await http.get("/health/liveness")
+    assert ready.status_code == 503
+    body = ready.json()
+    assert body["status"] == "unavailable"
+    assert len(body["problems"]) == 1
+    assert body["problems"][0].startswith("postgres: ")
+    assert live.status_code == 200
+
+
+async def test_metrics_expose_the_gateway_counters(gateway: Gateway, publisher: Publisher) -> None:
+    with anyio.fail_after(10):
+        async with gateway.http() as http:
+            async with open_stream(http) as reader:
+                await publisher.one()
+                await reader.event()
+            text = (await http.get("/metrics")).text
+    for name in (
+        "mdstack_gateway_clients ",
+        "mdstack_gateway_events_received_total ",
+        "mdstack_gateway_frames_delivered_total ",
+        "mdstack_gateway_clients_dropped_total",
+        "mdstack_gateway_replayed_events_total",
+        "mdstack_gateway_redis_reconnects_total ",
+    ):
+        assert f"\n{name}" in text, name
+
+
+async def test_openapi_documents_the_stream(gateway: Gateway) -> None:
+    with anyio.fail_after(10):
+        async with gateway.http() as http:
+            schema = (await http.get("/openapi.json")).json()
+    stream = schema["paths"]["/stream"]["get"]
+    assert {p["name"] for p in stream["parameters"]} == {"symbols", "types", "last_event_id", "Last-Event-ID"}
+    assert "text/event-stream" in stream["responses"]["200"]["content"]
