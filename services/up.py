@@ -24,7 +24,7 @@ from services.common.logging import configure_logging, get_logger
 from services.common.settings import SERVERS_FILE, get_settings
 
 log = get_logger(__name__)
-METRICS_BASE_PORT = 8010  # flusher /metrics on the base port, worker i on base + i
+METRICS_BASE_PORT = 8010  # flusher /metrics on the base port, worker i on base + i, then the feeder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         manager.add_process("gateway", f"{py} -m services.realtime_gateway", env=env)
         if not args.no_feeder:
-            manager.add_process("feeder", f"{py} -m services.feeder", env=env)
+            port = base + args.workers + 1 if base else 0
+            manager.add_process("feeder", f"{py} -m services.feeder --metrics-port {port}", env=env)
         sys.stdout.write(_banner(settings, args.workers, not args.no_feeder, base))
         sys.stdout.flush()
         manager.loop()

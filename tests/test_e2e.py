@@ -89,8 +89,17 @@ async def test_feeder_to_postgres_and_sse(stack: Stack, settings: Settings, tmp_
             assert view["symbol"] == symbol
             assert view["price"] > 0
             assert view["trades_1m"] > 0
-        total_in_candles = 0
-        for symbol in SYMBOLS:
-            candles = (await client.get(f"{stack.api_url}/symbols/{symbol}/candles", params={"interval": "15m"})).json()
-            total_in_candles += sum(c["count"] for c in candles["candles"])
-        assert total_in_candles == len(acked)  # a 3 s run sits in one or two 15m candles per symbol
+
+        async def ticks_in_candles() -> int:
+            total = 0
+            for symbol in SYMBOLS:
+                params = {"interval": "15m"}
+                candles = (await client.get(f"{stack.api_url}/symbols/{symbol}/candles", params=params)).json()
+                total += sum(c["count"] for c in candles["candles"])
+            return total
+
+        # Workers catch up with every acknowledged tick (a 3 s run sits in one or two 15m candles).
+        with anyio.fail_after(30):
+            while (counted := await ticks_in_candles()) < len(acked):
+                await asyncio.sleep(0.2)
+        assert counted == len(acked)

@@ -1,0 +1,1 @@
+"""Tick simulator (`mdstack feeder`): seeded random walks posted open-loop to the ingest API."""

@@ -1,0 +1,375 @@
+"""The open-loop scheduler: tick i is due at t0 + i / TPS, however slow the answers are.
+
+Each request runs as its own task, at most `max_inflight` at once (of those,
+at most `connections` are on the wire; the rest wait for a connection or sit
+in a retry backoff). When that bound is hit the scheduler waits for a slot and
+counts the request as `behind`; the ticks it could not send on time keep their
+schedule, so their ack latency (measured from when they were due) shows the
+stall instead of hiding it. `--duration` is wall-clock time: ticks that fell due but could not
+be generated before it ran out (the feeder itself too slow) are `missed`.
+
+A run ends when `--count` ticks were sent, `--duration` elapsed, or on
+SIGINT/SIGTERM. Then scheduling stops and in-flight requests get a grace
+period to finish (long enough for their retries at a normal end, a few seconds
+after a signal); a second signal cancels them at once. Cancelled requests
+count as errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import secrets
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import orjson
+
+from services.common.logging import get_logger
+from services.common.settings import Settings
+from services.feeder import metrics
+from services.feeder.sender import (
+    CONNECT_TIMEOUT_S,
+    HTTP_CONCURRENCY,
+    REQUEST_TIMEOUT_S,
+    RetryPolicy,
+    Sender,
+)
+from services.feeder.stats import FeederStats, Summary, status_line
+from services.feeder.walk import TickGenerator
+
+log = get_logger(__name__)
+
+PROGRESS_INTERVAL_S = 1.0
+MAX_SLEEP_S = 0.05  # the scheduler wakes at least this often, so a stop request is seen promptly
+SIGNAL_DRAIN_S = 5.0  # grace period for in-flight requests after SIGINT/SIGTERM
+
+
+class ConfigError(ValueError):
+    """Settings and options that cannot make a run (no symbols, TPS <= 0, ...)."""
+
+
+@dataclass(frozen=True)
+class FeederOptions:
+    """Command-line choices; `None` means "use the setting"."""
+
+    duration_s: float | None = None
+    count: int | None = None
+    seed: int | None = None
+    tps: float | None = None
+    symbols: list[str] | None = None
+    target_url: str | None = None
+    batch: int | None = None
+    connections: int | None = None
+    summary_json: Path | None = None
+    acked_ids: Path | None = None
+    quiet: bool = False
+    progress_interval_s: float = PROGRESS_INTERVAL_S
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Options resolved against settings: everything one run needs."""
+
+    symbols: list[str]
+    tps: float
+    target_url: str
+    batch: int
+    source: str
+    max_inflight: int
+    connections: int
+    seed: int
+    username: str
+    password: str
+
+    @classmethod
+    def resolve(cls, settings: Settings, options: FeederOptions) -> Plan:
+        plan = cls(
+            symbols=options.symbols or settings.symbols,
+            tps=options.tps if options.tps is not None else settings.TPS,
+            target_url=(options.target_url or settings.TARGET_URL).rstrip("/"),
+            batch=options.batch if options.batch is not None else settings.FEEDER_BATCH,
+            source=settings.FEEDER_SOURCE,
+            max_inflight=settings.FEEDER_MAX_INFLIGHT,
+            connections=options.connections or min(HTTP_CONCURRENCY, settings.FEEDER_MAX_INFLIGHT),
+            # No seed given: draw one and report it, so the run can be replayed.
+            seed=options.seed if options.seed is not None else secrets.randbits(32),
+            username=settings.INGEST_USERNAME,
+            password=settings.INGEST_PASSWORD,
+        )
+        if not plan.symbols:
+            raise ConfigError("no symbols: set SYMBOLS or --symbols")
+        if not (plan.tps > 0 and math.isfinite(plan.tps)):
+            raise ConfigError(f"TPS must be a positive number, got {plan.tps}")
+        if plan.batch < 1:
+            raise ConfigError(f"the batch size must be at least 1, got {plan.batch}")
+        if plan.max_inflight < 1:
+            raise ConfigError(f"FEEDER_MAX_INFLIGHT must be at least 1, got {plan.max_inflight}")
+        if plan.connections < 1:
+            raise ConfigError(f"connections must be at least 1, got {plan.connections}")
+        return plan
+
+
+class Stopper:
+    """Stop requests: the first one ends scheduling, a second one cancels in-flight sends."""
+
+    def __init__(self) -> None:
+        self.stop = asyncio.Event()
+        self.force = asyncio.Event()
+        self._installed: list[signal.Signals] = []
+
+    def request_stop(self) -> None:
+        if self.stop.is_set():
+            self.force.set()
+        self.stop.set()
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
+                loop.add_signal_handler(sig, self._on_signal, sig)
+                self._installed.append(sig)
+
+    def remove(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._installed:
+            loop.remove_signal_handler(sig)
+        self._installed.clear()
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        log.warning("feeder.signal", signal=sig.name, action="cancel in-flight" if self.stop.is_set() else "stop")
+        self.request_stop()
+
+
+def epoch_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Progress:
+    """Once per interval: a `feeder.progress` log line and, on a terminal, a status line on stderr."""
+
+    def __init__(self, stats: FeederStats, interval_s: float, *, quiet: bool) -> None:
+        self.stats = stats
+        self.interval_s = interval_s
+        self.quiet = quiet
+        self.tty = not quiet and sys.stderr.isatty()
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            line = self.stats.progress()
+            metrics.update(line)
+            if self.quiet:
+                continue
+            self._clear()  # when stdout is the same terminal, the log line must not land on the status line
+            log.info("feeder.progress", **line)
+            if self.tty:
+                sys.stderr.write(status_line(line))
+                sys.stderr.flush()
+
+    def close(self) -> None:
+        self._clear()
+
+    def _clear(self) -> None:
+        if self.tty:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+class Feeder:
+    """One run: generates ticks on schedule and hands them to the sender as tasks."""
+
+    def __init__(self, plan: Plan, options: FeederOptions, sender: Sender, acked: IO[str] | None) -> None:
+        self.plan = plan
+        self.options = options
+        self.sender = sender
+        self.stats = sender.stats
+        self.acked = acked
+        self.generator = TickGenerator(plan.symbols, seed=plan.seed, source=plan.source)
+        self.slots = asyncio.Semaphore(plan.max_inflight)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._warned_mismatch = False
+
+    async def schedule(self, t0: float, stop: asyncio.Event) -> None:
+        period = 1.0 / self.plan.tps
+        duration = self.options.duration_s
+        end = t0 + duration if duration else math.inf
+        count = self.options.count
+        i = 0
+        pending: list[dict[str, Any]] = []
+        due = t0
+        while not stop.is_set() and (count is None or i < count):
+            due = t0 + i * period
+            now = time.monotonic()
+            if due >= end or now >= end:  # --duration is wall-clock time, even when behind schedule
+                break
+            if due > now:
+                await asyncio.sleep(min(due - now, MAX_SLEEP_S))
+                continue
+            self.stats.record_lag(now - due)
+            pending.append(self.generator.next_tick(epoch_ms()))
+            i += 1
+            if len(pending) >= self.plan.batch:
+                await self.dispatch(pending, due)
+                pending = []
+        if pending:  # a partial last batch: those ticks were generated, so they are sent
+            await self.dispatch(pending, due)
+        if duration and not stop.is_set():
+            due_in_run = math.ceil(duration * self.plan.tps - 1e-9)
+            self.stats.missed = max(0, min(due_in_run, count or due_in_run) - i)
+
+    async def dispatch(self, ticks: list[dict[str, Any]], scheduled: float) -> None:
+        if self.slots.locked():
+            self.stats.behind += 1
+        await self.slots.acquire()
+        self.stats.sent += len(ticks)
+        self.stats.requests += 1
+        task = asyncio.create_task(self.send(ticks, scheduled))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        await asyncio.sleep(0)  # let sends run even when the schedule is behind and never sleeps
+
+    async def send(self, ticks: list[dict[str, Any]], scheduled: float) -> None:
+        try:
+            outcome = await self.sender.post(ticks)
+        except asyncio.CancelledError:
+            self.stats.record_error("cancelled", len(ticks))
+            raise
+        except Exception as exc:  # a bug here must still show up in the counts
+            log.exception("feeder.send_crashed")
+            self.stats.record_error(type(exc).__name__, len(ticks))
+            return
+        finally:
+            self.slots.release()
+        if outcome.error is not None:
+            self.stats.record_error(outcome.error, len(ticks))
+            return
+        latency = time.monotonic() - scheduled
+        self.stats.record_ack(
+            accepted=outcome.accepted,
+            duplicates=outcome.duplicates,
+            rejected=len(outcome.rejected),
+            latency_s=latency,
+        )
+        answered = outcome.accepted + outcome.duplicates + len(outcome.rejected)
+        if answered != len(ticks) and not self._warned_mismatch:
+            self._warned_mismatch = True
+            log.warning("feeder.answer_mismatch", ticks=len(ticks), answered=answered, note="logged once")
+        if self.acked is not None:
+            rejected = set(outcome.rejected)
+            self.acked.writelines(t["event_id"] + "\n" for n, t in enumerate(ticks) if n not in rejected)
+
+    async def drain(self, stopper: Stopper, timeout_s: float) -> None:
+        """Wait for in-flight sends; a stop request shortens the wait, a second one ends it."""
+        deadline = time.monotonic() + timeout_s
+        while self.tasks and not stopper.force.is_set():
+            now = time.monotonic()
+            if stopper.stop.is_set():
+                deadline = min(deadline, now + SIGNAL_DRAIN_S)
+            if now >= deadline:
+                break
+            await asyncio.wait(set(self.tasks), timeout=min(deadline - now, MAX_SLEEP_S * 4))
+        if self.tasks:
+            log.warning("feeder.cancelling", in_flight=len(self.tasks))
+            for task in self.tasks:
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def natural_drain_s(policy: RetryPolicy) -> float:
+    """Long enough for any request still retrying to reach its verdict."""
+    return policy.max_total_s + REQUEST_TIMEOUT_S + 1.0
+
+
+def make_client(plan: Plan) -> httpx.AsyncClient:
+    # The keep-alive pool matches the requests the sender lets through at once: idle connections
+    # beyond that only cost httpx time (it checks each one on every request).
+    return httpx.AsyncClient(
+        base_url=plan.target_url,
+        auth=httpx.BasicAuth(plan.username, plan.password),
+        limits=httpx.Limits(max_connections=plan.connections, max_keepalive_connections=plan.connections),
+        timeout=httpx.Timeout(REQUEST_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
+    )
+
+
+async def run_feeder(settings: Settings, options: FeederOptions, stopper: Stopper | None = None) -> Summary:
+    """Run until count/duration/stop; return (and optionally write) the summary.
+
+    Without a `stopper`, SIGINT/SIGTERM stop the run (when called on the main thread).
+    """
+    plan = Plan.resolve(settings, options)
+    own_stopper = stopper is None
+    stopper = stopper or Stopper()
+    if own_stopper:
+        stopper.install()
+    log.info(
+        "feeder.start",
+        target_url=plan.target_url,
+        tps=plan.tps,
+        symbols=plan.symbols,
+        batch=plan.batch,
+        seed=plan.seed,
+        count=options.count,
+        duration_s=options.duration_s,
+        max_inflight=plan.max_inflight,
+        connections=plan.connections,
+    )
+    if {"INGEST_USERNAME", "INGEST_PASSWORD"} & set(settings.demo_secrets_in_use):
+        log.warning("feeder.demo_credentials", note="INGEST_USERNAME/INGEST_PASSWORD are the demo defaults")
+
+    stats = FeederStats()
+    progress = Progress(stats, options.progress_interval_s, quiet=options.quiet)
+    t0 = time.monotonic()
+    try:
+        with contextlib.ExitStack() as files:
+            acked = files.enter_context(options.acked_ids.open("w")) if options.acked_ids else None
+            async with make_client(plan) as client:
+                feeder = Feeder(
+                    plan, options, Sender(client, stats, options.retry, concurrency=plan.connections), acked
+                )
+                progress_task = asyncio.create_task(progress.run())
+                try:
+                    await feeder.schedule(t0, stopper.stop)
+                    await feeder.drain(stopper, natural_drain_s(options.retry))
+                finally:
+                    progress_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await progress_task
+                    progress.close()
+    finally:
+        if own_stopper:
+            stopper.remove()
+
+    summary = stats.summary(
+        elapsed_s=time.monotonic() - t0,
+        tps_target=plan.tps,
+        batch=plan.batch,
+        max_inflight=plan.max_inflight,
+        connections=plan.connections,
+        symbols=plan.symbols,
+        seed=plan.seed,
+        target_url=plan.target_url,
+        interrupted=stopper.stop.is_set(),
+    )
+    log.info("feeder.summary", **summary.as_dict())
+    if summary.missed or summary.behind:
+        log.warning(
+            "feeder.fell_behind",
+            missed=summary.missed,
+            behind=summary.behind,
+            max_lag_ms=summary.max_lag_ms,
+            hint="the target rate was not reached: raise --batch, --connections or FEEDER_MAX_INFLIGHT",
+        )
+    if options.summary_json:
+        options.summary_json.write_bytes(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2))
+    return summary
