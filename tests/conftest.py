@@ -15,12 +15,20 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 import redis
+import structlog
 from rq import Queue
 from sqlalchemy.engine import make_url
 
 from services.common.db import migrate
 from services.common.embedded import EmbeddedPostgres, EmbeddedRedis
 from services.common.settings import Settings
+
+# structlog through stdlib logging, so pytest captures service logs and shows them only for failures.
+structlog.configure(
+    processors=[structlog.stdlib.add_log_level, structlog.stdlib.render_to_log_kwargs],
+    logger_factory=structlog.stdlib.LoggerFactory(),
+    wrapper_class=structlog.stdlib.BoundLogger,
+)
 
 
 @pytest.fixture(scope="session")
