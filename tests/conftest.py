@@ -17,9 +17,8 @@ import pytest
 import redis
 import structlog
 from rq import Queue
-from sqlalchemy.engine import make_url
 
-from services.common.db import migrate
+from bench.stack import scratch_database
 from services.common.embedded import EmbeddedPostgres, EmbeddedRedis
 from services.common.settings import Settings
 
@@ -51,23 +50,11 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.stop()
 
 
-def libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="session")
 def pg_url(pg_admin_url: str) -> Iterator[str]:
     """A database of its own for this session, with the schema migrated."""
-    name = f"mdstack_test_{uuid.uuid4().hex[:10]}"
-    admin = libpq(pg_admin_url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(pg_admin_url).set(drivername="postgresql+psycopg", database=name)
-    rendered = url.render_as_string(hide_password=False)
-    migrate(Settings(PG_URL=rendered))
-    yield rendered
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(pg_admin_url, "mdstack_test") as url:
+        yield url
 
 
 @pytest.fixture

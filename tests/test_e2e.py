@@ -13,8 +13,8 @@ import orjson
 import psycopg
 import pytest
 
+from bench.stack import Stack
 from services.common.settings import Settings
-from tests.processes import Stack
 from tests.realtime_gateway.sse import SSEReader, fields
 from tests.servers import wait_ready
 

@@ -1,4 +1,4 @@
-"""Real service processes for end-to-end tests, each started as `python -m <module>`."""
+"""Real service processes for end-to-end tests and benchmarks, each started as `python -m <module>`."""
 
 from __future__ import annotations
 
@@ -6,8 +6,15 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
+from sqlalchemy.engine import make_url
+
+from services.common.db import migrate
 from services.common.embedded import free_port
 from services.common.settings import Settings
 
@@ -79,3 +86,19 @@ class Stack:
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.log_dir.glob("*.log")))
+
+
+@contextmanager
+def scratch_database(admin_url: str, prefix: str = "mdstack_scratch") -> Iterator[str]:
+    """A new, migrated database on the server of `admin_url`, dropped afterwards; yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(admin_url).set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+    try:
+        migrate(Settings(PG_URL=url))
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
