@@ -88,6 +88,19 @@ class Stack:
         return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.log_dir.glob("*.log")))
 
 
+def isolated_settings(redis_url: str, pg_url: str, name: str, **overrides: object) -> Settings:
+    """Settings with a Redis key prefix, queue and channel of their own, to share servers safely."""
+    tag = f"{name}{uuid.uuid4().hex[:8]}"
+    values: dict[str, object] = {
+        "REDIS_URL": redis_url,
+        "PG_URL": pg_url,
+        "KEY_PREFIX": f"{tag}:",
+        "QUEUE_NAME": f"{tag}.ticks",
+        "PUBSUB_CHANNEL": f"{tag}:updates",
+    }
+    return Settings(**{**values, **overrides})  # type: ignore[arg-type]
+
+
 @contextmanager
 def scratch_database(admin_url: str, prefix: str = "mdstack_scratch") -> Iterator[str]:
     """A new, migrated database on the server of `admin_url`, dropped afterwards; yields its URL."""

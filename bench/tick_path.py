@@ -26,7 +26,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -37,7 +36,7 @@ import httpx
 import orjson
 import psycopg
 
-from bench.stack import Stack, scratch_database
+from bench.stack import Stack, isolated_settings, scratch_database
 from services.common.embedded import EmbeddedPostgres, EmbeddedRedis
 from services.common.settings import Settings
 
@@ -190,14 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mdstack-bench-") as tmp:
         workdir = Path(tmp)
         with servers(workdir) as (redis_url, admin_pg_url), scratch_database(admin_pg_url, "mdstack_bench") as pg_url:
-            tag = uuid.uuid4().hex[:8]
-            settings = Settings(
-                REDIS_URL=redis_url,
-                PG_URL=pg_url,
-                KEY_PREFIX=f"bench{tag}:",
-                QUEUE_NAME=f"bench{tag}.ticks",
-                PUBSUB_CHANNEL=f"bench{tag}:updates",
-            )
+            settings = isolated_settings(redis_url, pg_url, "bench")
             result = asyncio.run(run(args, settings, workdir))
     text = json.dumps(result, indent=2)
     sys.stdout.write(text + "\n")

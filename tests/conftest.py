@@ -9,7 +9,6 @@ Redis key prefix, RQ queue and pub/sub channel, so runs can share servers.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import psycopg
@@ -18,7 +17,7 @@ import redis
 import structlog
 from rq import Queue
 
-from bench.stack import scratch_database
+from bench.stack import isolated_settings, scratch_database
 from services.common.embedded import EmbeddedPostgres, EmbeddedRedis
 from services.common.settings import Settings
 
@@ -59,13 +58,10 @@ def pg_url(pg_admin_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def settings(redis_url: str, pg_url: str) -> Iterator[Settings]:
-    tag = uuid.uuid4().hex[:8]
-    s = Settings(
-        REDIS_URL=redis_url,
-        PG_URL=pg_url,
-        KEY_PREFIX=f"t{tag}:",
-        QUEUE_NAME=f"t{tag}.ticks",
-        PUBSUB_CHANNEL=f"t{tag}:updates",
+    s = isolated_settings(
+        redis_url,
+        pg_url,
+        "t",
         INGEST_USERNAME="test-user",
         INGEST_PASSWORD="test-password",
         INTERNAL_TOKEN="test-internal-token",

@@ -7,6 +7,7 @@ Readiness means "Redis and Postgres both answer". The web services mount
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -55,6 +56,16 @@ async def check_postgres(settings: Settings) -> str | None:
     except Exception as exc:
         return f"postgres: {type(exc).__name__}: {exc}"
     return None
+
+
+async def readiness_problems(client, settings: Settings) -> list[str]:  # type: ignore[no-untyped-def]
+    """Why this process is not ready: Redis or Postgres unreachable (empty when ready)."""
+    problems = await asyncio.gather(check_redis(client), check_postgres(settings))
+    return [p for p in problems if p]
+
+
+def readiness_problems_sync(client: redis.Redis, settings: Settings) -> list[str]:
+    return [p for p in (check_redis_sync(client), check_postgres_sync(settings)) if p]
 
 
 def readiness_body(problems: list[str]) -> tuple[int, bytes]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from services.common.health import check_postgres_sync, check_redis_sync, serve_health
+from services.common.health import readiness_problems_sync, serve_health
 from services.common.logging import configure_logging, get_logger, library_level
 from services.common.settings import load_settings
 from services.consumers import context
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         serve_health(
             settings.API_HOST,
             args.metrics_port,
-            lambda: [p for p in (check_redis_sync(ctx.redis), check_postgres_sync(settings)) if p],
+            lambda: readiness_problems_sync(ctx.redis, settings),
         )
     worker = make_worker(ctx, args.name)
     log.info("worker.started", queue=settings.QUEUE_NAME, api=settings.api_url, metrics_port=args.metrics_port)

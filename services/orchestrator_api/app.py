@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.common.db import async_engine
-from services.common.health import check_postgres, check_redis, health_routes
+from services.common.health import health_routes, readiness_problems
 from services.common.logging import get_logger
 from services.common.redis import async_redis, sync_redis
 from services.common.settings import Settings
@@ -68,7 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     async def readiness() -> list[str]:
         state: AppState = app.state.mdstack
-        return [p for p in (await check_redis(state.redis), await check_postgres(settings)) if p]
+        return await readiness_problems(state.redis, settings)
 
     async def refresh_metrics() -> None:
         try:

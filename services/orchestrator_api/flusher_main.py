@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from services.common.health import check_postgres_sync, check_redis_sync, serve_health
+from services.common.health import readiness_problems_sync, serve_health
 from services.common.logging import configure_logging
 from services.common.redis import sync_redis
 from services.common.settings import load_settings
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         serve_health(
             settings.API_HOST,
             args.metrics_port,
-            lambda: [p for p in (check_redis_sync(client), check_postgres_sync(settings)) if p],
+            lambda: readiness_problems_sync(client, settings),
         )
     flusher.install_signal_handlers()
     flusher.run()

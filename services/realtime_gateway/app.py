@@ -23,7 +23,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 
-from services.common.health import check_postgres, check_redis, health_routes
+from services.common.health import health_routes, readiness_problems
 from services.common.logging import get_logger
 from services.common.realtime import is_stream_id
 from services.common.redis import async_redis
@@ -94,8 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status)
 
     async def readiness() -> list[str]:
-        problems = await asyncio.gather(check_redis(app.state.gateway.redis), check_postgres(settings))
-        return [p for p in problems if p]
+        return await readiness_problems(app.state.gateway.redis, settings)
 
     app.include_router(health_routes(readiness))
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import orjson
@@ -15,6 +13,7 @@ from prometheus_client import REGISTRY
 from rq import Queue
 from rq.registry import FailedJobRegistry
 
+from bench.stack import Stack
 from services.common.embedded import free_port
 from services.common.keys import Keys
 from services.common.settings import Settings
@@ -96,25 +95,13 @@ def test_views_are_published_as_symbol_updated(api_url: str, settings: Settings)
     pubsub.close()
 
 
-def test_several_worker_processes_give_the_same_views_as_one(api_url: str, settings: Settings) -> None:
+def test_several_worker_processes_give_the_same_views_as_one(api_url: str, settings: Settings, tmp_path: Path) -> None:
     ticks = market(600)
     for i in range(0, 600, 20):  # 30 jobs
         post(api_url, settings, ticks[i : i + 20])
-    env = dict(
-        os.environ,
-        REDIS_URL=settings.redis_url,
-        PG_URL=settings.pg_url,
-        KEY_PREFIX=settings.KEY_PREFIX,
-        QUEUE_NAME=settings.QUEUE_NAME,
-        PUBSUB_CHANNEL=settings.PUBSUB_CHANNEL,
-        API_URL=api_url,
-        INTERNAL_TOKEN=settings.INTERNAL_TOKEN,
-    )
-    workers = [
-        subprocess.Popen([sys.executable, "-m", "services.consumers", "--burst"], env=env, stdout=subprocess.DEVNULL)
-        for _ in range(3)
-    ]
-    assert [w.wait(60) for w in workers] == [0, 0, 0]
+    stack = Stack(settings, tmp_path)
+    workers = [stack.start(f"worker-{i}", "--burst", service="worker", API_URL=api_url) for i in range(3)]
+    assert [w.wait(60) for w in workers] == [0, 0, 0], stack.logs()
 
     for symbol in ("AAA", "BBB", "CCC"):
         got = view(api_url, symbol)

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 import redis
 
+from bench.stack import Stack
 from services.common.embedded import free_port
 from services.common.keys import FLUSH_GROUP, Keys
 from services.common.settings import Settings
@@ -157,33 +157,23 @@ def test_postgres_down_keeps_the_batch_in_redis(settings: Settings) -> None:
     assert rows(settings) == dict.fromkeys(ids, 1)
 
 
-def flusher_process(settings: Settings) -> subprocess.Popen[bytes]:
-    env = dict(
-        os.environ,
-        REDIS_URL=settings.redis_url,
-        PG_URL=settings.pg_url,
-        KEY_PREFIX=settings.KEY_PREFIX,
-        FLUSHER_NAME="flusher-kill-test",
-        FLUSH_MAX_ROWS="50",
-        FLUSH_INTERVAL_MS="20",
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.orchestrator_api.flusher_main"], env=env, stdout=subprocess.DEVNULL
-    )
+def test_flusher_killed_with_sigkill_mid_run_loses_and_duplicates_nothing(settings: Settings, tmp_path: Path) -> None:
+    stack = Stack(settings, tmp_path)
 
+    def flusher_process() -> subprocess.Popen[bytes]:
+        return stack.start("flusher", FLUSHER_NAME="flusher-kill-test", FLUSH_MAX_ROWS="50", FLUSH_INTERVAL_MS="20")
 
-def test_flusher_killed_with_sigkill_mid_run_loses_and_duplicates_nothing(settings: Settings) -> None:
     accepted: list[str] = []
     for round_ in range(4):
-        proc = flusher_process(settings)
+        proc = flusher_process()
         deadline = time.monotonic() + 0.6 + round_ * 0.1
         while time.monotonic() < deadline:
             accepted += accept(settings, 40)
             time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
+        proc.kill()  # SIGKILL: no chance to finish the batch
         proc.wait(10)
     accepted += accept(settings, 40)
-    proc = flusher_process(settings)
+    proc = flusher_process()
     try:
         deadline = time.monotonic() + 30
         while backlog(settings) != (0, 0) and time.monotonic() < deadline:
