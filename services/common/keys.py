@@ -16,9 +16,9 @@ FLUSH_GROUP = "flusher"  # consumer group of the flush stream
 class Keys:
     prefix: str
 
-    def dedup(self, event_id: str) -> str:
-        """Marks an accepted event_id for DEDUP_TTL_S."""
-        return f"{self.prefix}dedup:{event_id}"
+    def dedup(self, kind: str, key: str) -> str:
+        """Marks an accepted idempotency key of a kind for DEDUP_TTL_S (written by `ingest.lua`)."""
+        return f"{self.dedup_prefix}{kind}:{key}"
 
     @property
     def dedup_prefix(self) -> str:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, Protocol, TypedDict
 
 import orjson
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -21,7 +22,6 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     ValidationInfo,
-    field_validator,
 )
 
 SYMBOL_PATTERN = r"^[A-Z0-9._-]{1,32}$"
@@ -59,8 +59,30 @@ def _epoch_ms(value: Any) -> float:
     return float(value)
 
 
+def _in_range(ms: float, info: ValidationInfo) -> float:
+    """After 2000-01-01 and at most `max_future_skew_s` (validation context) ahead of `now_ms`."""
+    ctx = info.context or {}
+    now_ms = ctx.get("now_ms") or time.time() * 1000.0
+    skew_ms = ctx.get("max_future_skew_s", 300.0) * 1000.0
+    if ms < MIN_TS_MS:
+        hint = " (looks like epoch seconds; send milliseconds)" if ms > 946_684_800 else ""
+        raise ValueError(f"is before 2000-01-01{hint}")
+    if ms > now_ms + skew_ms:
+        raise ValueError(f"is more than {skew_ms / 1000:.0f}s in the future")
+    return ms
+
+
 Symbol = Annotated[str, StringConstraints(pattern=SYMBOL_PATTERN)]
 Number = Annotated[float, BeforeValidator(_not_bool)]
+EventId = Annotated[str, StringConstraints(pattern=EVENT_ID_PATTERN)]
+EpochMs = Annotated[
+    float,
+    BeforeValidator(_epoch_ms),
+    AfterValidator(_in_range),
+    Field(
+        description="ISO-8601 (naive means UTC) or epoch milliseconds", json_schema_extra={"type": ["string", "number"]}
+    ),
+]
 
 
 class TickIn(BaseModel):
@@ -86,25 +108,11 @@ class TickIn(BaseModel):
     price: Number = Field(gt=0, le=MAX_PRICE, allow_inf_nan=False)
     volume: Number = Field(ge=0, le=MAX_VOLUME, allow_inf_nan=False)
     source: Annotated[str, StringConstraints(pattern=SOURCE_PATTERN)]
-    ts: Annotated[float, BeforeValidator(_epoch_ms)] = Field(
-        description="ISO-8601 (naive means UTC) or epoch milliseconds", json_schema_extra={"type": ["string", "number"]}
-    )
-    event_id: Annotated[str, StringConstraints(pattern=EVENT_ID_PATTERN)] = Field(
-        description="Unique per tick; the idempotency key"
-    )
+    ts: EpochMs
+    event_id: EventId = Field(description="Unique per tick; the idempotency key")
 
-    @field_validator("ts", mode="after")
-    @classmethod
-    def _ts_in_range(cls, ms: float, info: ValidationInfo) -> float:
-        ctx = info.context or {}
-        now_ms = ctx.get("now_ms") or time.time() * 1000.0
-        skew_ms = ctx.get("max_future_skew_s", 300.0) * 1000.0
-        if ms < MIN_TS_MS:
-            hint = " (looks like epoch seconds; send milliseconds)" if ms > 946_684_800 else ""
-            raise ValueError(f"is before 2000-01-01{hint}")
-        if ms > now_ms + skew_ms:
-            raise ValueError(f"is more than {skew_ms / 1000:.0f}s in the future")
-        return ms
+    def key(self) -> str:
+        return self.event_id
 
     def record(self, received_at_ms: float) -> TickRecord:
         return {
@@ -160,21 +168,31 @@ def field_errors(exc: ValidationError, *, drop_index: bool = False) -> list[Fiel
     return out
 
 
-def validate_ticks(
-    items: list[Any], *, now_ms: float, max_future_skew_s: float
-) -> tuple[list[TickRecord], list[RejectedItem]]:
-    """Validate each item on its own so one bad tick does not sink the batch."""
+class Incoming(Protocol):
+    """What every ingest model offers: its idempotency key and its stored form."""
+
+    def key(self) -> str: ...
+
+    def record(self, received_at_ms: float) -> Any: ...
+
+
+def validate_items(
+    model: type[BaseModel], items: list[Any], *, now_ms: float, max_future_skew_s: float
+) -> tuple[list[tuple[str, Any]], list[RejectedItem]]:
+    """Validate each item on its own so one bad item does not sink the batch; returns (key, record) pairs."""
     ctx = {"now_ms": now_ms, "max_future_skew_s": max_future_skew_s}
-    good: list[TickRecord] = []
+    good: list[tuple[str, Any]] = []
     bad: list[RejectedItem] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             bad.append(RejectedItem(index=index, errors=[FieldError(field="body", message="must be an object")]))
             continue
         try:
-            good.append(TickIn.model_validate(item, context=ctx).record(now_ms))
+            valid: Incoming = model.model_validate(item, context=ctx)  # type: ignore[assignment]
         except ValidationError as exc:
             bad.append(RejectedItem(index=index, errors=field_errors(exc)))
+            continue
+        good.append((valid.key(), valid.record(now_ms)))
     return good, bad
 
 

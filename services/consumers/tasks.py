@@ -28,7 +28,19 @@ def process_batch(batch_id: str) -> dict[str, int]:
     if raw is None:  # every tick was a duplicate, or an earlier run finished
         metrics.JOBS.labels("empty").inc()
         return {"ticks": 0, "views": 0}
-    ticks: list[TickRecord] = orjson.loads(raw)
+    items: dict[str, list] = orjson.loads(raw)
+    ticks: list[TickRecord] = items.get("tick", [])
+    views = post_views(ctx, batch_id, ticks) if ticks else 0
+    ctx.redis.delete(keys.batch(batch_id))
+    metrics.JOBS.labels("ok").inc()
+    metrics.TICKS.inc(len(ticks))
+    metrics.JOB_SECONDS.observe(time.perf_counter() - started)
+    log.debug("worker.batch_done", trace_id=batch_id, ticks=len(ticks), views=views)
+    return {"ticks": len(ticks), "views": views}
+
+
+def post_views(ctx: context.WorkerContext, batch_id: str, ticks: list[TickRecord]) -> int:
+    """calc-a, calc-b, and the views to the API; returns how many views were posted."""
     states = calc_a.apply(ctx.redis, ctx.settings, batch_id, ticks)
     by_symbol: dict[str, list[TickRecord]] = defaultdict(list)
     for tick in ticks:
@@ -41,9 +53,4 @@ def process_batch(batch_id: str) -> dict[str, int]:
         updates.append({"symbol": state.symbol, "view": view, "ts": view["ts"]})
     response = ctx.http.post("/internal/agg-update", content=orjson.dumps(updates))
     response.raise_for_status()
-    ctx.redis.delete(keys.batch(batch_id))
-    metrics.JOBS.labels("ok").inc()
-    metrics.TICKS.inc(len(ticks))
-    metrics.JOB_SECONDS.observe(time.perf_counter() - started)
-    log.debug("worker.batch_done", trace_id=batch_id, ticks=len(ticks), symbols=len(states))
-    return {"ticks": len(ticks), "views": len(updates)}
+    return len(updates)

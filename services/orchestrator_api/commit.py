@@ -1,12 +1,13 @@
 """Group commit: concurrent ingest requests share one Redis transaction and one RQ job.
 
-A request hands its validated ticks to `GroupCommitter.submit` and waits. The
+A request hands its validated items (ticks or RTTM events, see `kinds`) to
+`GroupCommitter.submit` and waits. The
 committer lingers `INGEST_LINGER_MS` for other requests to join, then writes
 the whole group in one MULTI: the `ingest` script (dedup marks, the batch the
 job will read, the flush stream entry, `tick.received` envelopes) and the RQ
 job `process_batch(batch_id)`. Only after EXEC returns does any request get
 its answer, so a 200 always means "in Redis"; an error fails every request of
-the group and none of its ticks is half-written.
+the group and none of its items is half-written.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio.to_thread
 import orjson
@@ -23,8 +25,8 @@ import redis
 from rq import Queue, Retry
 
 from services.common.keys import Keys
+from services.common.kinds import Kind
 from services.common.logging import get_logger
-from services.common.schemas import TickRecord
 from services.common.scripts import register
 from services.common.settings import Settings
 from services.orchestrator_api import metrics
@@ -35,9 +37,12 @@ RESULT_TTL_S = 60  # finished jobs are only kept for a glance in rq-dashboard
 FAILURE_TTL_S = 7 * 24 * 3600  # failed jobs wait a week for someone to look
 
 
+Item = tuple[Kind, str, dict[str, Any]]  # kind, idempotency key, record
+
+
 @dataclass
 class _Pending:
-    ticks: list[TickRecord]
+    items: list[Item]
     future: asyncio.Future[list[bool]] = field(repr=False)
 
 
@@ -50,7 +55,7 @@ class GroupCommitter:
         self.script = register(client, "ingest")
         self.retry = Retry(max=settings.JOB_RETRIES, interval=settings.retry_intervals or 0)
         self._pending: deque[_Pending] = deque()
-        self._pending_ticks = 0
+        self._pending_items = 0
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -65,13 +70,13 @@ class GroupCommitter:
         if self._task is not None:
             await self._task
 
-    async def submit(self, ticks: list[TickRecord]) -> list[bool]:
-        """Store ticks; returns per tick True if accepted, False if a duplicate."""
+    async def submit(self, items: list[Item]) -> list[bool]:
+        """Store items; returns per item True if accepted, False if a duplicate."""
         if self._closing:
             raise RuntimeError("ingest is shutting down")
         future: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(ticks, future))
-        self._pending_ticks += len(ticks)
+        self._pending.append(_Pending(items, future))
+        self._pending_items += len(items)
         self._wakeup.set()
         return await future
 
@@ -84,13 +89,13 @@ class GroupCommitter:
                 if self._closing:
                     return
                 continue
-            if linger > 0 and self._pending_ticks < self.settings.INGEST_MAX_GROUP and not self._closing:
+            if linger > 0 and self._pending_items < self.settings.INGEST_MAX_GROUP and not self._closing:
                 await asyncio.sleep(linger)
             group = self._take_group()
-            ticks = [t for p in group for t in p.ticks]
+            items = [item for p in group for item in p.items]
             started = time.perf_counter()
             try:
-                flags = await anyio.to_thread.run_sync(self._commit, ticks)
+                flags = await anyio.to_thread.run_sync(self._commit, items)
             except Exception as exc:
                 metrics.COMMIT_ERRORS.inc()
                 log.error("ingest.commit_failed", error=f"{type(exc).__name__}: {exc}", requests=len(group))
@@ -99,25 +104,25 @@ class GroupCommitter:
                         p.future.set_exception(exc)
                 continue
             metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
-            metrics.COMMIT_TICKS.observe(len(ticks))
+            metrics.COMMIT_TICKS.observe(len(items))
             offset = 0
             for p in group:
                 if not p.future.done():
-                    p.future.set_result(flags[offset : offset + len(p.ticks)])
-                offset += len(p.ticks)
+                    p.future.set_result(flags[offset : offset + len(p.items)])
+                offset += len(p.items)
 
     def _take_group(self) -> list[_Pending]:
-        """Whole requests, up to INGEST_MAX_GROUP ticks (at least one request)."""
+        """Whole requests, up to INGEST_MAX_GROUP items (at least one request)."""
         group: list[_Pending] = []
         count = 0
-        while self._pending and (not group or count + len(self._pending[0].ticks) <= self.settings.INGEST_MAX_GROUP):
-            item = self._pending.popleft()
-            group.append(item)
-            count += len(item.ticks)
-        self._pending_ticks -= count
+        while self._pending and (not group or count + len(self._pending[0].items) <= self.settings.INGEST_MAX_GROUP):
+            pending = self._pending.popleft()
+            group.append(pending)
+            count += len(pending.items)
+        self._pending_items -= count
         return group
 
-    def _commit(self, ticks: list[TickRecord]) -> list[bool]:
+    def _commit(self, items: list[Item]) -> list[bool]:
         batch_id = uuid.uuid4().hex
         args: list[object] = [
             self.keys.dedup_prefix,
@@ -129,10 +134,13 @@ class GroupCommitter:
             self.settings.SSE_HISTORY,
             self.settings.PUBSUB_CHANNEL,
         ]
-        for tick in ticks:
-            body = orjson.dumps(tick)
-            env = b'{"type":"tick.received","symbol":"' + tick["symbol"].encode() + b'","data":' + body + b"}"
-            args += (tick["event_id"], body, env)
+        for kind, key, record in items:
+            body = orjson.dumps(record)
+            env = b""
+            if kind.envelope:
+                symbol = b',"symbol":"' + record["symbol"].encode() + b'"' if "symbol" in record else b""
+                env = b'{"type":"' + kind.envelope.encode() + b'"' + symbol + b',"data":' + body + b"}"
+            args += (kind.name, key, body, env)
         with self.client.pipeline(transaction=True) as pipe:
             pipe.multi()
             self.script(args=args, client=pipe)
@@ -148,5 +156,5 @@ class GroupCommitter:
             )
             results = pipe.execute()
         flags = [bool(flag) for flag in results[0]]
-        log.debug("ingest.committed", trace_id=batch_id, ticks=len(ticks), accepted=sum(flags))
+        log.debug("ingest.committed", trace_id=batch_id, items=len(items), accepted=sum(flags))
         return flags

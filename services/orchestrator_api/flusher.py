@@ -1,15 +1,17 @@
-"""The flusher: accepted ticks from the Redis flush stream into `md_ticks`, in batches.
+"""The flusher: accepted items from the Redis flush stream into Postgres, in batches.
 
-Each ingest group commit adds one entry to the stream. The flusher reads
-entries through a consumer group, writes their ticks in ONE Postgres
-transaction (COPY into a temp table, then INSERT ... ON CONFLICT (event_id)
-DO NOTHING), and only after COMMIT acknowledges and deletes the entries.
+Each ingest group commit adds one entry to the stream, its items grouped by
+kind (ticks into `md_ticks`, RTTM events into their `rttm_*` tables). The
+flusher reads entries through a consumer group, writes all their items in ONE
+Postgres transaction (per kind: COPY into a temp table, then INSERT ... ON
+CONFLICT on the kind's unique key DO NOTHING), and only after COMMIT
+acknowledges and deletes the entries.
 Killed before the commit: the entries stay pending and are read again (by
 this consumer name at start-up, or claimed by another flusher once idle).
 Killed after the commit but before the ack: they are written again and the
 conflict clause skips them. Nothing is lost, nothing is duplicated.
 
-A batch closes once it holds FLUSH_MAX_ROWS ticks (whole entries: an entry
+A batch closes once it holds FLUSH_MAX_ROWS items (whole entries: an entry
 is never split) or after FLUSH_INTERVAL_MS, whichever comes first. First
 SIGTERM finishes the current batch; a second exits at once.
 """
@@ -25,8 +27,10 @@ from dataclasses import dataclass, field
 import orjson
 import psycopg
 import redis
+from sqlalchemy.dialects import postgresql
 
 from services.common.keys import FLUSH_GROUP, Keys
+from services.common.kinds import KINDS, Kind
 from services.common.logging import get_logger
 from services.common.settings import Settings
 from services.orchestrator_api import flusher_metrics as metrics
@@ -37,35 +41,58 @@ READ_COUNT = 200  # stream entries per XREADGROUP call
 CLAIM_EVERY_S = 5.0  # how often to look for entries a dead flusher left pending
 BACKOFF_MAX_S = 5.0
 
-STAGE_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS md_ticks_stage (
-    event_id text, symbol text, price float8, volume float8, source text, ts_ms bigint, received_ms float8
-) ON COMMIT DELETE ROWS
-"""
-COPY_SQL = "COPY md_ticks_stage (event_id, symbol, price, volume, source, ts_ms, received_ms) FROM STDIN"
-INSERT_SQL = """
-INSERT INTO md_ticks (event_id, symbol, price, volume, source, ts, received_at)
-SELECT event_id, symbol, price, volume, source, to_timestamp(ts_ms / 1000.0), to_timestamp(received_ms / 1000.0)
-FROM md_ticks_stage
-ON CONFLICT (event_id) DO NOTHING
-"""
+
+@dataclass(frozen=True)
+class KindSQL:
+    """COPY into a session temp table, then INSERT ... ON CONFLICT DO NOTHING into the kind's table."""
+
+    ddl: str
+    copy: str
+    insert: str
+
+    @classmethod
+    def of(cls, kind: Kind) -> KindSQL:
+        stage = f"stage_{kind.table.name}"
+        columns = [kind.table.c[name] for name in kind.columns]
+        names = ", ".join(f'"{c.name}"' for c in columns)
+        typed = ", ".join(
+            f'"{c.name}" {"float8" if c.name in kind.time_columns else c.type.compile(dialect=PG)}' for c in columns
+        )
+        picked = ", ".join(
+            f'to_timestamp("{c.name}" / 1000.0)' if c.name in kind.time_columns else f'"{c.name}"' for c in columns
+        )
+        return cls(
+            ddl=f"CREATE TEMP TABLE IF NOT EXISTS {stage} ({typed}) ON COMMIT DELETE ROWS",
+            copy=f"COPY {stage} ({names}) FROM STDIN",
+            insert=f"INSERT INTO {kind.table.name} ({names}) SELECT {picked} FROM {stage} "
+            f'ON CONFLICT ("{kind.conflict}") DO NOTHING',
+        )
+
+
+PG = postgresql.dialect()
+SQL = {name: KindSQL.of(kind) for name, kind in KINDS.items()}
 
 
 @dataclass
 class Batch:
     entry_ids: list[bytes] = field(default_factory=list)
     trace_ids: list[str] = field(default_factory=list)  # the ingest batch ids, as the workers log them
-    rows: list[tuple[object, ...]] = field(default_factory=list)
+    rows: dict[str, list[tuple[object, ...]]] = field(default_factory=dict)  # by kind
     oldest_received_ms: float = float("inf")
 
     def add(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         self.entry_ids.append(entry_id)
         self.trace_ids.append(fields[b"batch"].decode())
-        for t in orjson.loads(fields[b"ticks"]):
-            self.rows.append(
-                (t["event_id"], t["symbol"], t["price"], t["volume"], t["source"], t["ts"], t["received_at"])
-            )
-            self.oldest_received_ms = min(self.oldest_received_ms, t["received_at"])
+        for name, records in orjson.loads(fields[b"items"]).items():
+            columns = KINDS[name].columns
+            rows = self.rows.setdefault(name, [])
+            for record in records:
+                rows.append(tuple(record.get(c) for c in columns))
+                self.oldest_received_ms = min(self.oldest_received_ms, record["received_at"])
+
+    @property
+    def size(self) -> int:
+        return sum(len(rows) for rows in self.rows.values())
 
 
 class Flusher:
@@ -110,7 +137,7 @@ class Flusher:
             if claimed:
                 log.warning("flusher.claimed", entries=len(claimed), consumer=self.name)
         deadline = time.monotonic() + self.settings.FLUSH_INTERVAL_MS / 1000.0
-        while len(batch.rows) < self.settings.FLUSH_MAX_ROWS and not self.stop.is_set():
+        while batch.size < self.settings.FLUSH_MAX_ROWS and not self.stop.is_set():
             remaining_ms = int((deadline - time.monotonic()) * 1000)
             if remaining_ms <= 0:
                 break
@@ -133,23 +160,30 @@ class Flusher:
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self.settings.pg_dsn, connect_timeout=5)
-            self._conn.execute(STAGE_DDL)
+            for sql in SQL.values():
+                self._conn.execute(sql.ddl)
             self._conn.commit()
         return self._conn
 
     def write(self, batch: Batch) -> int:
-        """All rows in one transaction; returns how many were new."""
+        """All rows of every kind in one transaction; returns how many were new."""
         conn = self._connection()
+        new: dict[str, int] = {}
         try:
             with conn.transaction(), conn.cursor() as cur:
-                with cur.copy(COPY_SQL) as copy:
-                    for row in batch.rows:
-                        copy.write_row(row)
-                cur.execute(INSERT_SQL)
-                return cur.rowcount
+                for name, rows in batch.rows.items():
+                    with cur.copy(SQL[name].copy) as copy:
+                        for row in rows:
+                            copy.write_row(row)
+                    cur.execute(SQL[name].insert)
+                    new[name] = cur.rowcount
         except psycopg.Error:
             conn.close()
             raise
+        for name, count in new.items():  # counted once committed
+            metrics.ROWS.labels(name, "inserted").inc(count)
+            metrics.ROWS.labels(name, "duplicate").inc(len(batch.rows[name]) - count)
+        return sum(new.values())
 
     # --- loop -------------------------------------------------------------------
 
@@ -163,13 +197,11 @@ class Flusher:
         self.acknowledge(batch)
         elapsed = time.perf_counter() - started
         metrics.BATCHES.inc()
-        metrics.ROWS.labels("inserted").inc(inserted)
-        metrics.ROWS.labels("duplicate").inc(len(batch.rows) - inserted)
         metrics.FLUSH_SECONDS.observe(elapsed)
         metrics.TICK_TO_DB.observe(max(0.0, time.time() - batch.oldest_received_ms / 1000.0))
         log.info(
             "flusher.flushed",
-            rows=len(batch.rows),
+            rows=batch.size,
             inserted=inserted,
             trace_ids=batch.trace_ids[:20],
             ms=round(elapsed * 1000, 1),
@@ -185,7 +217,7 @@ class Flusher:
                 return self.write(batch)
             except psycopg.Error as exc:
                 metrics.ERRORS.labels("postgres").inc()
-                log.error("flusher.write_failed", error=str(exc).strip(), rows=len(batch.rows), retry_in_s=delay)
+                log.error("flusher.write_failed", error=str(exc).strip(), rows=batch.size, retry_in_s=delay)
                 if self.stop.wait(delay):
                     raise
                 delay = min(delay * 2, BACKOFF_MAX_S)

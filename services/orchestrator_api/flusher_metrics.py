@@ -3,7 +3,7 @@
 from prometheus_client import Counter, Histogram
 
 BATCHES = Counter("mdstack_flush_batches_total", "Batches committed to Postgres")
-ROWS = Counter("mdstack_flush_rows_total", "Ticks written", ["outcome"])
+ROWS = Counter("mdstack_flush_rows_total", "Rows written, by kind", ["kind", "outcome"])
 ERRORS = Counter("mdstack_flush_errors_total", "Failed attempts", ["backend"])
 FLUSH_SECONDS = Histogram(
     "mdstack_flush_seconds",

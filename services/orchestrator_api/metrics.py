@@ -20,7 +20,7 @@ REQUEST_SECONDS = Histogram(
     ["route"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
-INGEST_TICKS = Counter("mdstack_ingest_ticks_total", "Ticks seen by ingest", ["outcome"])
+INGEST_ITEMS = Counter("mdstack_ingest_items_total", "Items seen by ingest", ["kind", "outcome"])
 COMMIT_SECONDS = Histogram(
     "mdstack_ingest_commit_seconds",
     "Group commit round trip to Redis",

@@ -51,7 +51,7 @@ def stored_event_ids(settings: Settings) -> list[str]:
     client = redis.Redis.from_url(settings.redis_url)
     entries = client.xrange(Keys(settings.KEY_PREFIX).flush_stream)
     client.close()
-    return [t["event_id"] for _, fields in entries for t in orjson.loads(fields[b"ticks"])]
+    return [t["event_id"] for _, fields in entries for t in orjson.loads(fields[b"items"])["tick"]]
 
 
 def test_one_tick_and_a_batch_are_acknowledged(settings: Settings) -> None:

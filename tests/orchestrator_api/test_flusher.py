@@ -17,6 +17,7 @@ import redis
 from bench.stack import Stack
 from services.common.embedded import free_port
 from services.common.keys import FLUSH_GROUP, Keys
+from services.common.kinds import TICK
 from services.common.settings import Settings
 from services.orchestrator_api.commit import GroupCommitter
 from services.orchestrator_api.flusher import Flusher
@@ -39,7 +40,7 @@ def accept(settings: Settings, n: int, *, symbol: str = "BTCUSDT") -> list[str]:
         }
         for i in range(n)
     ]
-    assert all(committer._commit(ticks))
+    assert all(committer._commit([(TICK, t["event_id"], t) for t in ticks]))
     client.close()
     return [t["event_id"] for t in ticks]
 
@@ -107,7 +108,7 @@ def test_killed_before_commit_the_same_consumer_writes_its_pending_batch(setting
     ids = accept(settings, 5)
     crashed = flusher(settings, "f1")
     batch = crashed.collect()  # read, then "killed": never written, never acknowledged
-    assert len(batch.rows) == 5
+    assert batch.size == 5
     assert backlog(settings) == (1, 1)
 
     restarted = flusher(settings, "f1")

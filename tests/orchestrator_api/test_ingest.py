@@ -30,7 +30,7 @@ def queued_batches(settings: Settings) -> list[list[dict]]:
     for job in Queue(settings.QUEUE_NAME, connection=client).get_jobs():
         assert job.func_name == "services.consumers.tasks.process_batch"
         raw = client.get(keys.batch(job.kwargs["batch_id"]))
-        out.append(orjson.loads(raw) if raw else [])
+        out.append(orjson.loads(raw)["tick"] if raw else [])
     client.close()
     return out
 
@@ -68,7 +68,7 @@ async def test_tick_accepted_is_queued_buffered_and_published(api: httpx.AsyncCl
     [(history_id, fields)] = await sub.xrange(Keys(settings.KEY_PREFIX).history)
     assert envelope["id"] == history_id.decode()
     flushed = await sub.xrange(Keys(settings.KEY_PREFIX).flush_stream)
-    assert [orjson.loads(f[b"ticks"])[0]["event_id"] for _, f in flushed] == [tick["event_id"]]
+    assert [orjson.loads(f[b"items"])["tick"][0]["event_id"] for _, f in flushed] == [tick["event_id"]]
     await pubsub.aclose()
     await sub.aclose()
 

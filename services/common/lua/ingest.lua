@@ -1,24 +1,35 @@
--- One group commit of ticks, run inside the same MULTI as the RQ job that reads
--- the batch, so a tick is either fully in (dedup mark, batch, flush stream,
--- tick.received) or not in at all.
+-- One group commit, run inside the same MULTI as the RQ job that reads the
+-- batch, so an item is either fully in (dedup mark, batch, flush stream entry,
+-- realtime envelope) or not in at all.
 -- ARGV: dedup prefix, dedup ttl, batch key, flush stream, batch id,
---       history key, history maxlen, channel, then per tick: event_id, tick json, envelope.
--- Returns one flag per tick: 1 accepted, 0 duplicate.
+--       history key, history maxlen, channel,
+--       then per item: kind, idempotency key, record json, envelope ('' for none).
+-- The batch is a JSON object of arrays by kind: {"tick": [...], "trade": [...]}.
+-- Returns one flag per item: 1 accepted, 0 duplicate.
 local dprefix, ttl, bkey, fstream, bid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local hist, hmax, chan = ARGV[6], ARGV[7], ARGV[8]
-local flags, accepted = {}, {}
-for i = 9, #ARGV, 3 do
-  if redis.call('SET', dprefix .. ARGV[i], bid, 'NX', 'EX', ttl) then
+local flags, by_kind, kinds = {}, {}, {}
+for i = 9, #ARGV, 4 do
+  local kind = ARGV[i]
+  if redis.call('SET', dprefix .. kind .. ':' .. ARGV[i + 1], bid, 'NX', 'EX', ttl) then
     flags[#flags + 1] = 1
-    accepted[#accepted + 1] = ARGV[i + 1]
-    publish(hist, hmax, chan, ARGV[i + 2])
+    if not by_kind[kind] then
+      by_kind[kind] = {}
+      kinds[#kinds + 1] = kind
+    end
+    table.insert(by_kind[kind], ARGV[i + 2])
+    if ARGV[i + 3] ~= '' then publish(hist, hmax, chan, ARGV[i + 3]) end
   else
     flags[#flags + 1] = 0
   end
 end
-if #accepted > 0 then
-  local body = '[' .. table.concat(accepted, ',') .. ']'
+if #kinds > 0 then
+  local parts = {}
+  for _, kind in ipairs(kinds) do
+    parts[#parts + 1] = '"' .. kind .. '":[' .. table.concat(by_kind[kind], ',') .. ']'
+  end
+  local body = '{' .. table.concat(parts, ',') .. '}'
   redis.call('SET', bkey, body)
-  redis.call('XADD', fstream, '*', 'batch', bid, 'ticks', body)
+  redis.call('XADD', fstream, '*', 'batch', bid, 'items', body)
 end
 return flags

@@ -1,6 +1,6 @@
-"""POST /ingest/tick and /ingest/ticks: auth, validate, de-duplicate, enqueue, publish.
+"""POST /ingest/*: auth, validate, de-duplicate, enqueue, publish, for ticks and RTTM events.
 
-Nothing here touches Postgres: a 200 means the ticks are in Redis (queued for
+Nothing here touches Postgres: a 200 means the items are in Redis (queued for
 the workers and buffered for the flusher).
 """
 
@@ -12,8 +12,9 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request
 
+from services.common.kinds import DLQ, ERROR, LOG, QUEUE, TICK, TRADE, Kind
 from services.common.logging import get_logger
-from services.common.schemas import ErrorBody, IngestResult, TickIn, validate_ticks
+from services.common.schemas import ErrorBody, IngestResult, validate_items
 from services.orchestrator_api import metrics
 from services.orchestrator_api.security import check_basic
 from services.orchestrator_api.state import StateDep
@@ -38,7 +39,8 @@ def _body_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
-TICK_SCHEMA = TickIn.model_json_schema(ref_template="#/components/schemas/{model}")
+def _schema(kind: Kind) -> dict[str, Any]:
+    return kind.model.model_json_schema(ref_template="#/components/schemas/{model}")
 
 
 async def read_json(request: Request, max_bytes: int) -> Any:
@@ -59,40 +61,45 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         raise HTTPException(400, detail=f"body is not valid JSON: {exc}") from None
 
 
-async def _store(state: StateDep, items: list[Any]) -> IngestResult:
+async def _store(state: StateDep, kind: Kind, items: list[Any]) -> IngestResult:
     settings = state.settings
-    good, bad = validate_ticks(items, now_ms=time.time() * 1000.0, max_future_skew_s=settings.MAX_FUTURE_SKEW_S)
+    if len(items) > settings.MAX_BATCH:
+        raise HTTPException(413, detail=f"batch has {len(items)} items; the limit is {settings.MAX_BATCH}")
+    now_ms = time.time() * 1000.0
+    good, bad = validate_items(kind.model, items, now_ms=now_ms, max_future_skew_s=settings.MAX_FUTURE_SKEW_S)
     if bad:
-        metrics.INGEST_TICKS.labels("rejected").inc(len(bad))
+        metrics.INGEST_ITEMS.labels(kind.name, "rejected").inc(len(bad))
         for item in bad:
             event_id = items[item.index].get("event_id") if isinstance(items[item.index], dict) else None
-            log.warning("ingest.rejected", event_id=str(event_id)[:128], errors=[e.field for e in item.errors])
+            log.warning(
+                "ingest.rejected", kind=kind.name, event_id=str(event_id)[:128], errors=[e.field for e in item.errors]
+            )
     if not good:
         raise HTTPException(422, detail=[item.model_dump() for item in bad])
-    flags = await state.committer.submit(good)
+    flags = await state.committer.submit([(kind, key, record) for key, record in good])
     accepted = sum(flags)
-    for tick, new in zip(good, flags, strict=True):
+    for (key, _), new in zip(good, flags, strict=True):
         if not new:
-            log.info("ingest.duplicate", event_id=tick["event_id"])
-    metrics.INGEST_TICKS.labels("accepted").inc(accepted)
-    metrics.INGEST_TICKS.labels("duplicate").inc(len(flags) - accepted)
+            log.info("ingest.duplicate", kind=kind.name, event_id=key)
+    metrics.INGEST_ITEMS.labels(kind.name, "accepted").inc(accepted)
+    metrics.INGEST_ITEMS.labels(kind.name, "duplicate").inc(len(flags) - accepted)
     return IngestResult(accepted=accepted, duplicates=len(flags) - accepted, rejected=bad)
 
 
-@router.post("/tick", response_model=IngestResult, responses=ERRORS, openapi_extra=_body_schema(TICK_SCHEMA))
+@router.post("/tick", response_model=IngestResult, responses=ERRORS, openapi_extra=_body_schema(_schema(TICK)))
 async def ingest_tick(request: Request, state: StateDep) -> IngestResult:
     """One tick. A duplicate `event_id` is acknowledged (`duplicates: 1`) and not processed again."""
     item = await read_json(request, state.settings.MAX_BODY_BYTES)
     if not isinstance(item, dict):
         raise HTTPException(422, detail=[{"index": 0, "errors": [{"field": "body", "message": "must be an object"}]}])
-    return await _store(state, [item])
+    return await _store(state, TICK, [item])
 
 
 @router.post(
     "/ticks",
     response_model=IngestResult,
     responses=ERRORS,
-    openapi_extra=_body_schema({"type": "array", "items": TICK_SCHEMA, "minItems": 1}),
+    openapi_extra=_body_schema({"type": "array", "items": _schema(TICK), "minItems": 1}),
 )
 async def ingest_ticks(request: Request, state: StateDep) -> IngestResult:
     """A JSON array of ticks. Valid items are stored even when others are invalid; those are
@@ -100,6 +107,35 @@ async def ingest_ticks(request: Request, state: StateDep) -> IngestResult:
     items = await read_json(request, state.settings.MAX_BODY_BYTES)
     if not isinstance(items, list) or not items:
         raise HTTPException(422, detail=[{"field": "body", "message": "must be a non-empty JSON array of ticks"}])
-    if len(items) > state.settings.MAX_BATCH:
-        raise HTTPException(413, detail=f"batch has {len(items)} ticks; the limit is {state.settings.MAX_BATCH}")
-    return await _store(state, items)
+    return await _store(state, TICK, items)
+
+
+def _rttm_route(path: str, kind: Kind, what: str) -> None:
+    schema = _schema(kind)
+    body = {"oneOf": [schema, {"type": "array", "items": schema, "minItems": 1}]}
+
+    async def ingest(request: Request, state: StateDep) -> IngestResult:
+        payload = await read_json(request, state.settings.MAX_BODY_BYTES)
+        items = payload if isinstance(payload, list) else [payload]
+        if not items:
+            raise HTTPException(422, detail=[{"field": "body", "message": "must be an object or a non-empty array"}])
+        return await _store(state, kind, items)
+
+    ingest.__doc__ = f"{what}: one object or an array. Valid items are stored even when others are not."
+    router.add_api_route(
+        path,
+        ingest,
+        methods=["POST"],
+        response_model=IngestResult,
+        responses=ERRORS,
+        openapi_extra=_body_schema(body),
+        name=f"ingest_{kind.name}",
+        summary=f"Ingest {what}",
+    )
+
+
+_rttm_route("/trade-events", TRADE, "Trade lifecycle events")
+_rttm_route("/queue-metrics", QUEUE, "Queue metrics (produced vs consumed offsets)")
+_rttm_route("/dlq-events", DLQ, "Dead-letter events")
+_rttm_route("/error-events", ERROR, "Error events")
+_rttm_route("/log-events", LOG, "Parsed log events")
