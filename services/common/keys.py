@@ -63,3 +63,54 @@ class Keys:
 
     def candle_index(self, symbol: str, interval: str) -> str:
         return f"{self.prefix}sym:{symbol}:ci:{interval}"
+
+    # --- trade-pipeline monitoring (written by rttm_apply.lua / rttm_finalize.lua) ---
+
+    @property
+    def rttm(self) -> str:
+        """Prefix of all RTTM state."""
+        return f"{self.prefix}rttm:"
+
+    def rttm_counters(self, second_ms: int) -> str:
+        """Hash of event counts with event time in one second (fields like `trade|s|<service>`)."""
+        return f"{self.rttm}c:{second_ms}"
+
+    def rttm_latency(self, stage: str, bucket_ms: int) -> str:
+        """Latency sketch (DDSketch bucket index -> count) of a stage over a 10 s bucket."""
+        return f"{self.rttm}lat:{stage}:{bucket_ms}"
+
+    def rttm_trade(self, trade_id: str) -> str:
+        """Hash of a trade's events: event_key -> "time|service|type|status", plus ~term / ~final marks."""
+        return f"{self.rttm}tr:{trade_id}"
+
+    @property
+    def rttm_active(self) -> str:
+        """Sorted set of non-terminal trades by their latest event time (stuck detection)."""
+        return f"{self.rttm}active"
+
+    @property
+    def rttm_due(self) -> str:
+        """Sorted set of terminal trades by when they may be measured (after the grace period)."""
+        return f"{self.rttm}due"
+
+    @property
+    def rttm_queues(self) -> str:
+        """Hash of the latest queue metric per `service|topic|partition`."""
+        return f"{self.rttm}q:latest"
+
+    def rttm_queue_trend(self, bucket_ms: int) -> str:
+        return f"{self.rttm}q:{bucket_ms}"
+
+    @property
+    def rttm_snapshot(self) -> str:
+        return f"{self.rttm}snapshot"
+
+    @property
+    def rttm_alerts(self) -> str:
+        """Hash of firing alerts by rule name."""
+        return f"{self.rttm}alerts"
+
+    @property
+    def rttm_leader(self) -> str:
+        """Lock held by the worker process that computes and publishes the snapshot."""
+        return f"{self.rttm}leader"

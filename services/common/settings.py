@@ -87,6 +87,25 @@ class Settings(BaseSettings):
     FEEDER_BATCH: int = 1  # ticks per POST; >1 uses /ingest/ticks
     FEEDER_SOURCE: str = "sim"
     FEEDER_MAX_INFLIGHT: int = 512
+    TRADE_TPS: float = 5.0  # trades started per second by the feeder's pipeline simulation; 0 = off
+    TRADE_FAIL_RATE: float = 0.03  # share of trades failing validation (DLQ)
+    TRADE_ERROR_RATE: float = 0.02  # share of trades hitting an error event
+    TRADE_STUCK_RATE: float = 0.005  # share of trades that stop before a terminal stage
+
+    # Trade-pipeline monitoring (RTTM).
+    RTTM_SUCCESS_EVENT_TYPES: str = "LEADERBOARD_UPDATED"  # a trade event of these types completes the trade
+    RTTM_FAILURE_STATUSES: str = "FAILED,REJECTED"  # a trade event with these statuses ends the trade as failed
+    RTTM_STUCK_AFTER_S: float = 30.0  # a non-terminal trade with no event for this long is stuck
+    RTTM_FINALIZE_GRACE_S: float = 2.0  # wait for late events after a terminal one before measuring a trade
+    RTTM_WINDOW_S: int = 300  # sliding window of the latency, DLQ and error figures
+    RTTM_TICK_S: float = 1.0  # how often the snapshot is computed and published
+    RTTM_RETENTION_S: int = 3600  # how long per-trade and per-second state is kept in Redis
+    RTTM_ALERTS_FILE: str | None = None  # YAML file of alert rules (added to / overriding the ones below)
+    RTTM_ALERT_PIPELINE_DEPTH: float = 1000.0  # largest partition lag
+    RTTM_ALERT_DLQ_PER_MIN: float = 30.0
+    RTTM_ALERT_ERRORS_PER_MIN: float = 30.0
+    RTTM_ALERT_P99_MS: float = 2000.0  # end-to-end p99 over the window
+    RTTM_ALERT_STUCK_TRADES: float = 5.0
 
     @field_validator("PG_URL")
     @classmethod
@@ -122,6 +141,14 @@ class Settings(BaseSettings):
     @property
     def symbols(self) -> list[str]:
         return [s.strip() for s in self.SYMBOLS.split(",") if s.strip()]
+
+    @property
+    def success_event_types(self) -> frozenset[str]:
+        return frozenset(s.strip() for s in self.RTTM_SUCCESS_EVENT_TYPES.split(",") if s.strip())
+
+    @property
+    def failure_statuses(self) -> frozenset[str]:
+        return frozenset(s.strip() for s in self.RTTM_FAILURE_STATUSES.split(",") if s.strip())
 
     @property
     def retry_intervals(self) -> list[int]:

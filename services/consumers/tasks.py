@@ -16,6 +16,7 @@ from services.common.logging import get_logger
 from services.common.schemas import TickRecord
 from services.consumers import calc_a, context, metrics
 from services.consumers.calc_b import build_view
+from services.consumers.rttm import apply as rttm_apply
 
 log = get_logger(__name__)
 
@@ -30,6 +31,8 @@ def process_batch(batch_id: str) -> dict[str, int]:
         return {"ticks": 0, "views": 0}
     items: dict[str, list] = orjson.loads(raw)
     ticks: list[TickRecord] = items.get("tick", [])
+    if rttm_apply.has_rttm(items):
+        rttm_apply.apply(ctx.redis, ctx.settings, batch_id, items, time.time() * 1000.0)
     views = post_views(ctx, batch_id, ticks) if ticks else 0
     ctx.redis.delete(keys.batch(batch_id))
     metrics.JOBS.labels("ok").inc()

@@ -1,0 +1,59 @@
+-- Apply one batch of RTTM events to the monitoring state, atomically and once.
+--
+-- ARGV: rttm key prefix, applied-marker key, marker ttl, input json.
+-- Input: {now, ttl, grace,
+--   counters = {{second_ms, field, n}...}      pre-summed per batch by Python
+--   queues   = {{field, snapshot_ms, produced, consumed, bucket_ms}...}
+--   trades   = {{trade_id, event_key, t, service, type, status, terminal}...}}
+--   (terminal: 0 not terminal, 1 success, 2 failure)
+-- Every update commutes: counters add, queue snapshots keep the newest,
+-- a trade's events are a set, its latest time a max, and a terminal event
+-- wins over any order of the others. So the state depends on which events
+-- were applied, not on how they were split into jobs or in which order.
+
+local p, applied, marker_ttl = ARGV[1], ARGV[2], ARGV[3]
+if not redis.call('SET', applied, '1', 'NX', 'EX', marker_ttl) then
+  return 0 -- a retried job: already applied
+end
+local input = cjson.decode(ARGV[4])
+local ttl, now, grace = input.ttl, input.now, input.grace
+
+local touched = {}
+for _, c in ipairs(input.counters) do
+  local key = p .. 'c:' .. c[1]
+  redis.call('HINCRBY', key, c[2], c[3])
+  touched[key] = true
+end
+for key in pairs(touched) do redis.call('EXPIRE', key, ttl) end
+
+local function newer(key, field, q)
+  local cur = redis.call('HGET', key, field)
+  if cur and tonumber(string.match(cur, '^[^|]+')) >= tonumber(q[2]) then return end
+  redis.call('HSET', key, field, q[2] .. '|' .. q[3] .. '|' .. q[4])
+end
+for _, q in ipairs(input.queues) do
+  newer(p .. 'q:latest', q[1], q)
+  local trend = p .. 'q:' .. q[5]
+  newer(trend, q[1], q)
+  redis.call('EXPIRE', trend, ttl)
+end
+
+local late = 0
+for _, e in ipairs(input.trades) do
+  local id, key = e[1], p .. 'tr:' .. e[1]
+  if redis.call('HEXISTS', key, '~final') == 1 then
+    late = late + 1 -- the trade was measured already; the event is stored, not counted
+  else
+    redis.call('HSET', key, e[2], e[3] .. '|' .. e[4] .. '|' .. e[5] .. '|' .. e[6])
+    redis.call('EXPIRE', key, ttl)
+    if e[7] > 0 then
+      redis.call('HSET', key, '~term', e[7])
+      redis.call('ZREM', p .. 'active', id)
+      redis.call('ZADD', p .. 'due', 'NX', now + grace, id)
+    elseif redis.call('HEXISTS', key, '~term') == 0 then
+      redis.call('ZADD', p .. 'active', 'GT', e[3], id)
+    end
+  end
+end
+if late > 0 then redis.call('HINCRBY', p .. 'late', 'events', late) end
+return 1

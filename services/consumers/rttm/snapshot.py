@@ -1,0 +1,164 @@
+"""The RTTM metrics snapshot, computed from the Redis state by event time.
+
+Windows end at the last complete second before `now`: TPS over the last 10 s
+(and a 120 s series), per service and event type over 60 s; DLQ, errors and
+logs over 1 min and RTTM_WINDOW_S; latency quantiles over RTTM_WINDOW_S;
+pipeline depth from the newest queue metric of each service/topic/partition,
+with a trend of the total lag in 10 s steps (a partition's lag holds until its
+next metric); stuck trades are non-terminal trades whose latest
+event is older than RTTM_STUCK_AFTER_S.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import redis
+
+from services.common.keys import Keys
+from services.common.settings import Settings
+from services.consumers.rttm import sketch
+from services.consumers.rttm.apply import SECOND_MS, TREND_BUCKET_MS
+from services.consumers.rttm.finalize import BUCKET_MS
+
+TPS_NOW_S = 10
+TPS_SERIES_S = 120
+RATE_S = 60
+TREND_STEPS = 30
+STUCK_LISTED = 20
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _sum(hashes: list[dict[bytes, bytes]]) -> Counter[str]:
+    total: Counter[str] = Counter()
+    for h in hashes:
+        for k, v in h.items():
+            total[_text(k)] += int(v)
+    return total
+
+
+def _by(total: Counter[str], prefix: str, per_s: float | None = None) -> dict[str, float]:
+    out = {k[len(prefix) :]: v for k, v in total.items() if k.startswith(prefix)}
+    if per_s:
+        return {k: round(v / per_s, 3) for k, v in sorted(out.items())}
+    return dict(sorted(out.items()))
+
+
+def compute(client: redis.Redis, settings: Settings, now_ms: float) -> dict[str, Any]:
+    keys = Keys(settings.KEY_PREFIX)
+    window_s = settings.RTTM_WINDOW_S
+    last = int(now_ms) - int(now_ms) % SECOND_MS - SECOND_MS  # last complete second
+    seconds = [last - i * SECOND_MS for i in range(max(window_s, TPS_SERIES_S))]
+    trend_last = int(now_ms) - int(now_ms) % TREND_BUCKET_MS
+    trend_buckets = [trend_last - i * TREND_BUCKET_MS for i in range(TREND_STEPS)][::-1]
+    latency_buckets = [trend_last - i * BUCKET_MS for i in range(window_s * 1000 // BUCKET_MS)]
+    stuck_before = now_ms - settings.RTTM_STUCK_AFTER_S * 1000
+
+    stages = sorted(_text(s) for s in client.smembers(keys.rttm + "stages"))
+    with client.pipeline(transaction=False) as pipe:
+        for sec in seconds:
+            pipe.hgetall(keys.rttm_counters(sec))
+        pipe.hgetall(keys.rttm_queues)
+        for bucket in trend_buckets:
+            pipe.hgetall(keys.rttm_queue_trend(bucket))
+        for stage in stages:
+            for bucket in latency_buckets:
+                pipe.hgetall(keys.rttm_latency(stage, bucket))
+        pipe.zcount(keys.rttm_active, stuck_before, "+inf")
+        pipe.zcount(keys.rttm_active, "-inf", f"({stuck_before}")
+        pipe.zrangebyscore(keys.rttm_active, "-inf", f"({stuck_before}", start=0, num=STUCK_LISTED, withscores=True)
+        pipe.hget(keys.rttm + "late", "events")
+        results = pipe.execute()
+
+    counters = results[: len(seconds)]
+    rest = results[len(seconds) :]
+    queues, rest = rest[0], rest[1:]
+    trends, rest = rest[:TREND_STEPS], rest[TREND_STEPS:]
+    n_lat = len(stages) * len(latency_buckets)
+    latency_hashes, (active, stuck_count, stuck, late) = rest[:n_lat], rest[n_lat:]
+
+    window = _sum(counters[:window_s])
+    minute = _sum(counters[:RATE_S])
+    recent = _sum(counters[:TPS_NOW_S])
+    latency = {
+        stage: sketch.quantiles(sketch.merge(latency_hashes[i * len(latency_buckets) : (i + 1) * len(latency_buckets)]))
+        for i, stage in enumerate(stages)
+    }
+    partitions = []
+    for field, value in sorted((_text(k), _text(v)) for k, v in queues.items()):
+        service, topic, partition = field.split("|")
+        snapshot_ms, produced, consumed = (int(float(x)) for x in value.split("|"))
+        partitions.append(
+            {
+                "service": service,
+                "topic": topic,
+                "partition": int(partition),
+                "produced_offset": produced,
+                "consumed_offset": consumed,
+                "lag": max(0, produced - consumed),
+                "snapshot_time": snapshot_ms,
+            }
+        )
+    by_service: Counter[str] = Counter()
+    by_topic: Counter[str] = Counter()
+    for p in partitions:
+        by_service[p["service"]] += p["lag"]
+        by_topic[p["topic"]] += p["lag"]
+    trend = []
+    known: dict[str, int] = {}  # a partition's lag holds until its next metric
+    for bucket, h in zip(trend_buckets, trends, strict=True):
+        for field, value in h.items():
+            _, produced, consumed = _text(value).split("|")
+            known[_text(field)] = max(0, int(float(produced)) - int(float(consumed)))
+        trend.append([bucket, sum(known.values()) if known else None])
+    return {
+        "computed_at": int(now_ms),
+        "window_s": window_s,
+        "tps": {
+            "current": round(recent["trade"] / TPS_NOW_S, 3),
+            "series": [[sec, int(counters[i].get(b"trade", 0))] for i, sec in enumerate(seconds[:TPS_SERIES_S])][::-1],
+            "by_service": _by(minute, "trade|s|", RATE_S),
+            "by_event_type": _by(minute, "trade|t|", RATE_S),
+        },
+        "trades": {
+            "events_in_window": window["trade"],
+            "completed": window["completed"],
+            "failed": window["failed"],
+            "active": int(active) + int(stuck_count),
+            "late_events": int(late or 0),
+        },
+        "latency_ms": {
+            "stages": {s: q for s, q in latency.items() if s != "end_to_end"},
+            "end_to_end": latency.get("end_to_end", sketch.quantiles({})),
+        },
+        "pipeline": {
+            "partitions": partitions,
+            "by_service": dict(sorted(by_service.items())),
+            "by_topic": dict(sorted(by_topic.items())),
+            "max_lag": max((p["lag"] for p in partitions), default=0),
+            "total_lag": sum(p["lag"] for p in partitions),
+            "trend": trend,
+        },
+        "dlq": {
+            "last_1m": minute["dlq"],
+            "in_window": window["dlq"],
+            "by_service": _by(window, "dlq|s|"),
+            "by_reason": _by(window, "dlq|r|"),
+        },
+        "errors": {
+            "last_1m": minute["error"],
+            "in_window": window["error"],
+            "by_service": _by(window, "error|s|"),
+            "by_type": _by(window, "error|e|"),
+        },
+        "logs": _by(window, "log|"),
+        "stuck": {
+            "count": int(stuck_count),
+            "threshold_s": settings.RTTM_STUCK_AFTER_S,
+            "oldest": [{"trade_id": _text(t), "last_event_time": int(score)} for t, score in stuck],
+        },
+    }

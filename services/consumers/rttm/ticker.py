@@ -1,0 +1,73 @@
+"""The RTTM ticker: once a second, one worker process measures, snapshots, alerts and publishes.
+
+Every worker runs a ticker thread; a Redis lease (renewed each tick, lasting
+a little over two ticks) elects the one that works, and another takes over
+within seconds if it dies. A tick measures the trades whose grace period is
+over, drops trades silent for longer than the retention, computes the
+snapshot, evaluates the alert rules, stores the snapshot (for GET
+/rttm/metrics) and publishes it as `rttm.metrics`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+
+import orjson
+import redis
+
+from services.common.keys import Keys
+from services.common.logging import get_logger
+from services.common.realtime import publish_sync
+from services.common.schemas import envelope
+from services.common.scripts import register
+from services.common.settings import Settings
+from services.consumers.rttm import alerts, snapshot
+from services.consumers.rttm.finalize import finalize_due
+
+log = get_logger(__name__)
+SNAPSHOT_TTL_S = 60  # a stale snapshot disappears when no worker is computing it
+
+
+class Ticker:
+    def __init__(self, settings: Settings, client: redis.Redis, name: str | None = None) -> None:
+        self.settings = settings
+        self.redis = client
+        self.keys = Keys(settings.KEY_PREFIX)
+        self.name = name or uuid.uuid4().hex
+        self.rules = alerts.load_rules(settings)
+        self.lease_ms = int(settings.RTTM_TICK_S * 2500)
+        self.stop = threading.Event()
+
+    def lead(self) -> bool:
+        return bool(register(self.redis, "leader")(keys=[self.keys.rttm_leader], args=[self.name, self.lease_ms]))
+
+    def tick(self, now_ms: float | None = None) -> dict[str, Any] | None:
+        """One round if this process leads; returns the published snapshot."""
+        if not self.lead():
+            return None
+        now_ms = time.time() * 1000.0 if now_ms is None else now_ms
+        finalize_due(self.redis, self.settings, now_ms)
+        self.redis.zremrangebyscore(self.keys.rttm_active, "-inf", now_ms - self.settings.RTTM_RETENTION_S * 1000)
+        snap = snapshot.compute(self.redis, self.settings, now_ms)
+        snap["alerts"] = alerts.evaluate(self.redis, self.settings, self.rules, snap, now_ms)
+        self.redis.set(self.keys.rttm_snapshot, orjson.dumps(snap), ex=SNAPSHOT_TTL_S)
+        publish_sync(self.redis, self.settings, [envelope("rttm.metrics", snap)])
+        return snap
+
+    def run(self) -> None:
+        log.info("rttm.ticker_started", worker=self.name, rules=[r.name for r in self.rules])
+        while not self.stop.wait(self.settings.RTTM_TICK_S):
+            try:
+                self.tick()
+            except redis.RedisError as exc:
+                log.warning("rttm.tick_failed", error=str(exc))
+            except Exception:
+                log.exception("rttm.tick_failed")
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run, name="rttm-ticker", daemon=True)
+        thread.start()
+        return thread

@@ -1,0 +1,273 @@
+"""The RTTM metrics engine on real Redis: apply, finalize, snapshot, alerts, election."""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import redis
+
+from services.common.settings import Settings
+from services.consumers.rttm import alerts, sketch
+from services.consumers.rttm.apply import apply
+from services.consumers.rttm.ticker import Ticker
+from services.orchestrator_api.flusher import Flusher
+
+NOW = 1_767_225_900_000  # 2026-01-01T00:05:00Z
+STAGES = ["simulation", "capture", "validation", "pms-core", "analytics", "leaderboard"]
+TYPES = ["TRADE_CREATED", "TRADE_CAPTURED", "VALIDATION_SUCCESS", "POSITION_UPDATED", "ANALYTICS_COMPUTED"]
+
+
+def trade_event(trade_id: str, stage: int, t: int, *, failed: bool = False) -> dict[str, Any]:
+    type_ = "LEADERBOARD_UPDATED" if stage == 5 else TYPES[stage]
+    if failed:
+        type_ = "VALIDATION_FAILED"
+    return {
+        "event_key": f"{trade_id}:{stage}",
+        "event_id": None,
+        "trade_id": trade_id,
+        "service_name": STAGES[stage],
+        "event_type": type_,
+        "event_status": "FAILED" if failed else "SUCCESS",
+        "event_time": t,
+        "received_at": float(t),
+    }
+
+
+def pipeline_trades(n: int, seed: int, *, start: int = NOW - 60_000) -> list[dict[str, Any]]:
+    """n complete trades, 6 events each, over the minute before NOW."""
+    rng = random.Random(seed)
+    events = []
+    for i in range(n):
+        t = start + rng.randrange(0, 50_000)
+        for stage in range(6):
+            if stage:
+                t += rng.randrange(1, 400)
+            events.append(trade_event(f"T{seed}-{i}", stage, t))
+    return events
+
+
+def dlq(t: int, reason: str = "Schema validation failed") -> dict[str, Any]:
+    return {"event_key": uuid.uuid4().hex, "trade_id": "X", "service_name": "validation", "topic_name": "trade-dlq",
+            "reason": reason, "event_time": t, "received_at": float(t)}  # fmt: skip
+
+
+def error(t: int, type_: str = "DB_TIMEOUT") -> dict[str, Any]:
+    return {"event_key": uuid.uuid4().hex, "trade_id": "X", "service_name": "pms-core", "error_type": type_,
+            "error_message": "timeout", "event_time": t, "received_at": float(t)}  # fmt: skip
+
+
+def queue(t: int, produced: int, consumed: int, partition: int = 0) -> dict[str, Any]:
+    return {"event_key": uuid.uuid4().hex, "service_name": "validation", "topic_name": "trade-captured",
+            "partition": partition, "produced_offset": produced, "consumed_offset": consumed,
+            "snapshot_time": t, "received_at": float(t)}  # fmt: skip
+
+
+@pytest.fixture
+def client(settings: Settings) -> redis.Redis:
+    c = redis.Redis.from_url(settings.redis_url)
+    yield c
+    c.close()
+
+
+def tick(settings: Settings, client: redis.Redis, now: int = NOW, name: str = "w1") -> dict[str, Any]:
+    settings.RTTM_FINALIZE_GRACE_S = 0
+    snap = Ticker(settings, client, name).tick(now)
+    assert snap is not None
+    return snap
+
+
+def comparable(snap: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in snap.items() if k not in ("computed_at", "alerts")}
+
+
+def exact_quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[int(q * (len(ordered) - 1))]
+
+
+def test_snapshot_counts_and_latency_quantiles(settings: Settings, client: redis.Redis) -> None:
+    events = pipeline_trades(200, seed=1)
+    apply(client, settings, "b1", {"trade": events}, NOW - 30_000)
+
+    snap = tick(settings, client)
+
+    assert snap["trades"]["events_in_window"] == 1200
+    assert snap["trades"]["completed"] == 200
+    assert snap["trades"]["active"] == 0
+    assert snap["tps"]["by_service"]["validation"] == round(200 / 60, 3)
+    assert snap["tps"]["by_event_type"]["LEADERBOARD_UPDATED"] == round(200 / 60, 3)
+    assert sum(count for _, count in snap["tps"]["series"]) == 1200
+    by_trade: dict[str, list[dict]] = {}
+    for e in events:
+        by_trade.setdefault(e["trade_id"], []).append(e)
+    e2e = [float(ev[-1]["event_time"] - ev[0]["event_time"]) for ev in by_trade.values()]
+    validation = [float(ev[2]["event_time"] - ev[1]["event_time"]) for ev in by_trade.values()]
+    got = snap["latency_ms"]
+    assert got["end_to_end"]["count"] == 200
+    assert got["stages"]["validation"]["count"] == 200
+    assert "simulation" not in got["stages"]  # the first stage has no predecessor
+    for q, name in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
+        assert got["end_to_end"][name] == pytest.approx(exact_quantile(e2e, q), rel=0.02)
+        assert got["stages"]["validation"][name] == pytest.approx(exact_quantile(validation, q), rel=0.02)
+
+
+def test_split_shuffled_concurrent_and_retried_batches_give_the_same_snapshot(
+    settings: Settings, client: redis.Redis
+) -> None:
+    events = pipeline_trades(150, seed=2)
+    others = {
+        "dlq": [dlq(NOW - 5_000), dlq(NOW - 90_000)],
+        "error": [error(NOW - 3_000)],
+        "queue": [queue(NOW - 20_000, 100, 40), queue(NOW - 8_000, 150, 120), queue(NOW - 14_000, 130, 50)],
+    }
+    apply(client, settings, "one", {"trade": events, **others}, NOW - 30_000)
+    one = comparable(tick(settings, client))
+
+    other = settings.model_copy(update={"KEY_PREFIX": settings.KEY_PREFIX + "many:"})
+    rng = random.Random(3)
+    shuffled = events[:]
+    rng.shuffle(shuffled)
+    batches: list[dict[str, list]] = [{"trade": shuffled[i : i + 40]} for i in range(0, len(shuffled), 40)]
+    batches += (
+        [{"dlq": [d]} for d in others["dlq"]] + [{"error": others["error"]}] + [{"queue": [q]} for q in others["queue"]]
+    )
+    rng.shuffle(batches)
+    threads = [
+        threading.Thread(target=apply, args=(redis.Redis.from_url(settings.redis_url), other, f"b{i}", b, NOW - 30_000))
+        for i, b in enumerate(batches)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, b in enumerate(batches[:5]):  # retried jobs
+        assert apply(client, other, f"b{i}", b, NOW - 30_000) is False
+    many = comparable(tick(other, client))
+
+    assert many == one
+    assert one["pipeline"]["partitions"][0]["lag"] == 30  # the newest snapshot wins, whatever the order
+    assert one["dlq"] == {"last_1m": 1, "in_window": 2, "by_service": {"validation": 2},
+                          "by_reason": {"Schema validation failed": 2}}  # fmt: skip
+
+
+def test_stuck_trades_are_non_terminal_and_silent(settings: Settings, client: redis.Redis) -> None:
+    settings.RTTM_STUCK_AFTER_S = 30
+    stuck = [trade_event("S1", 0, NOW - 100_000), trade_event("S1", 1, NOW - 90_000)]
+    fresh = [trade_event("F1", 0, NOW - 5_000)]
+    done_late = [
+        trade_event("D1", 5, NOW - 80_000),
+        trade_event("D1", 0, NOW - 85_000),
+    ]  # terminal first, then an earlier one
+    apply(client, settings, "b1", {"trade": stuck + fresh + done_late[:1]}, NOW - 60_000)
+    apply(client, settings, "b2", {"trade": done_late[1:]}, NOW - 60_000)
+
+    snap = tick(settings, client)
+
+    assert snap["stuck"]["count"] == 1
+    assert snap["stuck"]["oldest"] == [{"trade_id": "S1", "last_event_time": NOW - 90_000}]
+    assert snap["trades"]["active"] == 2
+
+
+def test_late_events_after_measuring_are_counted_not_measured(settings: Settings, client: redis.Redis) -> None:
+    apply(client, settings, "b1", {"trade": [trade_event("L", 0, NOW - 9_000), trade_event("L", 5, NOW - 8_000)]}, 0)
+    first = tick(settings, client)
+    apply(client, settings, "b2", {"trade": [trade_event("L", 3, NOW - 8_500)]}, 0)
+    second = tick(settings, client)
+
+    assert first["latency_ms"]["end_to_end"]["count"] == 1
+    assert second["latency_ms"]["end_to_end"]["count"] == 1
+    assert second["trades"]["late_events"] == 1
+
+
+def test_depth_trend_and_error_windows(settings: Settings, client: redis.Redis) -> None:
+    apply(client, settings, "q", {"queue": [queue(NOW - 25_000, 10, 0), queue(NOW - 15_000, 50, 20, partition=1),
+                                            queue(NOW - 2_000, 20, 20)], "error": [error(NOW - 10_000),
+                                            error(NOW - 200_000, "BAD")]}, NOW)  # fmt: skip
+    snap = tick(settings, client)
+
+    assert [(p["partition"], p["lag"]) for p in snap["pipeline"]["partitions"]] == [(0, 0), (1, 30)]
+    assert snap["pipeline"]["max_lag"] == 30
+    assert snap["pipeline"]["by_service"] == {"validation": 30}
+    trend = dict(snap["pipeline"]["trend"])
+    assert trend[NOW - 40_000] is None  # nothing known yet
+    assert trend[NOW - 30_000] == 10  # partition 0 at 25 s ago
+    assert trend[NOW - 20_000] == 10 + 30  # partition 1 joins
+    assert trend[NOW - 10_000] == 0 + 30  # partition 0 caught up 2 s ago
+    assert trend[NOW] == 30
+    assert snap["errors"]["last_1m"] == 1
+    assert snap["errors"]["by_type"] == {"BAD": 1, "DB_TIMEOUT": 1}
+
+
+def test_alert_fires_once_resolves_once_and_is_persisted_and_published(settings: Settings, client: redis.Redis) -> None:
+    settings.RTTM_ALERT_DLQ_PER_MIN = 2
+    pubsub = client.pubsub()
+    pubsub.subscribe(settings.PUBSUB_CHANNEL)
+    pubsub.get_message(timeout=1)
+    apply(client, settings, "b1", {"dlq": [dlq(NOW - 1_500 - i) for i in range(3)]}, NOW)
+
+    fired = tick(settings, client)
+    still = tick(settings, client, NOW + 1_000)
+    resolved = tick(settings, client, NOW + 90_000)
+
+    assert [a["rule"] for a in fired["alerts"]] == ["dlq_per_min"]
+    assert fired["alerts"][0]["value"] == 3
+    assert still["alerts"] == fired["alerts"]
+    assert resolved["alerts"] == []
+    events = []
+    while (m := pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)) is not None:
+        env = orjson.loads(m["data"])
+        if env["type"].startswith("alert."):
+            events.append((env["type"], env["data"]["rule"]))
+    assert events == [("alert.fired", "dlq_per_min"), ("alert.resolved", "dlq_per_min")]
+    pubsub.close()
+    f = Flusher(settings, client, "f")
+    f.ensure_group()
+    settings.FLUSH_INTERVAL_MS = 50
+    f.flush_once()
+    with f._connection().cursor() as cur:
+        rows = cur.execute("SELECT rule, state, value FROM rttm_alerts ORDER BY event_time").fetchall()
+    f.close()
+    assert rows == [("dlq_per_min", "fired", 3.0), ("dlq_per_min", "resolved", 0.0)]
+
+
+def test_alert_rules_from_yaml_override_add_and_disable(settings: Settings, tmp_path: Path) -> None:
+    rules_file = tmp_path / "alerts.yaml"
+    rules_file.write_text(
+        "rules:\n"
+        "  - {name: pipeline_depth, threshold: 5}\n"
+        "  - {name: validation_errors, metric: errors_per_min, threshold: 1}\n"
+        "  - {name: stuck_trades, enabled: false}\n"
+    )
+    settings.RTTM_ALERTS_FILE = str(rules_file)
+    rules = {r.name: r for r in alerts.load_rules(settings)}
+
+    assert rules["pipeline_depth"] == alerts.Rule("pipeline_depth", "pipeline_depth", 5.0)
+    assert rules["validation_errors"] == alerts.Rule("validation_errors", "errors_per_min", 1.0)
+    assert "stuck_trades" not in rules
+    rules_file.write_text("rules:\n  - {name: nonsense, metric: cpu, threshold: 1}\n")
+    with pytest.raises(ValueError, match="needs a metric"):
+        alerts.load_rules(settings)
+
+
+def test_only_one_ticker_leads(settings: Settings, client: redis.Redis) -> None:
+    a, b = Ticker(settings, client, "a"), Ticker(settings, client, "b")
+    assert a.tick(NOW) is not None
+    assert b.tick(NOW) is None
+    assert a.tick(NOW + 1000) is not None
+    client.delete(a.keys.rttm_leader)  # a died: its lease ran out
+    assert b.tick(NOW + 5000) is not None
+    assert a.tick(NOW + 6000) is None
+
+
+def test_sketch_buckets_are_exact_counts() -> None:
+    counts = sketch.counts([0.0, 1.0, 1.0, 250.0])
+    assert counts[sketch.ZERO] == 1
+    assert sum(counts.values()) == 4
+    assert sketch.quantiles(counts)["count"] == 4
+    assert sketch.quantiles({}) == {"p50": None, "p95": None, "p99": None, "count": 0}
