@@ -1,8 +1,9 @@
-"""Posting ticks to the ingest API, with retries that reuse the same event_ids.
+"""Posting ticks and trade-pipeline events to the ingest API, with retries that reuse the same event_ids.
 
 One tick goes to `POST /ingest/tick` as an object, several to
-`POST /ingest/ticks` as an array. A retry re-sends the very same body, so the
-API's event_id dedup turns a retried-but-already-stored tick into a duplicate
+`POST /ingest/ticks` as an array; trade-pipeline events go as an array to
+their kind's path (`EVENT_PATHS`). A retry re-sends the very same body, so the
+API's event_id dedup turns a retried-but-already-stored item into a duplicate
 (acknowledged, not processed twice).
 
     SendError                 a request that did not get a usable answer
@@ -36,6 +37,13 @@ log = get_logger(__name__)
 
 TICK_PATH = "/ingest/tick"
 TICKS_PATH = "/ingest/ticks"
+EVENT_PATHS = {  # by ingest kind (services.common.kinds)
+    "trade": "/ingest/trade-events",
+    "queue": "/ingest/queue-metrics",
+    "dlq": "/ingest/dlq-events",
+    "error": "/ingest/error-events",
+    "log": "/ingest/log-events",
+}
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 REQUEST_TIMEOUT_S = 10.0  # per attempt; a slow answer past this is retried like a dropped connection
 CONNECT_TIMEOUT_S = 2.0
@@ -75,11 +83,11 @@ class PermanentError(SendError):
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one request's ticks: an answer, or the error that ended its retries."""
+    """What became of one request's items: an answer, or the error that ended its retries."""
 
     accepted: int = 0
     duplicates: int = 0
-    rejected: tuple[int, ...] = ()  # indexes into the request's ticks
+    rejected: tuple[int, ...] = ()  # indexes into the request's items
     error: str | None = None
 
 
@@ -119,7 +127,12 @@ def parse_answer(response: httpx.Response) -> Outcome:
 
 
 class Sender:
-    """Posts batches of ticks through one keep-alive client; counts attempts and retries in `stats`."""
+    """Posts batches through one keep-alive client; counts attempts and retries in `stats`.
+
+    Senders of different streams (ticks, each event kind) share the client and
+    pass one `gate` (requests on the wire) and one `logged` set (log once per
+    cause for the whole process), each keeping its own `stats`.
+    """
 
     def __init__(
         self,
@@ -128,18 +141,23 @@ class Sender:
         policy: RetryPolicy | None = None,
         *,
         concurrency: int = HTTP_CONCURRENCY,
+        gate: asyncio.Semaphore | None = None,
+        logged: set[str] | None = None,
     ) -> None:
         self.client = client
         self.stats = stats
         self.policy = policy or RetryPolicy()
-        self._gate = asyncio.Semaphore(concurrency)
-        self._logged: set[str] = set()
+        self.gate = gate or asyncio.Semaphore(concurrency)
+        self.logged: set[str] = set() if logged is None else logged
 
-    async def post(self, ticks: list[dict[str, Any]]) -> Outcome:
-        if len(ticks) == 1:
-            path, body = TICK_PATH, orjson.dumps(ticks[0])
+    async def post(self, items: list[dict[str, Any]], path: str | None = None) -> Outcome:
+        """Ticks without a `path` (one as an object, several as an array); else an array to `path`."""
+        if path is not None:
+            body = orjson.dumps(items)
+        elif len(items) == 1:
+            path, body = TICK_PATH, orjson.dumps(items[0])
         else:
-            path, body = TICKS_PATH, orjson.dumps(ticks)
+            path, body = TICKS_PATH, orjson.dumps(items)
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(TransientError),
             stop=stop_after_attempt(self.policy.max_attempts) | stop_before_delay(self.policy.max_total_s),
@@ -152,14 +170,14 @@ class Sender:
                 with attempt:
                     return await self._attempt(path, body)
         except SendError as exc:
-            self._log_once(exc, ticks=len(ticks))
+            self._log_once(exc, path=path, items=len(items))
             return Outcome(error=exc.cause)
         raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
 
     async def _attempt(self, path: str, body: bytes) -> Outcome:
         self.stats.attempts += 1
         try:
-            async with self._gate:
+            async with self.gate:
                 response = await self.client.post(path, content=body, headers={"content-type": "application/json"})
         except httpx.TransportError as exc:  # connect/read/write errors and timeouts
             raise TransientError(type(exc).__name__, str(exc)) from exc
@@ -180,14 +198,16 @@ class Sender:
     def _before_sleep(self, state: RetryCallState) -> None:
         self.stats.retries += 1
         exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, TransientError) and f"retry:{exc.cause}" not in self._logged:
-            self._logged.add(f"retry:{exc.cause}")
+        if isinstance(exc, TransientError) and f"retry:{exc.cause}" not in self.logged:
+            self.logged.add(f"retry:{exc.cause}")
             log.warning("feeder.retrying", cause=exc.cause, detail=exc.detail, note="logged once per cause")
 
-    def _log_once(self, exc: SendError, *, ticks: int) -> None:
-        """One log line per distinct failure cause, not one per tick."""
-        if exc.cause in self._logged:
+    def _log_once(self, exc: SendError, *, path: str, items: int) -> None:
+        """One log line per distinct failure cause, not one per request."""
+        if exc.cause in self.logged:
             return
-        self._logged.add(exc.cause)
+        self.logged.add(exc.cause)
         kind = "gave_up" if isinstance(exc, TransientError) else "request_failed"
-        log.error(f"feeder.{kind}", cause=exc.cause, detail=exc.detail, ticks=ticks, note="logged once per cause")
+        log.error(
+            f"feeder.{kind}", cause=exc.cause, detail=exc.detail, path=path, items=items, note="logged once per cause"
+        )

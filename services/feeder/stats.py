@@ -6,6 +6,11 @@ to wait for a free in-flight slot; `max_lag` is how late the scheduler got). Lat
 microseconds from a request's *scheduled* send time to its answer, once per
 acknowledged tick, so a slow server shows up as latency instead of silently
 slowing the feeder down (no coordinated omission).
+
+The trade simulation keeps its own counters (`TradeStats`): trades by what
+became of them, and one `FeederStats` per event kind (trade, queue, dlq,
+error, log) whose counters count events; there latency runs from the due
+time of the oldest event in a request.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
+
+from services.feeder.trades import TradeCounters
 
 LATENCY_MIN_US = 1
 LATENCY_MAX_US = 60_000_000  # a minute; anything slower is clamped, not dropped
@@ -78,10 +85,14 @@ class Summary:
     seed: int
     target_url: str
     interrupted: bool
+    trade_tps_target: float = 0.0  # 0: the trade simulation was off
+    trades: dict[str, int] = field(default_factory=dict)  # TradeStats.trades()
+    trade_events: dict[str, dict[str, Any]] = field(default_factory=dict)  # by kind: TradeStats.by_kind()
 
     @property
     def ok(self) -> bool:
-        return self.errors == 0 and self.rejected == 0
+        events_ok = all(k["errors"] == 0 and k["rejected"] == 0 for k in self.trade_events.values())
+        return self.errors == 0 and self.rejected == 0 and events_ok
 
     @property
     def exit_code(self) -> int:
@@ -161,6 +172,8 @@ class FeederStats:
         seed: int,
         target_url: str,
         interrupted: bool,
+        trades: TradeStats | None = None,
+        trade_tps_target: float = 0.0,
     ) -> Summary:
         lat = percentiles_ms(self.total)
         return Summary(
@@ -191,13 +204,82 @@ class FeederStats:
             seed=seed,
             target_url=target_url,
             interrupted=interrupted,
+            trade_tps_target=trade_tps_target,
+            trades=trades.trades() if trades else {},
+            trade_events=trades.by_kind() if trades else {},
         )
+
+
+EVENT_KINDS = ("trade", "queue", "dlq", "error", "log")
+
+
+@dataclass
+class TradeStats:
+    """The trade simulation's counters: its trades (`counters`, kept by the simulator) and its requests per kind."""
+
+    counters: TradeCounters = field(default_factory=TradeCounters)
+    events: dict[str, FeederStats] = field(default_factory=lambda: {k: FeederStats() for k in EVENT_KINDS})
+    behind: int = 0  # requests that waited for a free in-flight slot
+
+    def trades(self) -> dict[str, int]:
+        c = self.counters
+        return {
+            "started": c.started,
+            "completed": c.completed,
+            "failed": c.failed,
+            "stuck": c.stuck,
+            "errored": c.errored,
+            "stopped_after_error": c.stopped_after_error,
+            "in_flight": c.in_flight,  # started, not finished when the run ended
+            "behind": self.behind,
+        }
+
+    def by_kind(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for kind, s in self.events.items():
+            lat = percentiles_ms(s.total)
+            out[kind] = {
+                "sent": s.sent,
+                "acknowledged": s.acknowledged,
+                "accepted": s.accepted,
+                "duplicates": s.duplicates,
+                "rejected": s.rejected,
+                "errors": s.errors,
+                "errors_by_cause": dict(s.errors_by_cause),
+                "requests": s.requests,
+                "attempts": s.attempts,
+                "retries": s.retries,
+                "ack_latency_p50_ms": lat["p50_ms"],
+                "ack_latency_p99_ms": lat["p99_ms"],
+            }
+        return out
+
+    def progress(self) -> dict[str, Any]:
+        c = self.counters
+        return {
+            "trades_started": c.started,
+            "trades_completed": c.completed,
+            "trades_failed": c.failed,
+            "trades_stuck": c.stuck,
+            "trades_errored": c.errored,
+            "trade_events_sent": sum(s.sent for s in self.events.values()),
+            "trade_events_acked": sum(s.acknowledged for s in self.events.values()),
+            "trade_events_errors": sum(s.errors + s.rejected for s in self.events.values()),
+        }
 
 
 def status_line(progress: dict[str, Any]) -> str:
     """One human line for a terminal."""
-    return (
+    line = (
         f"sent {progress['sent']}  acked {progress['acknowledged']}  errors {progress['errors']}  "
         f"retries {progress['retries']}  behind {progress['behind']}  {progress['rate']:.0f}/s  "
         f"p50 {progress['p50_ms']:.1f}ms p95 {progress['p95_ms']:.1f}ms p99 {progress['p99_ms']:.1f}ms"
     )
+    if "trades_started" in progress:
+        line += (
+            f"  | trades {progress['trades_started']} done {progress['trades_completed']} "
+            f"failed {progress['trades_failed']} stuck {progress['trades_stuck']}  "
+            f"events {progress['trade_events_acked']}/{progress['trade_events_sent']} "
+            f"errors {progress['trade_events_errors']}"
+        )
+    return line

@@ -27,7 +27,7 @@ from services.common.redis import async_redis, sync_redis
 from services.common.settings import Settings
 from services.orchestrator_api import metrics
 from services.orchestrator_api.commit import GroupCommitter
-from services.orchestrator_api.routes import ingest, internal, read
+from services.orchestrator_api.routes import ingest, internal, read, rttm
 from services.orchestrator_api.state import AppState
 
 log = get_logger(__name__)
@@ -80,6 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(internal.router)
     app.include_router(read.router)
+    app.include_router(rttm.router)
     _install_error_handlers(app)
     app.add_middleware(RequestMetrics)
     return app
