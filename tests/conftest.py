@@ -18,6 +18,7 @@ import structlog
 from rq import Queue
 
 from bench.stack import isolated_settings, scratch_database
+from services.common.db import metadata
 from services.common.embedded import EmbeddedPostgres, EmbeddedRedis
 from services.common.settings import Settings
 
@@ -68,7 +69,7 @@ def settings(redis_url: str, pg_url: str) -> Iterator[Settings]:
         JOB_RETRY_INTERVALS="0,0,0",
     )
     with psycopg.connect(s.pg_dsn, autocommit=True) as conn:
-        conn.execute("TRUNCATE md_ticks")
+        conn.execute(f"TRUNCATE {', '.join(t.name for t in metadata.sorted_tables)}")
     yield s
     client = redis.Redis.from_url(redis_url)
     keys = [f"rq:{kind}:{job_id}" for job_id in rq_job_ids(client, s.QUEUE_NAME) for kind in ("job", "results")]
