@@ -31,8 +31,8 @@ def process_batch(batch_id: str) -> dict[str, int]:
         return {"ticks": 0, "views": 0}
     items: dict[str, list] = orjson.loads(raw)
     ticks: list[TickRecord] = items.get("tick", [])
-    if rttm_apply.has_rttm(items):
-        rttm_apply.apply(ctx.redis, ctx.settings, batch_id, items, time.time() * 1000.0)
+    if rttm_apply.has_rttm(items) and rttm_apply.apply(ctx.redis, ctx.settings, batch_id, items, time.time() * 1000.0):
+        count_rttm(items)  # once: a retried job applies nothing
     views = post_views(ctx, batch_id, ticks) if ticks else 0
     ctx.redis.delete(keys.batch(batch_id))
     metrics.JOBS.labels("ok").inc()
@@ -40,6 +40,15 @@ def process_batch(batch_id: str) -> dict[str, int]:
     metrics.JOB_SECONDS.observe(time.perf_counter() - started)
     log.debug("worker.batch_done", trace_id=batch_id, ticks=len(ticks), views=views)
     return {"ticks": len(ticks), "views": views}
+
+
+def count_rttm(items: dict[str, list]) -> None:
+    for kind in ("trade", "queue", "dlq", "error", "log"):
+        metrics.RTTM_EVENTS.labels(kind).inc(len(items.get(kind, [])))
+    for e in items.get("dlq", []):
+        metrics.RTTM_DLQ.labels(e["service_name"]).inc()
+    for e in items.get("error", []):
+        metrics.RTTM_ERRORS.labels(e["service_name"], e["error_type"]).inc()
 
 
 def post_views(ctx: context.WorkerContext, batch_id: str, ticks: list[TickRecord]) -> int:

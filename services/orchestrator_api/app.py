@@ -25,7 +25,7 @@ from services.common.health import health_routes, readiness_problems
 from services.common.logging import get_logger
 from services.common.redis import async_redis, sync_redis
 from services.common.settings import Settings
-from services.orchestrator_api import metrics
+from services.orchestrator_api import metrics, rttm_metrics
 from services.orchestrator_api.commit import GroupCommitter
 from services.orchestrator_api.routes import ingest, internal, read, rttm
 from services.orchestrator_api.state import AppState
@@ -73,6 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def refresh_metrics() -> None:
         try:
             await metrics.refresh_queue_gauges(app.state.mdstack.redis, settings)
+            await rttm_metrics.SNAPSHOT.refresh(app.state.mdstack.redis, settings)
         except redis.RedisError as exc:
             log.warning("api.metrics_refresh_failed", error=str(exc))
 

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from prometheus_client import REGISTRY
 
 from services.common.settings import Settings
 from services.consumers import context
@@ -241,3 +242,29 @@ async def test_read_api_after_the_pipeline_ran(api: httpx.AsyncClient, settings:
     alerts = (await api.get("/rttm/alerts")).json()
     assert [a["rule"] for a in alerts["firing"]] == ["stuck_trades"]
     assert [(a["rule"], a["resolved_at"]) for a in alerts["history"]] == [("stuck_trades", None)]
+
+
+async def test_headline_figures_on_prometheus_metrics(api: httpx.AsyncClient, settings: Settings) -> None:
+    before = REGISTRY.get_sample_value("mdstack_rttm_events_total", {"kind": "trade"}) or 0.0
+    now = now_ms()
+    await api.post("/ingest/trade-events", json=trade_events("P1", now - 10_000))
+    await api.post(
+        "/ingest/error-events",
+        json={
+            "service_name": "pms-core-service",
+            "error_type": "DB_TIMEOUT",
+            "error_message": "t",
+            "event_time": now - 9_000,
+        },
+    )
+    process(settings)
+
+    text = (await api.get("/metrics")).text
+
+    assert 'mdstack_rttm_latency_ms{quantile="0.5",stage="end_to_end"} 100' in text.replace(".0\n", "\n")
+    assert 'mdstack_rttm_errors_window{service="pms-core-service"} 1.0' in text
+    assert "mdstack_rttm_stuck_trades 0.0" in text
+    assert REGISTRY.get_sample_value("mdstack_rttm_events_total", {"kind": "trade"}) - before == 6
+    assert REGISTRY.get_sample_value(
+        "mdstack_rttm_errors_total", {"service": "pms-core-service", "error_type": "DB_TIMEOUT"}
+    )
