@@ -11,7 +11,7 @@ COMMANDS = {
     "worker": ("services.consumers.__main__", "RQ worker: calc-a + calc-b"),
     "flusher": ("services.orchestrator_api.flusher_main", "batches ticks into Postgres"),
     "gateway": ("services.realtime_gateway.__main__", "SSE fan-out (port 8001)"),
-    "feeder": ("services.feeder.__main__", "tick simulator"),
+    "feeder": ("services.feeder.__main__", "market ticks and trade-pipeline events simulator"),
     "migrate": ("services.migrate", "apply the database migrations"),
 }
 

@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _banner(settings, workers: int, feeder: bool, metrics_base: int) -> str:  # type: ignore[no-untyped-def]
     api = f"http://{settings.API_HOST}:{settings.API_PORT}"
+    feed = f"{settings.SYMBOLS} at {settings.TPS:g} ticks/s, {settings.TRADE_TPS:g} trades/s"
     gateway = f"http://{settings.GATEWAY_HOST}:{settings.GATEWAY_PORT}"
     lines = [
         "",
@@ -95,7 +96,8 @@ def _banner(settings, workers: int, feeder: bool, metrics_base: int) -> str:  # 
         f"  workers         {workers}"
         + (f" (/metrics on :{metrics_base + 1}..:{metrics_base + workers})" if metrics_base else ""),
         f"  flusher metrics http://127.0.0.1:{metrics_base}/metrics" if metrics_base else "  flusher metrics off",
-        f"  feeder          {'on: ' + settings.SYMBOLS + f' at {settings.TPS:g} ticks/s' if feeder else 'off'}",
+        f"  feeder          {feed if feeder else 'off'}",
+        f"  pipeline (RTTM) {api}/rttm/metrics",
     ]
     if settings.demo_secrets_in_use:
         lines += [

@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     TRADE_FAIL_RATE: float = 0.03  # share of trades failing validation (DLQ)
     TRADE_ERROR_RATE: float = 0.02  # share of trades hitting an error event
     TRADE_STUCK_RATE: float = 0.005  # share of trades that stop before a terminal stage
+    TRADE_PARTITIONS: int = 3  # partitions per simulated topic
+    TRADE_LATENCY_MS: str = ""  # per-stage latency overrides, "stage=median_ms[:spread],..."
+    TRADE_LATENCY_SPREAD: float = 0.5  # lognormal spread of stage latencies
+    TRADE_METRICS_INTERVAL_S: float = 2.0  # how often each consumer reports its queue metrics
 
     # Trade-pipeline monitoring (RTTM).
     RTTM_SUCCESS_EVENT_TYPES: str = "LEADERBOARD_UPDATED"  # a trade event of these types completes the trade

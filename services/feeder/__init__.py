@@ -1,1 +1,1 @@
-"""Tick simulator (`mdstack feeder`): seeded random walks posted open-loop to the ingest API."""
+"""Feeder (`mdstack feeder`): seeded ticks and trade lifecycles posted open-loop to the ingest API."""

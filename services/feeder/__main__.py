@@ -1,4 +1,4 @@
-"""`mdstack feeder` / `python -m services.feeder`: post simulated ticks to the ingest API."""
+"""`mdstack feeder` / `python -m services.feeder`: post simulated ticks and trade-pipeline events to the ingest API."""
 
 from __future__ import annotations
 
@@ -29,6 +29,20 @@ def positive(kind: Callable[[str], N]) -> Callable[[str], N]:
     return parse
 
 
+def non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mdstack feeder", description=__doc__)
     p.add_argument("--duration", type=positive(float), metavar="SECONDS", help="stop after this long")
@@ -42,9 +56,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--connections", type=positive(int), metavar="N", help="HTTP requests on the wire at once (default 16)"
     )
     p.add_argument("--summary-json", type=Path, metavar="PATH", help="write the end-of-run summary here")
-    p.add_argument("--acked-ids", type=Path, metavar="PATH", help="write every acknowledged event_id here")
+    p.add_argument("--acked-ids", type=Path, metavar="PATH", help="write every acknowledged tick event_id here")
+    p.add_argument(
+        "--acked-events", type=Path, metavar="PATH", help="write every acknowledged trade-pipeline event here (kind id)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--metrics-port", type=int, help="serve /health/* and /metrics here (env METRICS_PORT; 0: off)")
+    t = p.add_argument_group("trade simulation", "trade lifecycles through the pipeline (services/feeder/pipeline.py)")
+    t.add_argument("--trade-tps", type=non_negative, help="trades started per second; 0: off (env TRADE_TPS, 5)")
+    t.add_argument("--fail-rate", type=share, help="share failing validation (env TRADE_FAIL_RATE, 0.03)")
+    t.add_argument("--error-rate", type=share, help="share hitting an error at pms-core (env TRADE_ERROR_RATE, 0.02)")
+    t.add_argument("--stuck-rate", type=share, help="share stuck before the end (env TRADE_STUCK_RATE, 0.005)")
+    t.add_argument(
+        "--trade-latency",
+        metavar="STAGE=MS[:SPREAD],...",
+        help="stage latency medians (and lognormal spreads), e.g. analytics=120 (env TRADE_LATENCY_MS)",
+    )
+    t.add_argument(
+        "--queue-metrics-interval",
+        type=positive(float),
+        metavar="SECONDS",
+        help="queue-metric snapshot period (env TRADE_METRICS_INTERVAL_S, 2)",
+    )
     return p
 
 
@@ -83,7 +116,14 @@ def main(argv: list[str] | None = None) -> int:
         connections=args.connections,
         summary_json=args.summary_json,
         acked_ids=args.acked_ids,
+        acked_events=args.acked_events,
         quiet=args.quiet,
+        trade_tps=args.trade_tps,
+        fail_rate=args.fail_rate,
+        error_rate=args.error_rate,
+        stuck_rate=args.stuck_rate,
+        trade_latency=args.trade_latency,
+        queue_metrics_interval_s=args.queue_metrics_interval,
     )
     try:
         summary = asyncio.run(run_feeder(settings, options))

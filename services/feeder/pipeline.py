@@ -36,6 +36,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.common.settings import Settings
+
 SUCCESS = "SUCCESS"
 FAILED = "FAILED"
 
@@ -48,6 +50,7 @@ ANALYTICS_COMPUTED = "ANALYTICS_COMPUTED"
 LEADERBOARD_UPDATED = "LEADERBOARD_UPDATED"
 
 DLQ_TOPIC = "trade-dlq"
+EVENT_KINDS = ("trade", "queue", "dlq", "error", "log")  # ingest kinds (services.common.kinds), one path each
 
 # Log levels and categories (`rttm.log.events`).
 INFO = "INFO"
@@ -86,13 +89,15 @@ CAPTURE, VALIDATION, PMS_CORE, ANALYTICS, LEADERBOARD = range(1, 6)  # indices i
 TERMINAL_EVENT_TYPES = frozenset({LEADERBOARD_UPDATED, VALIDATION_FAILED})
 
 # Defaults of the knobs (env / flags; see services/feeder/__main__.py).
-DEFAULT_TRADE_TPS = 5.0  # enough for `mdstack up` to show a live pipeline
-DEFAULT_FAIL_RATE = 0.03  # share of trades failing validation
-DEFAULT_ERROR_RATE = 0.02  # share of trades hitting an error at pms-core
-DEFAULT_STUCK_RATE = 0.005  # share of trades silently dropped before a terminal stage
-DEFAULT_PARTITIONS = 3  # per topic
-DEFAULT_LATENCY_SPREAD = 0.5  # sigma of the lognormal: ~95% of draws within 0.38x..2.7x the median
-DEFAULT_METRICS_INTERVAL_S = 2.0  # queue-metric snapshot period
+# Defaults live in Settings (one place); named here for the simulation's own code and tests.
+_FIELDS = Settings.model_fields
+DEFAULT_TRADE_TPS: float = _FIELDS["TRADE_TPS"].default
+DEFAULT_FAIL_RATE: float = _FIELDS["TRADE_FAIL_RATE"].default
+DEFAULT_ERROR_RATE: float = _FIELDS["TRADE_ERROR_RATE"].default
+DEFAULT_STUCK_RATE: float = _FIELDS["TRADE_STUCK_RATE"].default
+DEFAULT_PARTITIONS: int = _FIELDS["TRADE_PARTITIONS"].default
+DEFAULT_LATENCY_SPREAD: float = _FIELDS["TRADE_LATENCY_SPREAD"].default
+DEFAULT_METRICS_INTERVAL_S: float = _FIELDS["TRADE_METRICS_INTERVAL_S"].default
 
 # Fixed shape of the simulation.
 ERROR_STOP_SHARE = 0.2  # of the trades hitting an error, the share that stops there (the rest retry and go on)
@@ -107,10 +112,9 @@ FAIL_REASONS: tuple[str, ...] = (
     "Quantity must be positive",
     "Counterparty not found",
 )
-PMS_ERRORS: tuple[tuple[str, str], ...] = (  # (error_type, error_message), the first is the common one
-    ("DB_TIMEOUT", "Timeout while updating position"),
-    ("DB_TIMEOUT", "Timeout while updating position"),
+PMS_ERRORS: tuple[tuple[str, str], ...] = (  # (error_type, error_message)
     ("DB_TIMEOUT", "Timeout while updating position"),
     ("DB_DEADLOCK", "Deadlock detected while updating position"),
     ("POSITION_LOCK_TIMEOUT", "Timed out waiting for the position lock"),
 )
+PMS_ERROR_WEIGHTS = (3, 1, 1)  # DB_TIMEOUT is the common one

@@ -8,11 +8,15 @@ schedule, so their ack latency (measured from when they were due) shows the
 stall instead of hiding it. `--duration` is wall-clock time: ticks that fell due but could not
 be generated before it ran out (the feeder itself too slow) are `missed`.
 
+Alongside, with TRADE_TPS > 0, the trade simulation (`trade_feed.py`) posts
+trade-pipeline events as they fall due, sharing the in-flight slots and the
+HTTP connections.
+
 A run ends when `--count` ticks were sent, `--duration` elapsed, or on
-SIGINT/SIGTERM. Then scheduling stops and in-flight requests get a grace
-period to finish (long enough for their retries at a normal end, a few seconds
-after a signal); a second signal cancels them at once. Cancelled requests
-count as errors.
+SIGINT/SIGTERM; the trade simulation ends with it. Then scheduling stops and
+in-flight requests get a grace period to finish (long enough for their
+retries at a normal end, a few seconds after a signal); a second signal
+cancels them at once. Cancelled requests count as errors.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import orjson
 from services.common.logging import get_logger
 from services.common.settings import Settings
 from services.feeder import metrics
+from services.feeder import pipeline as p
 from services.feeder.sender import (
     CONNECT_TIMEOUT_S,
     HTTP_CONCURRENCY,
@@ -42,7 +47,9 @@ from services.feeder.sender import (
     RetryPolicy,
     Sender,
 )
-from services.feeder.stats import FeederStats, Summary, status_line
+from services.feeder.stats import FeederStats, Summary, TradeStats, status_line
+from services.feeder.trade_feed import TradeFeed
+from services.feeder.trades import TradeConfig, TradeSimulator, parse_latencies
 from services.feeder.walk import TickGenerator
 
 log = get_logger(__name__)
@@ -70,8 +77,15 @@ class FeederOptions:
     connections: int | None = None
     summary_json: Path | None = None
     acked_ids: Path | None = None
+    acked_events: Path | None = None
     quiet: bool = False
     progress_interval_s: float = PROGRESS_INTERVAL_S
+    trade_tps: float | None = None
+    fail_rate: float | None = None
+    error_rate: float | None = None
+    stuck_rate: float | None = None
+    trade_latency: str | None = None  # `stage=median_ms[:spread],...`
+    queue_metrics_interval_s: float | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
@@ -89,6 +103,7 @@ class Plan:
     seed: int
     username: str
     password: str
+    trades: TradeConfig = field(default_factory=TradeConfig)
 
     @classmethod
     def resolve(cls, settings: Settings, options: FeederOptions) -> Plan:
@@ -104,6 +119,7 @@ class Plan:
             seed=options.seed if options.seed is not None else secrets.randbits(32),
             username=settings.INGEST_USERNAME,
             password=settings.INGEST_PASSWORD,
+            trades=resolve_trades(settings, options),
         )
         if not plan.symbols:
             raise ConfigError("no symbols: set SYMBOLS or --symbols")
@@ -115,7 +131,30 @@ class Plan:
             raise ConfigError(f"FEEDER_MAX_INFLIGHT must be at least 1, got {plan.max_inflight}")
         if plan.connections < 1:
             raise ConfigError(f"connections must be at least 1, got {plan.connections}")
+        if problems := plan.trades.problems():
+            raise ConfigError("; ".join(problems))
         return plan
+
+
+def resolve_trades(settings: Settings, options: FeederOptions) -> TradeConfig:
+    def pick(option: float | None, setting: float) -> float:
+        return option if option is not None else setting
+
+    latency_text = options.trade_latency if options.trade_latency is not None else settings.TRADE_LATENCY_MS
+    try:
+        latencies = parse_latencies(latency_text, settings.TRADE_LATENCY_SPREAD)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    interval_s = pick(options.queue_metrics_interval_s, settings.TRADE_METRICS_INTERVAL_S)
+    return TradeConfig(
+        tps=pick(options.trade_tps, settings.TRADE_TPS),
+        fail_rate=pick(options.fail_rate, settings.TRADE_FAIL_RATE),
+        error_rate=pick(options.error_rate, settings.TRADE_ERROR_RATE),
+        stuck_rate=pick(options.stuck_rate, settings.TRADE_STUCK_RATE),
+        partitions=settings.TRADE_PARTITIONS,
+        metrics_interval_ms=round(interval_s * 1000),
+        latencies=latencies,
+    )
 
 
 class Stopper:
@@ -158,8 +197,9 @@ def epoch_ms() -> int:
 class Progress:
     """Once per interval: a `feeder.progress` log line and, on a terminal, a status line on stderr."""
 
-    def __init__(self, stats: FeederStats, interval_s: float, *, quiet: bool) -> None:
+    def __init__(self, stats: FeederStats, interval_s: float, *, quiet: bool, trades: TradeStats | None = None) -> None:
         self.stats = stats
+        self.trades = trades
         self.interval_s = interval_s
         self.quiet = quiet
         self.tty = not quiet and sys.stderr.isatty()
@@ -168,7 +208,9 @@ class Progress:
         while True:
             await asyncio.sleep(self.interval_s)
             line = self.stats.progress()
-            metrics.update(line)
+            if self.trades is not None:
+                line.update(self.trades.progress())
+            metrics.update(line, self.trades.by_kind() if self.trades is not None else None)
             if self.quiet:
                 continue
             self._clear()  # when stdout is the same terminal, the log line must not land on the status line
@@ -198,7 +240,6 @@ class Feeder:
         self.generator = TickGenerator(plan.symbols, seed=plan.seed, source=plan.source)
         self.slots = asyncio.Semaphore(plan.max_inflight)
         self.tasks: set[asyncio.Task[None]] = set()
-        self._warned_mismatch = False
 
     async def schedule(self, t0: float, stop: asyncio.Event) -> None:
         period = 1.0 / self.plan.tps
@@ -241,33 +282,11 @@ class Feeder:
 
     async def send(self, ticks: list[dict[str, Any]], scheduled: float) -> None:
         try:
-            outcome = await self.sender.post(ticks)
-        except asyncio.CancelledError:
-            self.stats.record_error("cancelled", len(ticks))
-            raise
-        except Exception as exc:  # a bug here must still show up in the counts
-            log.exception("feeder.send_crashed")
-            self.stats.record_error(type(exc).__name__, len(ticks))
-            return
+            acked = await self.sender.deliver(ticks, scheduled)
         finally:
             self.slots.release()
-        if outcome.error is not None:
-            self.stats.record_error(outcome.error, len(ticks))
-            return
-        latency = time.monotonic() - scheduled
-        self.stats.record_ack(
-            accepted=outcome.accepted,
-            duplicates=outcome.duplicates,
-            rejected=len(outcome.rejected),
-            latency_s=latency,
-        )
-        answered = outcome.accepted + outcome.duplicates + len(outcome.rejected)
-        if answered != len(ticks) and not self._warned_mismatch:
-            self._warned_mismatch = True
-            log.warning("feeder.answer_mismatch", ticks=len(ticks), answered=answered, note="logged once")
         if self.acked is not None:
-            rejected = set(outcome.rejected)
-            self.acked.writelines(t["event_id"] + "\n" for n, t in enumerate(ticks) if n not in rejected)
+            self.acked.writelines(t["event_id"] + "\n" for t in acked)
 
     async def drain(self, stopper: Stopper, timeout_s: float) -> None:
         """Wait for in-flight sends; a stop request shortens the wait, a second one ends it."""
@@ -284,6 +303,29 @@ class Feeder:
             for task in self.tasks:
                 task.cancel()
             await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+async def run_schedules(
+    feeder: Feeder, trade_feed: TradeFeed | None, t0: float, start_ms: int, stopper: Stopper
+) -> None:
+    """The tick schedule and, beside it, the trade simulation, which ends when the tick schedule does."""
+    if trade_feed is None:
+        await feeder.schedule(t0, stopper.stop)
+        return
+    duration, count = feeder.options.duration_s, feeder.options.count
+    end_ms = start_ms + round(duration * 1000) if duration else None
+    done = asyncio.Event()
+    trades = asyncio.create_task(trade_feed.schedule(t0, done, end_ms))
+    try:
+        await feeder.schedule(t0, stopper.stop)
+        if duration and (count is None or feeder.stats.sent < count):
+            # Ended by the duration: the last tick fell due before its end; the trades run all of it.
+            remaining = t0 + duration - time.monotonic()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopper.stop.wait(), max(remaining, 0.0))
+    finally:
+        done.set()
+        await trades
 
 
 def natural_drain_s(policy: RetryPolicy) -> float:
@@ -323,23 +365,38 @@ async def run_feeder(settings: Settings, options: FeederOptions, stopper: Stoppe
         duration_s=options.duration_s,
         max_inflight=plan.max_inflight,
         connections=plan.connections,
+        trade_tps=plan.trades.tps,
+        fail_rate=plan.trades.fail_rate,
+        error_rate=plan.trades.error_rate,
+        stuck_rate=plan.trades.stuck_rate,
     )
     if {"INGEST_USERNAME", "INGEST_PASSWORD"} & set(settings.demo_secrets_in_use):
         log.warning("feeder.demo_credentials", note="INGEST_USERNAME/INGEST_PASSWORD are the demo defaults")
 
     stats = FeederStats()
-    progress = Progress(stats, options.progress_interval_s, quiet=options.quiet)
+    trade_stats = TradeStats() if plan.trades.tps > 0 else None
+    progress = Progress(stats, options.progress_interval_s, quiet=options.quiet, trades=trade_stats)
     t0 = time.monotonic()
+    start_ms = epoch_ms()
     try:
         with contextlib.ExitStack() as files:
             acked = files.enter_context(options.acked_ids.open("w")) if options.acked_ids else None
+            acked_events = files.enter_context(options.acked_events.open("w")) if options.acked_events else None
             async with make_client(plan) as client:
-                feeder = Feeder(
-                    plan, options, Sender(client, stats, options.retry, concurrency=plan.connections), acked
-                )
+                gate, logged = asyncio.Semaphore(plan.connections), set[str]()
+                feeder = Feeder(plan, options, Sender(client, stats, options.retry, gate=gate, logged=logged), acked)
+                trade_feed = None
+                if trade_stats is not None:
+                    simulator = TradeSimulator(plan.trades, seed=plan.seed, start_ms=start_ms)
+                    trade_stats.counters = simulator.counters
+                    senders = {
+                        kind: Sender(client, trade_stats.events[kind], options.retry, gate=gate, logged=logged)
+                        for kind in p.EVENT_KINDS
+                    }
+                    trade_feed = TradeFeed(simulator, senders, trade_stats, feeder.slots, feeder.tasks, acked_events)
                 progress_task = asyncio.create_task(progress.run())
                 try:
-                    await feeder.schedule(t0, stopper.stop)
+                    await run_schedules(feeder, trade_feed, t0, start_ms, stopper)
                     await feeder.drain(stopper, natural_drain_s(options.retry))
                 finally:
                     progress_task.cancel()
@@ -360,6 +417,8 @@ async def run_feeder(settings: Settings, options: FeederOptions, stopper: Stoppe
         seed=plan.seed,
         target_url=plan.target_url,
         interrupted=stopper.stop.is_set(),
+        trades=trade_stats,
+        trade_tps_target=plan.trades.tps,
     )
     log.info("feeder.summary", **summary.as_dict())
     if summary.missed or summary.behind:

@@ -37,7 +37,7 @@ log = get_logger(__name__)
 
 TICK_PATH = "/ingest/tick"
 TICKS_PATH = "/ingest/ticks"
-EVENT_PATHS = {  # by ingest kind (services.common.kinds)
+EVENT_PATHS = {  # by ingest kind (pipeline.EVENT_KINDS)
     "trade": "/ingest/trade-events",
     "queue": "/ingest/queue-metrics",
     "dlq": "/ingest/dlq-events",
@@ -149,6 +149,38 @@ class Sender:
         self.policy = policy or RetryPolicy()
         self.gate = gate or asyncio.Semaphore(concurrency)
         self.logged: set[str] = set() if logged is None else logged
+
+    async def deliver(
+        self, items: list[dict[str, Any]], scheduled: float, path: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Post `items` and account for the outcome in `stats`; returns the items the API acknowledged.
+
+        `scheduled` is the monotonic time the items were due: ack latency runs from there.
+        """
+        try:
+            outcome = await self.post(items, path)
+        except asyncio.CancelledError:
+            self.stats.record_error("cancelled", len(items))
+            raise
+        except Exception as exc:  # a bug here must still show up in the counts
+            log.exception("feeder.send_crashed")
+            self.stats.record_error(type(exc).__name__, len(items))
+            return []
+        if outcome.error is not None:
+            self.stats.record_error(outcome.error, len(items))
+            return []
+        self.stats.record_ack(
+            accepted=outcome.accepted,
+            duplicates=outcome.duplicates,
+            rejected=len(outcome.rejected),
+            latency_s=time.monotonic() - scheduled,
+        )
+        answered = outcome.accepted + outcome.duplicates + len(outcome.rejected)
+        if answered != len(items) and "answer_mismatch" not in self.logged:
+            self.logged.add("answer_mismatch")
+            log.warning("feeder.answer_mismatch", path=path, items=len(items), answered=answered, note="logged once")
+        rejected = set(outcome.rejected)
+        return [item for n, item in enumerate(items) if n not in rejected]
 
     async def post(self, items: list[dict[str, Any]], path: str | None = None) -> Outcome:
         """Ticks without a `path` (one as an object, several as an array); else an array to `path`."""

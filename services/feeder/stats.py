@@ -22,6 +22,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from services.feeder.pipeline import EVENT_KINDS
 from services.feeder.trades import TradeCounters
 
 LATENCY_MIN_US = 1
@@ -208,9 +209,6 @@ class FeederStats:
             trades=trades.trades() if trades else {},
             trade_events=trades.by_kind() if trades else {},
         )
-
-
-EVENT_KINDS = ("trade", "queue", "dlq", "error", "log")
 
 
 @dataclass

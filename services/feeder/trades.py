@@ -4,8 +4,8 @@ Trade n starts at start + n / TRADE_TPS. When it starts, everything about it
 is drawn from the run's random stream, in trade order: its fate (completes,
 fails validation, hits an error at pms-core and goes on or stops there, or
 gets stuck at a stage), the latency of each stage (lognormal around the
-stage's median), the failure reason or error type. So the mix and the timings
-depend on the seed only, not on when `advance` is called.
+stage's median), the failure reason or error type. So the mix and each
+trade's path depend on the seed only, not on when `advance` is called.
 
 Topics behave like Kafka partitions read by one consumer each: a message gets
 the next offset of its partition when it is produced, and a partition is
@@ -19,9 +19,13 @@ consumed offset never passes the produced one, so lag = produced - consumed
 >= 0 and it counts the messages in flight.
 
 Times are integer epoch milliseconds; every stage takes at least 1 ms, so a
-trade's events have strictly increasing `event_time`. `event_id`s (and the
-run tag in trade ids) are fresh per run, not drawn from the seed: two runs
-with one seed repeat the same story without colliding in storage.
+trade's events have strictly increasing `event_time`. `event_id`s and the run
+tag in trade ids (`T-<tag>-<n>`) are fresh per run, not drawn from the seed:
+two runs with one seed tell the same trades' stories without colliding in
+storage. The partition follows the trade_id, as a Kafka producer keyed by it
+would place it, so which trades queue behind which (and so the exact event
+times) differs between such runs; with the run tag and id factory given
+(tests), the whole event sequence is a function of the seed.
 """
 
 from __future__ import annotations
@@ -147,7 +151,7 @@ class TradeCounters:
     stuck: int = 0
     errored: int = 0  # hit an error (and may have gone on)
     stopped_after_error: int = 0
-    events: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("trade", "queue", "dlq", "error", "log"), 0))
+    events: dict[str, int] = field(default_factory=lambda: dict.fromkeys(p.EVENT_KINDS, 0))  # emitted, by kind
 
     @property
     def in_flight(self) -> int:
@@ -236,11 +240,11 @@ class TradeSimulator:
         """Everything random about trade n, drawn in one go (the same draws whatever its fate)."""
         rng, cfg = self._rng, self.config
         trade_id = f"T-{self.run_tag}-{n}"
-        u = rng.random()
+        u, stops = rng.random(), rng.random() < p.ERROR_STOP_SHARE
         if u < cfg.fail_rate:
             fate = Fate.FAILS
         elif u < cfg.fail_rate + cfg.error_rate:
-            fate = Fate.ERROR_STOPS if rng.random() < p.ERROR_STOP_SHARE else Fate.ERROR_CONTINUES
+            fate = Fate.ERROR_STOPS if stops else Fate.ERROR_CONTINUES
         elif u < cfg.fail_rate + cfg.error_rate + cfg.stuck_rate:
             fate = Fate.STUCK
         else:
@@ -249,7 +253,7 @@ class TradeSimulator:
         trade = Trade(trade_id, partition_of(trade_id, cfg.partitions), fate, latencies, started_ms=now)
         trade.stuck_at = rng.randint(p.CAPTURE, p.LEADERBOARD)
         trade.reason = rng.choice(p.FAIL_REASONS)
-        trade.error = rng.choice(p.PMS_ERRORS)
+        trade.error = rng.choices(p.PMS_ERRORS, p.PMS_ERROR_WEIGHTS)[0]
         trade.retry_ms = p.RETRY_BACKOFF_MS + cfg.latencies[p.STAGES[p.PMS_CORE].service].draw(rng)
         trade.log_info = rng.random() < p.INFO_LOG_SHARE
         return trade
@@ -290,7 +294,7 @@ class TradeSimulator:
                 trade.trade_id,
                 f"{stage.service} took {took} ms for trade {trade.trade_id} (threshold {latency.slow_ms:g} ms)",
             )
-        consumed = {"topic_name": stage.consumes, "partition": trade.partition, "offset": offset}
+        consumed = (stage.consumes, trade.partition, offset)
         if trade.fate is Fate.FAILS and stage_index == p.VALIDATION:
             self._trade_event(
                 now,
@@ -300,7 +304,7 @@ class TradeSimulator:
                 status=p.FAILED,
                 target=p.DLQ_TOPIC,
                 message=f"Trade rejected: {trade.reason}",
-                **consumed,
+                consumed=consumed,
             )
             self._emit(
                 "dlq",
@@ -316,7 +320,7 @@ class TradeSimulator:
         message = stage.message + (
             " after retry" if trade.fate is Fate.ERROR_CONTINUES and stage_index == p.PMS_CORE else ""
         )
-        self._trade_event(now, trade, stage, target=stage.produces, message=message, **consumed)
+        self._trade_event(now, trade, stage, target=stage.produces, message=message, consumed=consumed)
         if stage_index == p.LEADERBOARD:
             self.counters.completed += 1
             if trade.log_info:
@@ -385,10 +389,9 @@ class TradeSimulator:
         message: str,
         event_type: str | None = None,
         status: str = p.SUCCESS,
-        topic_name: str | None = None,
-        partition: int | None = None,
-        offset: int | None = None,
+        consumed: tuple[str, int, int] | None = None,  # (topic, partition, offset) of the consumed message
     ) -> None:
+        topic_name, partition, offset = consumed or (None, None, None)
         self._emit(
             "trade",
             now,

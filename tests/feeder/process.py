@@ -23,7 +23,13 @@ class FeederProcess:
     def __init__(self, args: list[str], env: dict[str, str], workdir: Path) -> None:
         self.summary_path = workdir / "summary.json"
         self.acked_path = workdir / "acked.txt"
-        argv = [*args, "--summary-json", str(self.summary_path), "--acked-ids", str(self.acked_path)]
+        self.acked_events_path = workdir / "acked-events.txt"
+        argv = [
+            *args,
+            *("--summary-json", str(self.summary_path)),
+            *("--acked-ids", str(self.acked_path)),
+            *("--acked-events", str(self.acked_events_path)),
+        ]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "services.feeder", *argv],
             cwd=ROOT,
@@ -97,3 +103,11 @@ class FeederProcess:
 
     def acked_ids(self) -> list[str]:
         return self.acked_path.read_text().splitlines()
+
+    def acked_events(self) -> dict[str, list[str]]:
+        """The acknowledged trade-pipeline event_ids, by kind."""
+        out: dict[str, list[str]] = {}
+        for line in self.acked_events_path.read_text().splitlines():
+            kind, event_id = line.split(" ", 1)
+            out.setdefault(kind, []).append(event_id)
+        return out

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from services.feeder.stats import FeederStats, Summary, status_line
+from services.feeder.pipeline import EVENT_KINDS
+from services.feeder.stats import FeederStats, Summary, TradeStats, status_line
+from services.feeder.trades import TradeCounters
 
 
-def summarize(stats: FeederStats, *, elapsed_s: float = 1.0) -> Summary:
+def summarize(stats: FeederStats, *, elapsed_s: float = 1.0, trades: TradeStats | None = None) -> Summary:
     return stats.summary(
         elapsed_s=elapsed_s,
         tps_target=500,
@@ -18,6 +20,8 @@ def summarize(stats: FeederStats, *, elapsed_s: float = 1.0) -> Summary:
         seed=1,
         target_url="http://x",
         interrupted=False,
+        trades=trades,
+        trade_tps_target=5.0 if trades else 0.0,
     )
 
 
@@ -70,6 +74,7 @@ def test_summary_dict_has_the_documented_keys() -> None:
         "requests", "attempts", "retries", "behind", "missed", "max_lag_ms", "elapsed_s", "achieved_tps",
         "ack_latency_p50_ms", "ack_latency_p95_ms", "ack_latency_p99_ms", "ack_latency_max_ms",
         "tps_target", "batch", "max_inflight", "connections", "symbols", "seed", "target_url", "interrupted",
+        "trade_tps_target", "trades", "trade_events",
     }  # fmt: skip
 
 
@@ -92,3 +97,38 @@ def test_latency_beyond_the_histogram_range_is_clamped_not_lost() -> None:
     stats.record_ack(accepted=1, duplicates=0, rejected=0, latency_s=600.0)
     stats.record_ack(accepted=1, duplicates=0, rejected=0, latency_s=0.0)
     assert stats.total.get_total_count() == 2
+
+
+def test_trade_counters_and_events_per_kind_are_in_the_summary_and_progress() -> None:
+    trades = TradeStats(TradeCounters(started=10, completed=6, failed=1, stuck=1, errored=2, stopped_after_error=1))
+    trades.events["trade"].sent = 40
+    trades.events["trade"].requests = 3
+    trades.events["trade"].record_ack(accepted=39, duplicates=1, rejected=0, latency_s=0.004)
+    trades.events["dlq"].sent = 1
+    trades.events["dlq"].record_error("http_503", 1)
+    s = summarize(FeederStats(), trades=trades)
+    assert s.trade_tps_target == 5.0
+    assert s.trades == {
+        "started": 10, "completed": 6, "failed": 1, "stuck": 1, "errored": 2, "stopped_after_error": 1,
+        "in_flight": 1, "behind": 0,
+    }  # fmt: skip
+    assert set(s.trade_events) == set(EVENT_KINDS)
+    assert s.trade_events["trade"] == {
+        "sent": 40, "acknowledged": 40, "accepted": 39, "duplicates": 1, "rejected": 0, "errors": 0,
+        "errors_by_cause": {}, "requests": 3, "attempts": 0, "retries": 0,
+        "ack_latency_p50_ms": pytest.approx(4, rel=1e-3), "ack_latency_p99_ms": pytest.approx(4, rel=1e-3),
+    }  # fmt: skip
+    assert s.trade_events["dlq"]["errors_by_cause"] == {"http_503": 1}
+    assert s.exit_code == 1  # a lost trade-pipeline event fails the run like a lost tick
+    line = {**FeederStats().progress(), **trades.progress()}
+    assert {k: v for k, v in line.items() if k.startswith("trade")} == {
+        "trades_started": 10, "trades_completed": 6, "trades_failed": 1, "trades_stuck": 1, "trades_errored": 2,
+        "trade_events_sent": 41, "trade_events_acked": 40, "trade_events_errors": 1,
+    }  # fmt: skip
+    assert "trades 10 done 6 failed 1 stuck 1  events 40/41 errors 1" in status_line(line)
+
+
+def test_a_run_without_trades_has_empty_trade_blocks_and_a_plain_status_line() -> None:
+    s = summarize(FeederStats())
+    assert (s.trade_tps_target, s.trades, s.trade_events) == (0.0, {}, {})
+    assert "trades" not in status_line(FeederStats().progress())
