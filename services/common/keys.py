@@ -24,6 +24,11 @@ class Keys:
     def dedup_prefix(self) -> str:
         return f"{self.prefix}dedup:"
 
+    @property
+    def accepted(self) -> str:
+        """Hash of items accepted by ingest since the start, by kind (for rates across API processes)."""
+        return f"{self.prefix}accepted"
+
     def batch(self, batch_id: str) -> str:
         """The accepted ticks of one group commit, read by the RQ job of the same id."""
         return f"{self.prefix}batch:{batch_id}"

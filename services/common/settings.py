@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     GATEWAY_PORT: int = 8001
     # Where workers post views; defaults to this machine's API.
     API_URL: str | None = None
+    # Browser origins allowed to read the API ("*" or a comma list), and the API's URL as browsers see it.
+    CORS_ORIGINS: str = "*"
+    PUBLIC_API_URL: str | None = None
+    FRONTEND_DIST: str | None = None  # built dashboard the gateway serves at / (default: frontend/dist)
     # Health/metrics port of processes without an HTTP API (worker, flusher); 0 = off.
     METRICS_PORT: int = 0
 
@@ -141,6 +145,10 @@ class Settings(BaseSettings):
     @property
     def api_url(self) -> str:
         return self.API_URL or f"http://{self.API_HOST}:{self.API_PORT}"
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [o.strip() for o in self.CORS_ORIGINS.split(",") if o.strip()]
 
     @property
     def symbols(self) -> list[str]:

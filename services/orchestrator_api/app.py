@@ -16,6 +16,7 @@ from http import HTTPStatus
 import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -27,7 +28,7 @@ from services.common.redis import async_redis, sync_redis
 from services.common.settings import Settings
 from services.orchestrator_api import metrics, rttm_metrics
 from services.orchestrator_api.commit import GroupCommitter
-from services.orchestrator_api.routes import ingest, internal, read, rttm
+from services.orchestrator_api.routes import ingest, internal, read, rttm, system
 from services.orchestrator_api.state import AppState
 
 log = get_logger(__name__)
@@ -82,8 +83,17 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(internal.router)
     app.include_router(read.router)
     app.include_router(rttm.router)
+    app.include_router(system.router)
     _install_error_handlers(app)
     app.add_middleware(RequestMetrics)
+    # Dashboards served from elsewhere (the gateway, a static host) read the API from the browser.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET"],
+        allow_headers=["x-api-key"],
+        max_age=600,
+    )
     return app
 
 

@@ -133,6 +133,7 @@ class GroupCommitter:
             self.keys.history,
             self.settings.SSE_HISTORY,
             self.settings.PUBSUB_CHANNEL,
+            self.keys.accepted,
         ]
         for kind, key, record in items:
             body = orjson.dumps(record)

@@ -6,6 +6,8 @@ time, so they are right whichever process did the work.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 from rq import Queue
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
@@ -38,30 +40,38 @@ QUEUE_JOBS = Gauge("mdstack_queue_jobs", "RQ jobs by registry", ["queue", "state
 FLUSH_BACKLOG = Gauge("mdstack_flush_backlog_batches", "Batches waiting for the flusher", ["state"])
 
 
-async def refresh_queue_gauges(client, settings: Settings) -> None:  # type: ignore[no-untyped-def]
-    """Read RQ's registries and the flush stream in one round trip."""
+async def queue_figures(client, settings: Settings) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """RQ's registries and the flush stream, in one round trip."""
     name = settings.QUEUE_NAME
     keys = Keys(settings.KEY_PREFIX)
-    queue_key = Queue.redis_queue_namespace_prefix + name
     registries = {
         "started": StartedJobRegistry.key_template.format(name),
         "failed": FailedJobRegistry.key_template.format(name),
         "scheduled": ScheduledJobRegistry.key_template.format(name),
     }
     async with client.pipeline(transaction=False) as pipe:
-        pipe.llen(queue_key)
+        pipe.llen(Queue.redis_queue_namespace_prefix + name)
         for key in registries.values():
             pipe.zcard(key)
         pipe.xlen(keys.flush_stream)
         pipe.xpending(keys.flush_stream, FLUSH_GROUP)
         results = await pipe.execute(raise_on_error=False)
-    QUEUE_JOBS.labels(name, "queued").set(_number(results[0]))
-    for state, value in zip(registries, results[1:4], strict=True):
-        QUEUE_JOBS.labels(name, state).set(_number(value))
-    FLUSH_BACKLOG.labels("stream").set(_number(results[4]))
     pending = results[5]
-    FLUSH_BACKLOG.labels("in_flight").set(pending.get("pending", 0) if isinstance(pending, dict) else 0)
+    return {
+        "queue": {"queued": _number(results[0])}
+        | {s: _number(v) for s, v in zip(registries, results[1:4], strict=True)},
+        "flush_backlog": _number(results[4]),
+        "flush_in_flight": pending.get("pending", 0) if isinstance(pending, dict) else 0,
+    }
 
 
-def _number(value: object) -> float:
-    return float(value) if isinstance(value, int | float) else 0.0
+async def refresh_queue_gauges(client, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    figures = await queue_figures(client, settings)
+    for state, value in figures["queue"].items():
+        QUEUE_JOBS.labels(settings.QUEUE_NAME, state).set(value)
+    FLUSH_BACKLOG.labels("stream").set(figures["flush_backlog"])
+    FLUSH_BACKLOG.labels("in_flight").set(figures["flush_in_flight"])
+
+
+def _number(value: object) -> int:
+    return int(value) if isinstance(value, int | float) else 0

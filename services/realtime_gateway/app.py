@@ -1,4 +1,4 @@
-"""The SSE gateway: `GET /stream`, health and metrics.
+"""The SSE gateway: `GET /stream`, health and metrics, and the dashboard at `/`.
 
 The lifespan opens one async Redis client and runs the hub (one pub/sub
 subscription for the whole process) as a task; each `/stream` request gets
@@ -29,6 +29,7 @@ from services.common.realtime import is_stream_id
 from services.common.redis import async_redis
 from services.common.schemas import SYMBOL_PATTERN, ErrorBody
 from services.common.settings import Settings
+from services.realtime_gateway import dashboard
 from services.realtime_gateway.errors import GatewayError, InvalidParameter
 from services.realtime_gateway.frames import Filters
 from services.realtime_gateway.hub import Hub
@@ -131,6 +132,7 @@ def create_app(settings: Settings) -> FastAPI:
             shutdown_grace_period=SHUTDOWN_GRACE_S,
         )
 
+    dashboard.mount(app, settings)
     return app
 
 

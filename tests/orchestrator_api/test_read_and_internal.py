@@ -137,3 +137,33 @@ async def test_metrics_report_requests_and_ingest(api: httpx.AsyncClient) -> Non
     text = (await api.get("/metrics")).text
     assert 'mdstack_http_requests_total{method="GET",route="/symbols",status="200"}' in text
     assert "mdstack_ingest_commit_seconds_bucket" in text
+
+
+async def test_system_reports_queue_backlog_and_accepted_items(api: httpx.AsyncClient) -> None:
+    ticks = [
+        {"symbol": "SYS", "price": 1.0, "volume": 1.0, "source": "t", "ts": T0 + i, "event_id": f"s{i}"}
+        for i in range(3)
+    ]
+    await api.post("/ingest/ticks", json=ticks)
+    await api.post("/ingest/ticks", json=ticks[:1])  # a duplicate is not counted again
+
+    status = (await api.get("/system")).json()
+
+    assert status["queue"] == {"queued": 2, "started": 0, "failed": 0, "scheduled": 0}
+    assert status["flush_backlog"] == 1
+    assert status["ingest"] == {"accepted_total": 3, "accepted_by_kind": {"tick": 3}}
+
+
+async def test_browsers_on_other_origins_may_read(api: httpx.AsyncClient) -> None:
+    preflight = await api.options(
+        "/symbols",
+        headers={
+            "origin": "http://dashboard",
+            "access-control-request-method": "GET",
+            "access-control-request-headers": "x-api-key",
+        },  # fmt: skip
+    )
+    read = await api.get("/symbols", headers={"origin": "http://dashboard"})
+    assert preflight.status_code == 200
+    assert "x-api-key" in preflight.headers["access-control-allow-headers"].lower()
+    assert read.headers["access-control-allow-origin"] == "*"

@@ -2,14 +2,14 @@
 -- batch, so an item is either fully in (dedup mark, batch, flush stream entry,
 -- realtime envelope) or not in at all.
 -- ARGV: dedup prefix, dedup ttl, batch key, flush stream, batch id,
---       history key, history maxlen, channel,
+--       history key, history maxlen, channel, stats key (accepted items by kind),
 --       then per item: kind, idempotency key, record json, envelope ('' for none).
 -- The batch is a JSON object of arrays by kind: {"tick": [...], "trade": [...]}.
 -- Returns one flag per item: 1 accepted, 0 duplicate.
 local dprefix, ttl, bkey, fstream, bid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local hist, hmax, chan = ARGV[6], ARGV[7], ARGV[8]
+local hist, hmax, chan, stats = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local flags, by_kind, kinds = {}, {}, {}
-for i = 9, #ARGV, 4 do
+for i = 10, #ARGV, 4 do
   local kind = ARGV[i]
   if redis.call('SET', dprefix .. kind .. ':' .. ARGV[i + 1], bid, 'NX', 'EX', ttl) then
     flags[#flags + 1] = 1
@@ -27,6 +27,7 @@ if #kinds > 0 then
   local parts = {}
   for _, kind in ipairs(kinds) do
     parts[#parts + 1] = '"' .. kind .. '":[' .. table.concat(by_kind[kind], ',') .. ']'
+    redis.call('HINCRBY', stats, kind, #by_kind[kind])
   end
   local body = '{' .. table.concat(parts, ',') .. '}'
   redis.call('SET', bkey, body)

@@ -1,0 +1,25 @@
+"""GET /system: what a dashboard's status strip shows (queue depth, flush backlog, items accepted)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from services.orchestrator_api import metrics
+from services.orchestrator_api.security import check_api_key
+from services.orchestrator_api.state import StateDep
+
+router = APIRouter(tags=["read"], dependencies=[Depends(check_api_key)])
+
+
+@router.get("/system")
+async def system(state: StateDep) -> dict[str, Any]:
+    """RQ queue depth by state, batches waiting for the flusher, and items accepted since start (by kind)."""
+    figures = await metrics.queue_figures(state.redis, state.settings)
+    accepted = {k.decode(): int(v) for k, v in (await state.redis.hgetall(state.keys.accepted)).items()}
+    return {
+        "queue": figures["queue"],
+        "flush_backlog": figures["flush_backlog"],
+        "ingest": {"accepted_total": sum(accepted.values()), "accepted_by_kind": accepted},
+    }
