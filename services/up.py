@@ -89,6 +89,7 @@ def _banner(settings, workers: int, feeder: bool, metrics_base: int) -> str:  # 
     lines = [
         "",
         "mdstack is starting:",
+        f"  dashboard       {gateway}/",
         f"  API docs        {api}/docs",
         f"  symbols         {api}/symbols",
         f"  live stream     curl -N {gateway}/stream",

@@ -1,0 +1,56 @@
+import { useEffect } from "react";
+import { useDashboard } from "../app/context";
+import { useSignal } from "../store/useSignal";
+import { fmtNum, fmtPrice, fmtTime } from "../util/format";
+
+/** The live tape; its tick.received stream runs only while it is mounted. */
+export function Tape() {
+  const dashboard = useDashboard();
+  useSignal(dashboard.tape.changed);
+  useSignal(dashboard.tapeChanged);
+  useEffect(() => {
+    dashboard.setTapeActive(true);
+    return () => dashboard.setTapeActive(false);
+  }, [dashboard]);
+  const ticks = dashboard.tape.ticks();
+  const mode = dashboard.tapeMode;
+  return (
+    <section className="panel tape-panel">
+      <div className="panel-head">
+        <h2>Tape</h2>
+        <span className={`dot ${dashboard.tapeState}`} title={`tape stream ${dashboard.tapeState}`} />
+        <div className="buttons">
+          <button type="button" className={mode === "selected" ? "active" : ""} onClick={() => dashboard.setTapeMode("selected")}>
+            selected
+          </button>
+          <button type="button" className={mode === "all" ? "active" : ""} onClick={() => dashboard.setTapeMode("all")}>
+            all
+          </button>
+        </div>
+      </div>
+      <div className="scroll">
+        <table className="grid tape" data-testid="tape" data-count={ticks.length}>
+          <thead>
+            <tr>
+              <th>Time</th>
+              <th>Symbol</th>
+              <th className="num">Price</th>
+              <th className="num">Volume</th>
+            </tr>
+          </thead>
+          <tbody>
+            {ticks.map((t) => (
+              <tr key={t.event_id}>
+                <td>{fmtTime(t.ts)}</td>
+                <td>{t.symbol}</td>
+                <td className="num">{fmtPrice(t.price)}</td>
+                <td className="num">{fmtNum(t.volume, 4)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {ticks.length === 0 && <p className="muted pad">no ticks yet</p>}
+      </div>
+    </section>
+  );
+}

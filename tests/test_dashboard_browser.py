@@ -1,0 +1,156 @@
+"""The dashboard in real headless Chromium against the real running stack.
+
+Needs Debian's chromium (CHROMIUM_PATH or on PATH) and the built frontend
+(`make frontend`). Where Chromium is missing the test skips, unless
+MDSTACK_REQUIRE_BROWSER=1 (CI sets it), where it fails instead.
+Screenshots go to artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.stack import Stack
+from services.common.settings import Settings
+from services.realtime_gateway.dashboard import REPO_DIST
+from tests.servers import wait_ready
+
+pytestmark = pytest.mark.e2e
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "XAUUSD"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium() -> str:
+    path = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        if os.environ.get("MDSTACK_REQUIRE_BROWSER") == "1":
+            pytest.fail("Chromium is required here (MDSTACK_REQUIRE_BROWSER=1) but was not found")
+        pytest.skip("no Chromium on this machine")
+    if not (REPO_DIST / "index.html").exists():
+        pytest.fail("the dashboard is not built: run `make frontend`")
+    return path
+
+
+@pytest.fixture
+def stack(settings: Settings, tmp_path: Path) -> Iterator[Stack]:
+    s = Stack(settings, tmp_path)
+    s.env.update(
+        SYMBOLS=",".join(SYMBOLS),
+        TPS="60",
+        TRADE_TPS="20",
+        TRADE_STUCK_RATE="0.2",
+        RTTM_STUCK_AFTER_S="2",
+        RTTM_ALERT_STUCK_TRADES="0",  # the first stuck trade fires an alert
+    )
+    s.start("api")
+    s.start("worker-1", service="worker")
+    s.start("worker-2", service="worker")
+    s.start("flusher")
+    s.start("gateway")
+    try:
+        wait_ready(s.api_url)
+        wait_ready(s.gateway_url)
+        s.start("feeder", "--duration", "120", "--quiet")
+        yield s
+    finally:
+        s.stop_all()
+
+
+def test_dashboard_live_market_pipeline_and_gateway_restart(stack: Stack) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        try:
+            page.goto(stack.gateway_url + "/")
+            expect(page.get_by_test_id("sse-state")).to_have_text("live", timeout=15_000)
+
+            # The symbol list fills and prices move.
+            for symbol in SYMBOLS:
+                expect(page.get_by_test_id(f"symbol-row-{symbol}")).to_be_visible(timeout=15_000)
+            price = page.get_by_test_id(f"symbol-price-{SYMBOLS[0]}")
+            first = price.inner_text()
+            expect(price).not_to_have_text(first, timeout=10_000)
+
+            # The chart draws candles for the selected symbol; symbol and interval switch.
+            page.get_by_test_id(f"symbol-row-{SYMBOLS[1]}").click()
+            assert drawn_pixels(page) > 500
+            for interval in ("5m", "15m", "1m"):
+                page.get_by_test_id(f"interval-{interval}").click()
+                expect(page.get_by_test_id(f"interval-{interval}")).to_have_attribute("aria-pressed", "true")
+            assert drawn_pixels(page) > 500
+            expect(page.get_by_test_id("tape").locator("tr, li").first).to_be_visible(timeout=10_000)
+            expect(page.get_by_test_id("history-table").locator("tbody tr").first).to_be_visible(timeout=10_000)
+            expect(page.get_by_test_id("ingest-rate")).not_to_have_text("", timeout=10_000)
+            page.screenshot(path=str(ARTIFACTS / "dashboard-market.png"))
+
+            # The pipeline view: TPS and an alert.
+            page.get_by_test_id("tab-pipeline").click()
+            expect(page.get_by_test_id("pipeline-tps")).to_have_text(nonzero(), timeout=15_000)
+            expect(page.get_by_test_id("alert-stuck_trades")).to_be_visible(timeout=20_000)
+            expect(page.get_by_test_id("latency-table")).to_contain_text("end", timeout=15_000)
+            page.screenshot(path=str(ARTIFACTS / "dashboard-pipeline.png"))
+
+            # A gateway restart is survived: reconnecting, then live again with data flowing.
+            page.get_by_test_id("tab-market").click()
+            stack.stop("gateway")
+            expect(page.get_by_test_id("sse-state")).to_have_text("reconnecting", timeout=10_000)
+            stack.start("gateway")
+            wait_ready(stack.gateway_url)
+            expect(page.get_by_test_id("sse-state")).to_have_text("live", timeout=20_000)
+            before = price.inner_text()
+            expect(price).not_to_have_text(before, timeout=10_000)
+            assert errors == []
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "dashboard-last.png"))
+            browser.close()
+
+
+def nonzero():  # type: ignore[no-untyped-def]
+    import re
+
+    return re.compile(r"^\s*(?!0(\.0+)?\s*$)\d")
+
+
+def drawn_pixels(page) -> int:  # type: ignore[no-untyped-def]
+    """Pixels differing from the background across the chart's canvases (candles, volume, axes)."""
+    deadline = time.monotonic() + 10
+    best = 0
+    while time.monotonic() < deadline:
+        best = page.evaluate(
+            """() => {
+              let count = 0;
+              for (const canvas of document.querySelectorAll('[data-testid="chart"] canvas')) {
+                if (!canvas.width || !canvas.height) continue;
+                const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+                const [r0, g0, b0, a0] = [data[0], data[1], data[2], data[3]];
+                for (let i = 0; i < data.length; i += 16) {
+                  if (data[i] !== r0 || data[i + 1] !== g0 || data[i + 2] !== b0 || data[i + 3] !== a0) count++;
+                }
+              }
+              return count;
+            }"""
+        )
+        if best > 500:
+            return int(best)
+        time.sleep(0.25)
+    return int(best)
