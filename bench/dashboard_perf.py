@@ -31,20 +31,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-b
                  "--disable-component-update", "--disable-sync", "--js-flags=--expose-gc"]  # fmt: skip
 
 
-def wait_http(url: str, timeout: float = 30.0) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health/readiness", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(url)
-
-
 def measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
@@ -109,11 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         with servers(workdir) as (redis_url, admin_pg_url), scratch_database(admin_pg_url, "mdstack_bench") as pg_url:
             stack = Stack(isolated_settings(redis_url, pg_url, "bench"), workdir)
             try:
-                for name, service in (("api", None), ("worker-1", "worker"), ("worker-2", "worker"),
-                                      ("flusher", None), ("gateway", None)):  # fmt: skip
-                    stack.start(name, service=service)
-                wait_http(stack.api_url)
-                wait_http(stack.gateway_url)
+                stack.up()
                 stack.start(
                     "feeder", "--duration", str(args.minutes * 60 + 60), "--tps", str(args.tps),
                     "--batch", str(args.batch), "--trade-tps", str(args.trade_tps), "--quiet",

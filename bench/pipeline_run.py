@@ -24,7 +24,7 @@ import httpx
 import psycopg
 
 from bench.stack import Stack, isolated_settings, scratch_database
-from bench.tick_path import servers, wait_ready
+from bench.tick_path import servers
 from services.common.settings import Settings
 
 TABLES = {
@@ -47,11 +47,7 @@ async def run(args: argparse.Namespace, settings: Settings, workdir: Path) -> di
     stack = Stack(settings, workdir)
     stack.env.update(RTTM_STUCK_AFTER_S=str(STUCK_AFTER_S))
     try:
-        for name, service in (("api", None), ("worker-1", "worker"), ("worker-2", "worker"), ("flusher", None),
-                              ("gateway", None)):  # fmt: skip
-            stack.start(name, service=service)
-        for url in (stack.api_url, stack.gateway_url):
-            await wait_ready(url)
+        stack.up()
         summary_file = workdir / "summary.json"
         feeder = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "services.feeder", "--duration", str(args.duration), "--tps", "10",

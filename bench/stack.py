@@ -6,11 +6,13 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import psycopg
 from sqlalchemy.engine import make_url
 
@@ -69,6 +71,16 @@ class Stack:
         self.processes[name] = proc
         return proc
 
+    def up(self, workers: int = 2, timeout: float = 30.0) -> None:
+        """API, workers, flusher and gateway, ready to serve."""
+        self.start("api")
+        for i in range(1, workers + 1):
+            self.start(f"worker-{i}", service="worker")
+        self.start("flusher")
+        self.start("gateway")
+        for url in (self.api_url, self.gateway_url):
+            wait_ready(url, timeout)
+
     def stop(self, name: str, timeout: float = 15) -> int:
         proc = self.processes.pop(name)
         if proc.poll() is None:
@@ -99,6 +111,19 @@ def isolated_settings(redis_url: str, pg_url: str, name: str, **overrides: objec
         "PUBSUB_CHANNEL": f"{tag}:updates",
     }
     return Settings(**{**values, **overrides})  # type: ignore[arg-type]
+
+
+def wait_ready(url: str, timeout: float = 30.0) -> None:
+    """Until `url`/health/readiness answers 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health/readiness", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} not ready after {timeout:.0f} s")
 
 
 @contextmanager

@@ -98,13 +98,7 @@ def db_figures(settings: Settings) -> tuple[int, int, list[float]]:
 async def run(args: argparse.Namespace, settings: Settings, workdir: Path) -> dict[str, Any]:
     stack = Stack(settings, workdir)
     try:
-        stack.start("api")
-        for i in range(args.workers):
-            stack.start(f"worker-{i + 1}", service="worker")
-        stack.start("flusher")
-        stack.start("gateway")
-        for url in (stack.api_url, stack.gateway_url):
-            await wait_ready(url)
+        stack.up(args.workers)
         received: list[dict[str, Any]] = []
         listener = asyncio.create_task(listen(stack.gateway_url, received))
         await asyncio.sleep(0.5)
@@ -163,19 +157,6 @@ async def ticks_in_views(api_url: str) -> int:
             candles = (await client.get(f"/symbols/{symbol}/candles", params={"interval": "15m"})).json()["candles"]
             total += sum(c["count"] for c in candles)
     return total
-
-
-async def wait_ready(url: str, timeout: float = 30.0) -> None:
-    async with httpx.AsyncClient() as client:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if (await client.get(f"{url}/health/readiness")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-    raise TimeoutError(f"{url} not ready")
 
 
 def main(argv: list[str] | None = None) -> int:

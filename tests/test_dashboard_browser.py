@@ -57,14 +57,8 @@ def stack(settings: Settings, tmp_path: Path) -> Iterator[Stack]:
         RTTM_STUCK_AFTER_S="2",
         RTTM_ALERT_STUCK_TRADES="0",  # the first stuck trade fires an alert
     )
-    s.start("api")
-    s.start("worker-1", service="worker")
-    s.start("worker-2", service="worker")
-    s.start("flusher")
-    s.start("gateway")
     try:
-        wait_ready(s.api_url)
-        wait_ready(s.gateway_url)
+        s.up()
         s.start("feeder", "--duration", "120", "--quiet")
         yield s
     finally:
@@ -91,6 +85,10 @@ def test_dashboard_live_market_pipeline_and_gateway_restart(stack: Stack) -> Non
             first = price.inner_text()
             expect(price).not_to_have_text(first, timeout=10_000)
 
+            # The tape runs for the symbol selected at start, before any click.
+            expect(page.get_by_test_id("tape").locator("tbody tr").first).to_be_visible(timeout=10_000)
+            expect(page.locator("[title='tape stream live']")).to_be_visible(timeout=10_000)
+
             # The chart draws candles for the selected symbol; symbol and interval switch.
             page.get_by_test_id(f"symbol-row-{SYMBOLS[1]}").click()
             assert drawn_pixels(page) > 500
@@ -98,7 +96,7 @@ def test_dashboard_live_market_pipeline_and_gateway_restart(stack: Stack) -> Non
                 page.get_by_test_id(f"interval-{interval}").click()
                 expect(page.get_by_test_id(f"interval-{interval}")).to_have_attribute("aria-pressed", "true")
             assert drawn_pixels(page) > 500
-            expect(page.get_by_test_id("tape").locator("tr, li").first).to_be_visible(timeout=10_000)
+            expect(page.get_by_test_id("tape")).to_contain_text(SYMBOLS[1], timeout=10_000)
             expect(page.get_by_test_id("history-table").locator("tbody tr").first).to_be_visible(timeout=10_000)
             expect(page.get_by_test_id("ingest-rate")).not_to_have_text("", timeout=10_000)
             page.screenshot(path=str(ARTIFACTS / "dashboard-market.png"))

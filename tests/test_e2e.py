@@ -16,7 +16,6 @@ import pytest
 from bench.stack import Stack
 from services.common.settings import Settings
 from tests.realtime_gateway.sse import SSEReader, fields
-from tests.servers import wait_ready
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 SYMBOLS = ("E2EAAA", "E2EBBB", "E2ECCC")
@@ -25,14 +24,8 @@ SYMBOLS = ("E2EAAA", "E2EBBB", "E2ECCC")
 @pytest.fixture
 def stack(settings: Settings, tmp_path: Path) -> Iterator[Stack]:
     s = Stack(settings, tmp_path)
-    s.start("api")
-    s.start("worker-1", service="worker")
-    s.start("worker-2", service="worker")
-    s.start("flusher")
-    s.start("gateway")
     try:
-        wait_ready(s.api_url)
-        wait_ready(s.gateway_url)
+        s.up()
         yield s
     finally:
         s.stop_all()

@@ -20,7 +20,6 @@ import pytest
 from bench.stack import Stack
 from services.common.settings import Settings
 from tests.realtime_gateway.sse import SSEReader, fields
-from tests.servers import wait_ready
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 STAGES = [
@@ -44,14 +43,8 @@ TABLES = {
 def stack(settings: Settings, tmp_path: Path) -> Iterator[Stack]:
     s = Stack(settings, tmp_path)
     s.env.update(RTTM_STUCK_AFTER_S="2", RTTM_FINALIZE_GRACE_S="0.5", RTTM_TICK_S="0.5", RTTM_ALERT_STUCK_TRADES="0")
-    s.start("api")
-    s.start("worker-1", service="worker")
-    s.start("worker-2", service="worker")
-    s.start("flusher")
-    s.start("gateway")
     try:
-        wait_ready(s.api_url)
-        wait_ready(s.gateway_url)
+        s.up()
         yield s
     finally:
         s.stop_all()

@@ -55,6 +55,18 @@ describe("Dashboard", () => {
     expect(types).toContain("symbol.updated");
   });
 
+  it("opens the tape's stream for a symbol selected automatically, not only for a click", async () => {
+    const fresh = new Dashboard(CONFIG, { EventSource: FakeEventSource, fetch: api.fetchFn, requestFrame: frames.request });
+    fresh.setTapeActive(true); // the tape is on screen before any symbol is known
+    fresh.start();
+    await settle();
+    expect(fresh.market.selected).toBe("BTCUSDT");
+    const tape = FakeEventSource.last();
+    expect(tape.params.get("types")).toBe("tick.received");
+    expect(tape.params.get("symbols")).toBe("BTCUSDT");
+    fresh.stop();
+  });
+
   it("routes stream events to the stores and renders once per frame", () => {
     const es = FakeEventSource.last();
     es.open();

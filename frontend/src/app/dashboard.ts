@@ -60,7 +60,7 @@ export class Dashboard {
     this.now = deps.now ?? Date.now;
     this.api = new ApiClient(config.apiBaseUrl, config.apiKey, deps.fetch);
     this.coalescer = new FrameCoalescer(deps.requestFrame);
-    this.market = new MarketStore(this.coalescer);
+    this.market = new MarketStore(this.coalescer, (symbol) => this.onSelected(symbol));
     this.tape = new TapeStore(this.coalescer);
     this.pipeline = new PipelineStore(this.coalescer, this.now);
     this.system = new SystemStore(this.coalescer);
@@ -117,10 +117,13 @@ export class Dashboard {
   }
 
   selectSymbol(symbol: string): void {
-    if (symbol === this.market.selected) return;
     this.market.select(symbol);
+  }
+
+  /** Every selection change, clicked or automatic (the first symbol to arrive): follow it. */
+  private onSelected(symbol: string | null): void {
     if (this.tapeMode === "selected") this.restartTape();
-    if (!this.market.view(symbol)) void this.fetchView(symbol);
+    if (symbol && !this.market.view(symbol)) void this.fetchView(symbol);
   }
 
   setTapeMode(mode: TapeMode): void {

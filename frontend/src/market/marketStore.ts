@@ -33,7 +33,11 @@ export class MarketStore {
   /** A symbol's full view changed (chart, detail panel). */
   readonly viewChanged: KeyedSignal;
 
-  constructor(coalescer: FrameCoalescer) {
+  /** `onSelect` hears every change of the selection, including the first symbol picked automatically. */
+  constructor(
+    coalescer: FrameCoalescer,
+    private readonly onSelect: (symbol: string | null) => void = () => {},
+  ) {
     this.list = new Signal(coalescer);
     this.rowChanged = new KeyedSignal(coalescer);
     this.viewChanged = new KeyedSignal(coalescer);
@@ -59,6 +63,7 @@ export class MarketStore {
     if (symbol === this.selectedSymbol) return;
     this.selectedSymbol = symbol;
     this.list.markDirty();
+    this.onSelect(symbol);
   }
 
   /** From GET /symbols: adds rows; a summary never overwrites a newer view. */
