@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.stack import Stack, isolated_settings, scratch_database
+from bench.stack import Stack, isolated_settings, purge, scratch_database
 from bench.tick_path import servers
 
 SAMPLE_S = 10.0
@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mdstack-bench-") as tmp:
         workdir = Path(tmp)
         with servers(workdir) as (redis_url, admin_pg_url), scratch_database(admin_pg_url, "mdstack_bench") as pg_url:
-            stack = Stack(isolated_settings(redis_url, pg_url, "bench"), workdir)
+            stack_settings = isolated_settings(redis_url, pg_url, "bench")
+            stack = Stack(stack_settings, workdir)
             try:
                 stack.up()
                 stack.start(
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                 result = measure(stack, args)
             finally:
                 stack.stop_all()
+                purge(stack_settings)
     text = json.dumps(result, indent=2)
     sys.stdout.write(text + "\n")
     if args.json:

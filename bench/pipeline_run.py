@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench.stack import Stack, isolated_settings, scratch_database
+from bench.stack import Stack, isolated_settings, purge, scratch_database
 from bench.tick_path import servers
 from services.common.settings import Settings
 
@@ -100,7 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mdstack-bench-") as tmp:
         with servers(Path(tmp)) as (redis_url, admin_pg_url), scratch_database(admin_pg_url, "mdstack_bench") as pg_url:
-            result = asyncio.run(run(args, isolated_settings(redis_url, pg_url, "bench"), Path(tmp)))
+            settings = isolated_settings(redis_url, pg_url, "bench")
+            try:
+                result = asyncio.run(run(args, settings, Path(tmp)))
+            finally:
+                purge(settings)
     text = json.dumps(result, indent=2)
     sys.stdout.write(text + "\n")
     if args.json:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 import psycopg
+import redis
+from rq import Queue
 from sqlalchemy.engine import make_url
 
 from services.common.db import migrate
@@ -111,6 +113,35 @@ def isolated_settings(redis_url: str, pg_url: str, name: str, **overrides: objec
         "PUBSUB_CHANNEL": f"{tag}:updates",
     }
     return Settings(**{**values, **overrides})  # type: ignore[arg-type]
+
+
+def purge(settings: Settings) -> None:
+    """Delete what a run left in Redis: keys under its prefix, its RQ queue, registries and jobs."""
+    client = redis.Redis.from_url(settings.redis_url)
+    keys: list[str | bytes] = [
+        f"rq:{kind}:{job}" for job in rq_job_ids(client, settings.QUEUE_NAME) for kind in ("job", "results")
+    ]
+    for pattern in (f"{settings.KEY_PREFIX}*", f"rq:*{settings.QUEUE_NAME}*"):
+        keys += client.scan_iter(match=pattern, count=5000)
+    for i in range(0, len(keys), 1000):
+        client.unlink(*keys[i : i + 1000])
+    client.close()
+
+
+def rq_job_ids(client: redis.Redis, queue_name: str) -> set[str]:
+    """Every job RQ still knows of on a queue; job hashes are not named after their queue."""
+    queue = Queue(queue_name, connection=client)
+    ids = set(queue.get_job_ids())
+    for registry in (
+        queue.started_job_registry,
+        queue.finished_job_registry,
+        queue.failed_job_registry,
+        queue.scheduled_job_registry,
+        queue.deferred_job_registry,
+        queue.canceled_job_registry,
+    ):
+        ids.update(registry.get_job_ids())
+    return ids
 
 
 def wait_ready(url: str, timeout: float = 30.0) -> None:

@@ -36,7 +36,7 @@ import httpx
 import orjson
 import psycopg
 
-from bench.stack import Stack, isolated_settings, scratch_database
+from bench.stack import Stack, isolated_settings, purge, scratch_database
 from services.common.embedded import EmbeddedPostgres, EmbeddedRedis
 from services.common.settings import Settings
 
@@ -171,7 +171,10 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         with servers(workdir) as (redis_url, admin_pg_url), scratch_database(admin_pg_url, "mdstack_bench") as pg_url:
             settings = isolated_settings(redis_url, pg_url, "bench")
-            result = asyncio.run(run(args, settings, workdir))
+            try:
+                result = asyncio.run(run(args, settings, workdir))
+            finally:
+                purge(settings)
     text = json.dumps(result, indent=2)
     sys.stdout.write(text + "\n")
     if args.json:

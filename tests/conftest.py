@@ -13,11 +13,9 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-import redis
 import structlog
-from rq import Queue
 
-from bench.stack import isolated_settings, scratch_database
+from bench.stack import isolated_settings, purge, scratch_database
 from services.common.db import metadata
 from services.common.embedded import EmbeddedPostgres, EmbeddedRedis
 from services.common.settings import Settings
@@ -71,29 +69,7 @@ def settings(redis_url: str, pg_url: str) -> Iterator[Settings]:
     with psycopg.connect(s.pg_dsn, autocommit=True) as conn:
         conn.execute(f"TRUNCATE {', '.join(t.name for t in metadata.sorted_tables)}")
     yield s
-    client = redis.Redis.from_url(redis_url)
-    keys = [f"rq:{kind}:{job_id}" for job_id in rq_job_ids(client, s.QUEUE_NAME) for kind in ("job", "results")]
-    for pattern in (f"{s.KEY_PREFIX}*", f"rq:*{s.QUEUE_NAME}*"):
-        keys += client.scan_iter(match=pattern, count=1000)
-    for i in range(0, len(keys), 500):
-        client.unlink(*keys[i : i + 500])
-    client.close()
-
-
-def rq_job_ids(client: redis.Redis, queue_name: str) -> set[str]:
-    """Every job RQ still knows of on a queue; job hashes are not named after their queue."""
-    queue = Queue(queue_name, connection=client)
-    ids = set(queue.get_job_ids())
-    for registry in (
-        queue.started_job_registry,
-        queue.finished_job_registry,
-        queue.failed_job_registry,
-        queue.scheduled_job_registry,
-        queue.deferred_job_registry,
-        queue.canceled_job_registry,
-    ):
-        ids.update(registry.get_job_ids())
-    return ids
+    purge(s)
 
 
 @pytest.fixture(scope="session")
