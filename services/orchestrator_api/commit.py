@@ -22,6 +22,7 @@ from typing import Any
 import anyio.to_thread
 import orjson
 import redis
+from redis.exceptions import NoScriptError
 from rq import Queue, Retry
 
 from services.common.keys import Keys
@@ -142,9 +143,24 @@ class GroupCommitter:
                 symbol = b',"symbol":"' + record["symbol"].encode() + b'"' if "symbol" in record else b""
                 env = b'{"type":"' + kind.envelope.encode() + b'"' + symbol + b',"data":' + body + b"}"
             args += (kind.name, key, body, env)
+        results = self._transaction(batch_id, args)
+        if isinstance(results[0], NoScriptError):  # Redis lost its script cache (a restart): load, redo once
+            self.client.script_load(self.script.script)
+            batch_id = uuid.uuid4().hex
+            args[2], args[4] = self.keys.batch(batch_id), batch_id
+            results = self._transaction(batch_id, args)
+        if isinstance(results[0], Exception):
+            raise results[0]
+        flags = [bool(flag) for flag in results[0]]
+        log.debug("ingest.committed", trace_id=batch_id, items=len(items), accepted=sum(flags))
+        return flags
+
+    def _transaction(self, batch_id: str, args: list[object]) -> list[object]:
+        """The script and the RQ job in one MULTI. EVALSHA is sent as is: a Script object would cost
+        a SCRIPT EXISTS round trip per commit."""
         with self.client.pipeline(transaction=True) as pipe:
             pipe.multi()
-            self.script(args=args, client=pipe)
+            pipe.evalsha(self.script.sha, 0, *args)
             self.queue.enqueue_call(
                 PROCESS_BATCH,
                 kwargs={"batch_id": batch_id},
@@ -155,7 +171,4 @@ class GroupCommitter:
                 failure_ttl=FAILURE_TTL_S,
                 pipeline=pipe,
             )
-            results = pipe.execute()
-        flags = [bool(flag) for flag in results[0]]
-        log.debug("ingest.committed", trace_id=batch_id, items=len(items), accepted=sum(flags))
-        return flags
+            return pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]

@@ -1,7 +1,8 @@
 """Credentials: Basic Auth for ingest, x-api-key for reads, x-internal-token for workers.
 
 Every comparison is constant-time (`secrets.compare_digest` on bytes), and no
-credential is ever logged.
+credential is ever logged. The checks are `async def` so FastAPI runs them
+inline: a plain `def` dependency costs a thread-pool hop per request.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ def _equal(given: str | None, expected: str) -> bool:
     return secrets.compare_digest((given or "").encode(), expected.encode())
 
 
-def check_basic(request: Request) -> None:
+async def check_basic(request: Request) -> None:
     settings = request.app.state.mdstack.settings
     header = request.headers.get("authorization", "")
     scheme, _, encoded = header.partition(" ")
@@ -40,13 +41,13 @@ def check_basic(request: Request) -> None:
         )
 
 
-def check_api_key(request: Request) -> None:
+async def check_api_key(request: Request) -> None:
     expected = request.app.state.mdstack.settings.API_KEY
     if expected and not _equal(request.headers.get("x-api-key"), expected):
         raise HTTPException(401, detail="a valid x-api-key header is required")
 
 
-def check_internal_token(request: Request) -> None:
+async def check_internal_token(request: Request) -> None:
     expected = request.app.state.mdstack.settings.INTERNAL_TOKEN
     if not _equal(request.headers.get("x-internal-token"), expected):
         raise HTTPException(403, detail="a valid x-internal-token header is required")

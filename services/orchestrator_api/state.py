@@ -28,7 +28,7 @@ class AppState:
         return Keys(self.settings.KEY_PREFIX)
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     return request.app.state.mdstack  # type: ignore[no-any-return]
 
 

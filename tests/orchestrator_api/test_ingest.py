@@ -257,3 +257,20 @@ async def test_openapi_documents_ingest_bodies(api: httpx.AsyncClient) -> None:
     tick_schema = spec["paths"]["/ingest/tick"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert set(tick_schema["required"]) == {"symbol", "price", "volume", "source", "ts", "event_id"}
     assert (await api.get("/docs")).status_code == 200
+
+
+async def test_commit_survives_redis_losing_its_script_cache(settings: Settings) -> None:
+    from services.common.kinds import TICK
+    from services.orchestrator_api.commit import GroupCommitter
+
+    client = redis.Redis.from_url(settings.redis_url)
+    committer = GroupCommitter(settings, client)
+    client.script_flush()  # what a Redis restart does to loaded scripts
+    ticks = [make_tick(event_id=f"ns{i}") | {"received_at": 1.0} for i in range(3)]
+
+    flags = committer._commit([(TICK, t["event_id"], t) for t in ticks])
+
+    assert flags == [True, True, True]
+    stored = [t["event_id"] for batch in queued_batches(settings) for t in batch]
+    assert sorted(stored) == ["ns0", "ns1", "ns2"]  # once: the attempt that met NOSCRIPT stored nothing
+    client.close()
