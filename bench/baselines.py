@@ -29,8 +29,7 @@ from typing import Any
 
 import psycopg
 
-from bench.stack import Stack, isolated_settings, purge, scratch_database, wait_ready
-from bench.tick_path import servers
+from bench.stack import Stack, bench_settings, wait_ready
 from services.common.embedded import free_port
 
 BARE_APP = """
@@ -155,17 +154,15 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("wrk not found: apt-get install wrk")
     with tempfile.TemporaryDirectory(prefix="mdstack-bench-") as tmp:
         workdir = Path(tmp)
-        with servers(workdir) as (redis_url, admin_pg_url), scratch_database(admin_pg_url, "mdstack_bench") as pg_url:
-            settings = isolated_settings(redis_url, pg_url, "bench")
+        with bench_settings(workdir) as settings:
             stack = Stack(settings, workdir)
             script = script_for(workdir, settings.INGEST_USERNAME, settings.INGEST_PASSWORD)
             try:
                 bare = bare_fastapi(workdir, args.duration, args.connections, script)
                 ingest = ingest_single(stack, args.duration, args.connections, script)
-                copy = raw_copy(pg_url)
+                copy = raw_copy(settings.pg_url)
             finally:
                 stack.stop_all()
-                purge(settings)
     result = {
         "connections": args.connections,
         "duration_s": args.duration,

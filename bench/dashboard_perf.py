@@ -22,8 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.stack import Stack, isolated_settings, purge, scratch_database
-from bench.tick_path import servers
+from bench.stack import Stack, bench_settings
 
 SAMPLE_S = 10.0
 FRAME_COUNTER = "window.__frames = 0; (function f() { window.__frames++; requestAnimationFrame(f); })();"
@@ -92,9 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mdstack-bench-") as tmp:
         workdir = Path(tmp)
-        with servers(workdir) as (redis_url, admin_pg_url), scratch_database(admin_pg_url, "mdstack_bench") as pg_url:
-            stack_settings = isolated_settings(redis_url, pg_url, "bench")
-            stack = Stack(stack_settings, workdir)
+        with bench_settings(workdir) as settings:
+            stack = Stack(settings, workdir)
             try:
                 stack.up()
                 stack.start(
@@ -104,7 +102,6 @@ def main(argv: list[str] | None = None) -> int:
                 result = measure(stack, args)
             finally:
                 stack.stop_all()
-                purge(stack_settings)
     text = json.dumps(result, indent=2)
     sys.stdout.write(text + "\n")
     if args.json:

@@ -23,8 +23,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench.stack import Stack, isolated_settings, purge, scratch_database
-from bench.tick_path import servers
+from bench.stack import Stack, bench_settings
 from services.common.settings import Settings
 
 TABLES = {
@@ -99,12 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mdstack-bench-") as tmp:
-        with servers(Path(tmp)) as (redis_url, admin_pg_url), scratch_database(admin_pg_url, "mdstack_bench") as pg_url:
-            settings = isolated_settings(redis_url, pg_url, "bench")
-            try:
-                result = asyncio.run(run(args, settings, Path(tmp)))
-            finally:
-                purge(settings)
+        with bench_settings(Path(tmp)) as settings:
+            result = asyncio.run(run(args, settings, Path(tmp)))
     text = json.dumps(result, indent=2)
     sys.stdout.write(text + "\n")
     if args.json:

@@ -9,7 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -19,7 +19,7 @@ from rq import Queue
 from sqlalchemy.engine import make_url
 
 from services.common.db import migrate
-from services.common.embedded import free_port
+from services.common.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from services.common.settings import Settings
 
 MODULES = {
@@ -171,3 +171,31 @@ def scratch_database(admin_url: str, prefix: str = "mdstack_scratch") -> Iterato
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def servers(workdir: Path) -> Iterator[tuple[str, str]]:
+    """REDIS_URL / PG_URL when set, else embedded servers for the run."""
+    with ExitStack() as stack:
+        redis_url = os.environ.get("REDIS_URL")
+        if not redis_url:
+            server = EmbeddedRedis(workdir, appendonly=False)
+            redis_url = server.start()
+            stack.callback(server.stop)
+        pg_url = os.environ.get("PG_URL")
+        if not pg_url:
+            pg = EmbeddedPostgres(workdir)
+            pg_url = pg.start()
+            stack.callback(pg.stop)
+        yield redis_url, pg_url
+
+
+@contextmanager
+def bench_settings(workdir: Path, name: str = "bench") -> Iterator[Settings]:
+    """What a benchmark runs on: servers, a scratch database, its own Redis names, cleaned up after."""
+    with servers(workdir) as (redis_url, admin_pg_url), scratch_database(admin_pg_url, f"mdstack_{name}") as pg_url:
+        settings = isolated_settings(redis_url, pg_url, name)
+        try:
+            yield settings
+        finally:
+            purge(settings)

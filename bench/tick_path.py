@@ -21,14 +21,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +33,7 @@ import httpx
 import orjson
 import psycopg
 
-from bench.stack import Stack, isolated_settings, purge, scratch_database
-from services.common.embedded import EmbeddedPostgres, EmbeddedRedis
+from bench.stack import Stack, bench_settings
 from services.common.settings import Settings
 
 DRAIN_TIMEOUT_S = 60.0
@@ -54,23 +50,6 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
         "p99": round(cuts[98], 2),
         "max": round(max(values), 2),
     }
-
-
-@contextmanager
-def servers(workdir: Path) -> Iterator[tuple[str, str]]:
-    """REDIS_URL / PG_URL when set, else embedded servers for the run."""
-    with ExitStack() as stack:
-        redis_url = os.environ.get("REDIS_URL")
-        if not redis_url:
-            server = EmbeddedRedis(workdir, appendonly=False)
-            redis_url = server.start()
-            stack.callback(server.stop)
-        pg_url = os.environ.get("PG_URL")
-        if not pg_url:
-            pg = EmbeddedPostgres(workdir)
-            pg_url = pg.start()
-            stack.callback(pg.stop)
-        yield redis_url, pg_url
 
 
 async def listen(url: str, received: list[dict[str, Any]]) -> None:
@@ -169,12 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mdstack-bench-") as tmp:
         workdir = Path(tmp)
-        with servers(workdir) as (redis_url, admin_pg_url), scratch_database(admin_pg_url, "mdstack_bench") as pg_url:
-            settings = isolated_settings(redis_url, pg_url, "bench")
-            try:
-                result = asyncio.run(run(args, settings, workdir))
-            finally:
-                purge(settings)
+        with bench_settings(workdir) as settings:
+            result = asyncio.run(run(args, settings, workdir))
     text = json.dumps(result, indent=2)
     sys.stdout.write(text + "\n")
     if args.json:
