@@ -15,7 +15,6 @@ Uses REDIS_URL / PG_URL or the embedded servers; loopback only; bounded by --dur
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import subprocess
@@ -29,7 +28,7 @@ from typing import Any
 
 import psycopg
 
-from bench.stack import Stack, bench_settings, wait_ready
+from bench.stack import Stack, bench_settings, report, wait_ready
 from services.common.embedded import free_port
 
 BARE_APP = """
@@ -171,10 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         "ingest_vs_bare": round(ingest["req_per_s"] / bare["req_per_s"], 3),
         "raw_copy": copy,
     }
-    text = json.dumps(result, indent=2)
-    sys.stdout.write(text + "\n")
-    if args.json:
-        args.json.write_text(text)
+    report(result, args.json)
     return 0
 
 

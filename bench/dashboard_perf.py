@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.stack import Stack, bench_settings
+from bench.stack import Stack, bench_settings, report
 
 SAMPLE_S = 10.0
 FRAME_COUNTER = "window.__frames = 0; (function f() { window.__frames++; requestAnimationFrame(f); })();"
@@ -102,10 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                 result = measure(stack, args)
             finally:
                 stack.stop_all()
-    text = json.dumps(result, indent=2)
-    sys.stdout.write(text + "\n")
-    if args.json:
-        args.json.write_text(text)
+    report(result, args.json)
     return 0
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench.stack import Stack, bench_settings
+from bench.stack import Stack, bench_settings, report
 from services.common.settings import Settings
 
 TABLES = {
@@ -100,10 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mdstack-bench-") as tmp:
         with bench_settings(Path(tmp)) as settings:
             result = asyncio.run(run(args, settings, Path(tmp)))
-    text = json.dumps(result, indent=2)
-    sys.stdout.write(text + "\n")
-    if args.json:
-        args.json.write_text(text)
+    report(result, args.json)
     return 0 if result["rows_persisted"] == result["events_acknowledged"] else 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -199,3 +201,11 @@ def bench_settings(workdir: Path, name: str = "bench") -> Iterator[Settings]:
             yield settings
         finally:
             purge(settings)
+
+
+def report(result: dict[str, Any], path: Path | None) -> None:
+    """A benchmark's result as JSON on stdout, and in `path` when given."""
+    text = json.dumps(result, indent=2)
+    sys.stdout.write(text + "\n")
+    if path:
+        path.write_text(text)

@@ -33,7 +33,7 @@ import httpx
 import orjson
 import psycopg
 
-from bench.stack import Stack, bench_settings
+from bench.stack import Stack, bench_settings, report
 from services.common.settings import Settings
 
 DRAIN_TIMEOUT_S = 60.0
@@ -150,10 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         with bench_settings(workdir) as settings:
             result = asyncio.run(run(args, settings, workdir))
-    text = json.dumps(result, indent=2)
-    sys.stdout.write(text + "\n")
-    if args.json:
-        args.json.write_text(text)
+    report(result, args.json)
     ok = result["duplicates_in_postgres"] == 0 and result["acknowledged_missing_in_postgres"] == 0
     return 0 if ok else 1
 

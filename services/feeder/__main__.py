@@ -14,7 +14,8 @@ import httpx
 from services.common.health import serve_health
 from services.common.logging import configure_logging
 from services.common.settings import load_settings
-from services.feeder.run import ConfigError, FeederOptions, run_feeder
+from services.feeder.plan import ConfigError, FeederOptions
+from services.feeder.run import run_feeder
 
 N = TypeVar("N", int, float)
 

@@ -11,7 +11,8 @@ import httpx
 
 from services.common.embedded import free_port
 from services.common.settings import Settings
-from services.feeder.run import FeederOptions, Stopper, run_feeder
+from services.feeder.plan import FeederOptions
+from services.feeder.run import Stopper, run_feeder
 from services.orchestrator_api.app import create_app
 from tests.feeder.process import FeederProcess
 from tests.feeder.storage import flush_to_postgres

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from services.common.settings import Settings
 from services.feeder.__main__ import parse_args
-from services.feeder.run import ConfigError, FeederOptions, Plan
+from services.feeder.plan import ConfigError, FeederOptions, Plan
 from services.feeder.trades import Latency, TradeConfig
 
 

@@ -6,7 +6,8 @@ import asyncio
 
 from services.common.embedded import free_port
 from services.common.settings import Settings
-from services.feeder.run import FeederOptions, Stopper, run_feeder
+from services.feeder.plan import FeederOptions
+from services.feeder.run import Stopper, run_feeder
 from services.feeder.sender import RetryPolicy
 from services.feeder.stats import Summary
 
