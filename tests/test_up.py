@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -33,8 +34,23 @@ def poll(check, timeout: float = 60.0):  # type: ignore[no-untyped-def]
         time.sleep(0.2)
 
 
+def free_block(size: int) -> int:
+    """A first port with the next `size - 1` free as well: `up` puts flusher, worker, feeder on base, +1, +2."""
+    for _ in range(100):
+        base = free_port()
+        with contextlib.ExitStack() as held:
+            try:
+                for port in range(base, base + size):
+                    sock = held.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return base
+    raise RuntimeError(f"no block of {size} free ports")
+
+
 def test_up_runs_the_stack_on_embedded_servers(tmp_path: Path) -> None:
-    api_port, gateway_port, redis_port, metrics_base = free_port(), free_port(), free_port(), free_port()
+    api_port, gateway_port, redis_port, metrics_base = free_port(), free_port(), free_port(), free_block(3)
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "PG_URL")}
     env.update(
         STATE_DIR=str(tmp_path / "state"),
