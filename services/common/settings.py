@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     # Ingest: group commit and limits.
     INGEST_LINGER_MS: float = 2.0  # how long a commit waits for concurrent requests to join it
     INGEST_MAX_GROUP: int = 5000  # ticks per group commit (= per RQ job)
+    INGEST_FASTPATH: bool = True  # serve POST /ingest/* without FastAPI's routing (orchestrator_api/fastpath.py)
     MAX_BATCH: int = 5000  # ticks per POST /ingest/ticks
     MAX_BODY_BYTES: int = 2 * 1024 * 1024
     DEDUP_TTL_S: int = 24 * 3600  # how long an event_id is remembered

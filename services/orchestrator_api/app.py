@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from http import HTTPStatus
 
 import redis
 from fastapi import FastAPI, Request
@@ -26,13 +25,13 @@ from services.common.health import health_routes, readiness_problems
 from services.common.logging import get_logger
 from services.common.redis import async_redis, sync_redis
 from services.common.settings import Settings
-from services.orchestrator_api import metrics, rttm_metrics
+from services.orchestrator_api import errors, metrics, rttm_metrics
 from services.orchestrator_api.commit import GroupCommitter
+from services.orchestrator_api.fastpath import IngestFastPath
 from services.orchestrator_api.routes import ingest, internal, read, rttm, system
 from services.orchestrator_api.state import AppState
 
 log = get_logger(__name__)
-RETRY_AFTER_S = "1"
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -94,28 +93,24 @@ def create_app(settings: Settings) -> FastAPI:
         allow_headers=["x-api-key"],
         max_age=600,
     )
+    if settings.INGEST_FASTPATH:
+        app.add_middleware(IngestFastPath, endpoints=ingest.ENDPOINTS)  # outermost: skips the stack below
     return app
-
-
-def _error(status: int, detail: object, headers: dict[str, str] | None = None) -> JSONResponse:
-    error = HTTPStatus(status).phrase.lower().replace(" ", "_")
-    return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
-        return _error(exc.status_code, exc.detail, exc.headers)
+    async def http_exception(_request: Request, exc: HTTPException) -> JSONResponse:
+        return errors.http_error(exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         fields = [{"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]} for err in exc.errors()]
-        return _error(422, fields)
+        return errors.error_response(422, fields)
 
     @app.exception_handler(redis.RedisError)
     async def redis_down(_request: Request, exc: redis.RedisError) -> JSONResponse:
-        log.error("api.redis_unavailable", error=str(exc))
-        return _error(503, "Redis is unavailable; nothing was stored", {"Retry-After": RETRY_AFTER_S})
+        return errors.redis_unavailable(exc)
 
 
 class RequestMetrics:

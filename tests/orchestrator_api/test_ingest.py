@@ -22,6 +22,12 @@ from tests.factories import make_tick
 pytestmark = pytest.mark.anyio
 
 
+@pytest.fixture(params=[True, False], ids=["fastpath", "router"])
+def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    """Every ingest test runs against both the ASGI fast path and the FastAPI routes: same answers."""
+    return settings.model_copy(update={"INGEST_FASTPATH": request.param})
+
+
 def queued_batches(settings: Settings) -> list[list[dict]]:
     """The ticks of every queued RQ job, read the way a worker reads them."""
     client = redis.Redis.from_url(settings.redis_url)

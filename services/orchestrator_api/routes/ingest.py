@@ -7,6 +7,7 @@ the workers and buffered for the flusher).
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -17,10 +18,13 @@ from services.common.logging import get_logger
 from services.common.schemas import ErrorBody, IngestResult, validate_items
 from services.orchestrator_api import metrics
 from services.orchestrator_api.security import check_basic
-from services.orchestrator_api.state import StateDep
+from services.orchestrator_api.state import AppState, StateDep
 
 log = get_logger(__name__)
-router = APIRouter(prefix="/ingest", tags=["ingest"], dependencies=[Depends(check_basic)])
+PREFIX = "/ingest"
+router = APIRouter(prefix=PREFIX, tags=["ingest"], dependencies=[Depends(check_basic)])
+# path -> endpoint, for the fast path (fastpath.py) that serves these without FastAPI's routing
+ENDPOINTS: dict[str, Callable[[Request, AppState], Awaitable[IngestResult]]] = {}
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Body is not valid JSON"},
@@ -95,6 +99,9 @@ async def ingest_tick(request: Request, state: StateDep) -> IngestResult:
     return await _store(state, TICK, [item])
 
 
+ENDPOINTS[PREFIX + "/tick"] = ingest_tick
+
+
 @router.post(
     "/ticks",
     response_model=IngestResult,
@@ -110,6 +117,9 @@ async def ingest_ticks(request: Request, state: StateDep) -> IngestResult:
     return await _store(state, TICK, items)
 
 
+ENDPOINTS[PREFIX + "/ticks"] = ingest_ticks
+
+
 def _rttm_route(path: str, kind: Kind, what: str) -> None:
     schema = _schema(kind)
     body = {"oneOf": [schema, {"type": "array", "items": schema, "minItems": 1}]}
@@ -121,6 +131,7 @@ def _rttm_route(path: str, kind: Kind, what: str) -> None:
             raise HTTPException(422, detail=[{"field": "body", "message": "must be an object or a non-empty array"}])
         return await _store(state, kind, items)
 
+    ENDPOINTS[PREFIX + path] = ingest
     ingest.__doc__ = f"{what}: one object or an array. Valid items are stored even when others are not."
     router.add_api_route(
         path,
