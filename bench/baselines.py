@@ -68,6 +68,7 @@ request = function()
 end
 """
 RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
+TOTAL = re.compile(r"(\d+) requests in")
 LATENCY = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)", re.M)
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 COPY_ROWS = 200_000
@@ -84,7 +85,13 @@ def wrk(url: str, seconds: float, connections: int, script: Path, run_id: str) -
         raise RuntimeError(f"wrk printed no rate:\n{out}")
     latency = {f"p{p}_ms": round(float(v) * UNIT_MS[u], 3) for p, v, u in LATENCY.findall(out)}
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"req_per_s": round(float(match.group(1))), **latency, "non_2xx": int(non2xx.group(1)) if non2xx else 0}
+    total = TOTAL.search(out)
+    return {
+        "req_per_s": round(float(match.group(1))),
+        "requests": int(total.group(1)) if total else 0,
+        **latency,
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+    }
 
 
 def script_for(workdir: Path, username: str, password: str) -> Path:

@@ -37,6 +37,7 @@ class Stack:
     """Processes sharing one environment built from a test's settings; logs go to `log_dir`."""
 
     def __init__(self, settings: Settings, log_dir: Path) -> None:
+        self.settings = settings
         self.log_dir = log_dir
         self.api_port = free_port()
         self.gateway_port = free_port()

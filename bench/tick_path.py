@@ -1,6 +1,6 @@
-"""A bounded end-to-end run of the tick path with real processes, and what it delivered.
+"""End-to-end runs of the tick path with real processes at fixed open-loop rates, and what they delivered.
 
-    python -m bench.tick_path --duration 20 --tps 50 [--batch 1] [--workers 2] [--json out.json]
+    python -m bench.tick_path --duration 20 --tps 1000 [--batch 10] [--workers 2] [--json out.json]
 
 Starts the API, N workers, the flusher and the gateway (on REDIS_URL / PG_URL,
 or on embedded servers when unset; a scratch database and key prefix either
@@ -9,126 +9,134 @@ Postgres and the views have caught up, and reports:
 
 - ticks sent, acknowledged, persisted, duplicated in Postgres (must be 0);
 - `symbol.updated` events received over SSE, per symbol;
-- ack latency p50/p95/p99/max (the feeder's, from scheduled send times);
-- ingest-to-view latency (the views' `latency_ms`, as received) and
-  tick-to-Postgres latency (`inserted_at - received_at`), p50/p95/p99/max.
+- latency p50/p95/p99/max, every one measured from the tick's scheduled send
+  time (the feeder stamps `ts` with it, so a feeder that falls behind its
+  schedule shows up as latency: coordinated omission avoided):
+  ack (the feeder's), tick→SSE (when the first `symbol.updated` covering the
+  tick reached the SSE listener) and tick→Postgres (`inserted_at - ts`);
+- catch-up: seconds from the feeder's end until every acknowledged tick was in
+  Postgres and in the views, and the backlog (RQ jobs queued, flush batches
+  waiting) sampled while the feeder ran.
 
-All traffic stays on loopback; the run is bounded by --duration plus a drain timeout.
+`run_step` is the engine of `bench.latency` and `bench.ceiling` too. All
+traffic stays on loopback; every run is bounded by its duration plus a drain timeout.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import json
 import statistics
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import psycopg
+import redis.asyncio as aioredis
+from rq import Queue
 
 from bench.stack import Stack, bench_settings, report
+from services.common.keys import Keys
 from services.common.settings import Settings
 
 DRAIN_TIMEOUT_S = 60.0
+BACKLOG_SAMPLE_S = 0.5
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
     if len(values) < 2:
-        only = values[0] if values else None
+        only = round(values[0], 2) if values else None
         return {"p50": only, "p95": only, "p99": only, "max": only}
     cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return {
-        "p50": round(cuts[49], 2),
-        "p95": round(cuts[94], 2),
-        "p99": round(cuts[98], 2),
-        "max": round(max(values), 2),
-    }
+    p50, p95, p99 = (round(cuts[i], 2) for i in (49, 94, 98))
+    return {"p50": p50, "p95": p95, "p99": p99, "max": round(max(values), 2)}
 
 
-async def listen(url: str, received: list[dict[str, Any]]) -> None:
-    async with (
-        httpx.AsyncClient(timeout=None) as client,
-        client.stream("GET", f"{url}/stream", params={"types": "symbol.updated"}) as response,
-    ):
-        async for line in response.aiter_lines():
-            if line.startswith("data: "):
-                received.append(orjson.loads(line[6:]))
+class ViewListener:
+    """One SSE client on `symbol.updated`: per symbol, (view ts, arrival ms) in arrival order."""
+
+    def __init__(self, gateway_url: str) -> None:
+        self.url = f"{gateway_url}/stream"
+        self.arrivals: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> ViewListener:
+        self.task = asyncio.create_task(self._listen())
+        await asyncio.sleep(0.5)  # subscribed before the first tick
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.task is not None
+        self.task.cancel()
+
+    async def _listen(self) -> None:
+        async with (
+            httpx.AsyncClient(timeout=None) as client,
+            client.stream("GET", self.url, params={"types": "symbol.updated"}) as response,
+        ):
+            async for line in response.aiter_lines():
+                if line.startswith("data: "):
+                    event = orjson.loads(line[6:])
+                    self.arrivals[event["symbol"]].append((event["data"]["view"]["ts"], time.time() * 1000.0))
+
+    def count(self) -> int:
+        return sum(len(v) for v in self.arrivals.values())
+
+    def tick_to_view_ms(self, ticks: list[tuple[str, float]]) -> list[float]:
+        """Per tick (symbol, ts): arrival of the first view whose newest tick is at least as new, minus ts."""
+        out = []
+        for symbol, views in self.arrivals.items():
+            # A view's ts only grows per symbol, except when concurrent batches interleave: keep the running max.
+            newest, arrivals = [], []
+            for ts, arrived in views:
+                if newest and ts <= newest[-1]:
+                    continue
+                newest.append(ts)
+                arrivals.append(arrived)
+            for tick_symbol, ts in ticks:
+                if tick_symbol == symbol:
+                    i = bisect.bisect_left(newest, ts)
+                    if i < len(newest):
+                        out.append(arrivals[i] - ts)
+        return out
 
 
-def db_figures(settings: Settings) -> tuple[int, int, list[float]]:
+async def backlog(client: aioredis.Redis, settings: Settings) -> tuple[int, int]:
+    """RQ jobs queued and flush batches waiting, in one round trip."""
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.llen(Queue.redis_queue_namespace_prefix + settings.QUEUE_NAME)
+        pipe.xlen(Keys(settings.KEY_PREFIX).flush_stream)
+        jobs, batches = await pipe.execute()
+    return int(jobs), int(batches)
+
+
+def db_rows(settings: Settings, acked: list[str]) -> list[tuple[str, str, float, float]]:
+    """(event_id, symbol, ts ms, inserted_at - ts ms) of the acknowledged ticks found in Postgres."""
     with psycopg.connect(settings.pg_dsn) as conn:
-        rows, distinct = conn.execute("SELECT count(*), count(DISTINCT event_id) FROM md_ticks").fetchone()  # type: ignore[misc]
-        lags = [
-            r[0]
-            for r in conn.execute(
-                "SELECT extract(epoch FROM inserted_at - received_at) * 1000 FROM md_ticks"
-            ).fetchall()
-        ]
-    return rows, distinct, [float(x) for x in lags]
+        return conn.execute(  # type: ignore[return-value]
+            "SELECT event_id, symbol, extract(epoch FROM ts) * 1000, extract(epoch FROM inserted_at - ts) * 1000"
+            " FROM md_ticks WHERE event_id = ANY(%s)",
+            (acked,),
+        ).fetchall()
 
 
-async def run(args: argparse.Namespace, settings: Settings, workdir: Path) -> dict[str, Any]:
-    stack = Stack(settings, workdir)
-    try:
-        stack.up(args.workers)
-        received: list[dict[str, Any]] = []
-        listener = asyncio.create_task(listen(stack.gateway_url, received))
-        await asyncio.sleep(0.5)
-        summary_file, acked_file = workdir / "summary.json", workdir / "acked.txt"
-        feeder = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "services.feeder", "--duration", str(args.duration), "--tps", str(args.tps),
-            "--batch", str(args.batch), "--seed", "1", "--quiet",
-            "--summary-json", str(summary_file), "--acked-ids", str(acked_file),
-            env=stack.env, stdout=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        await feeder.wait()
-        summary = json.loads(summary_file.read_text())
-        acked = set(acked_file.read_text().split())
-        deadline = time.monotonic() + DRAIN_TIMEOUT_S
-        while time.monotonic() < deadline:
-            # Done when every acknowledged tick is in Postgres and in the workers' candles.
-            if db_figures(settings)[1] >= len(acked) and await ticks_in_views(stack.api_url) >= len(acked):
-                break
-            await asyncio.sleep(0.25)
-        await asyncio.sleep(1.0)  # the last views reach the SSE listener
-        listener.cancel()
-        rows, distinct, lags = db_figures(settings)
-        return {
-            "duration_s": args.duration,
-            "tps_target": args.tps,
-            "batch": args.batch,
-            "workers": args.workers,
-            "sent": summary["sent"],
-            "acknowledged": summary["acknowledged"],
-            "feeder_errors": summary["errors"],
-            "persisted": rows,
-            "persisted_distinct": distinct,
-            "duplicates_in_postgres": rows - distinct,
-            "acknowledged_missing_in_postgres": len(acked) - distinct if distinct <= len(acked) else 0,
-            "views_received": len(received),
-            "views_per_symbol": dict(sorted(Counter(e["symbol"] for e in received).items())),
-            "ack_latency_ms": {
-                "p50": summary["ack_latency_p50_ms"],
-                "p95": summary["ack_latency_p95_ms"],
-                "p99": summary["ack_latency_p99_ms"],
-                "max": summary["ack_latency_max_ms"],
-            },
-            "ingest_to_view_ms": percentiles([e["data"]["view"]["latency_ms"] for e in received]),
-            "tick_to_postgres_ms": percentiles(lags),
-            "achieved_tps": summary["achieved_tps"],
-        }
-    finally:
-        stack.stop_all()
+def db_count(settings: Settings, acked: list[str]) -> int:
+    with psycopg.connect(settings.pg_dsn) as conn:
+        sql = "SELECT count(DISTINCT event_id) FROM md_ticks WHERE event_id = ANY(%s)"
+        row = conn.execute(sql, (acked,)).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 async def ticks_in_views(api_url: str) -> int:
+    """Ticks counted in the workers' candles over all symbols: the views' side of catching up."""
     async with httpx.AsyncClient(base_url=api_url) as client:
         symbols = [s["symbol"] for s in (await client.get("/symbols")).json()["symbols"]]
         total = 0
@@ -138,12 +146,128 @@ async def ticks_in_views(api_url: str) -> int:
     return total
 
 
+async def run_step(
+    stack: Stack,
+    listener: ViewListener,
+    *,
+    tps: float,
+    batch: int,
+    duration: float,
+    seed: int,
+    tag: str,
+    feeders: int = 1,
+) -> dict[str, Any]:
+    """One run at `tps` on a running stack (`feeders` processes sharing the rate); figures for its ticks only."""
+    workdir = stack.log_dir
+    client = aioredis.Redis.from_url(stack.settings.redis_url)
+    views_before, ticks_before = listener.count(), await ticks_in_views(stack.api_url)
+    files = [(workdir / f"summary-{tag}-{i}.json", workdir / f"acked-{tag}-{i}.txt") for i in range(feeders)]
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "services.feeder",
+            "--duration",
+            str(duration),
+            "--tps",
+            str(tps / feeders),
+            "--batch",
+            str(batch),
+            "--seed",
+            str(seed * 100 + i),
+            "--quiet",
+            "--trade-tps",
+            "0",
+            "--summary-json",
+            str(summary_file),
+            "--acked-ids",
+            str(acked_file),
+            env=stack.env,
+            stdout=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        for i, (summary_file, acked_file) in enumerate(files)
+    ]
+    samples: list[tuple[int, int]] = []
+    while any(p.returncode is None for p in procs):
+        samples.append(await backlog(client, stack.settings))
+        try:
+            await asyncio.wait_for(asyncio.gather(*(p.wait() for p in procs)), BACKLOG_SAMPLE_S)
+        except TimeoutError:
+            pass
+    fed = time.monotonic()
+    summaries = [json.loads(summary_file.read_text()) for summary_file, _ in files]
+    summary = {k: sum(x[k] for x in summaries) for k in ("sent", "acknowledged", "errors", "behind", "missed")}
+    acked = [event_id for _, acked_file in files for event_id in acked_file.read_text().split()]
+    caught_up = None
+    while time.monotonic() - fed < DRAIN_TIMEOUT_S:
+        in_db = await asyncio.to_thread(db_count, stack.settings, acked)
+        if in_db >= len(acked) and await ticks_in_views(stack.api_url) - ticks_before >= len(acked):
+            caught_up = time.monotonic() - fed
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)  # the last views reach the SSE listener
+    await client.aclose()
+    rows = await asyncio.to_thread(db_rows, stack.settings, acked)
+    distinct = len({r[0] for r in rows})
+    third = max(1, len(samples) // 3)
+    return {
+        "tps_target": tps,
+        "batch": batch,
+        "duration_s": duration,
+        "feeders": feeders,
+        "sent": summary["sent"],
+        "acknowledged": summary["acknowledged"],
+        "feeder_errors": summary["errors"],
+        "feeder_behind": summary["behind"],
+        "feeder_missed": summary["missed"],
+        "achieved_tps": round(summary["acknowledged"] / duration),
+        "persisted": len(rows),
+        "duplicates_in_postgres": len(rows) - distinct,
+        "acknowledged_missing_in_postgres": len(set(acked)) - distinct,
+        "catch_up_s": None if caught_up is None else round(caught_up, 2),
+        # (RQ jobs queued, flush batches waiting): the worst in the first and last third of the run
+        "backlog_first_third": list(map(max, zip(*samples[:third], strict=True))) if samples else None,
+        "backlog_last_third": list(map(max, zip(*samples[-third:], strict=True))) if samples else None,
+        "views_received": listener.count() - views_before,
+        # with several feeders, the worst feeder's figure: their histograms are not merged
+        "ack_latency_ms": {k: max(x[f"ack_latency_{k}_ms"] for x in summaries) for k in ("p50", "p95", "p99", "max")},
+        "tick_to_sse_ms": percentiles(listener.tick_to_view_ms([(r[1], float(r[2])) for r in rows])),
+        "tick_to_postgres_ms": percentiles([float(r[3]) for r in rows]),
+    }
+
+
+def delivered_once(step: dict[str, Any]) -> bool:
+    return step["duplicates_in_postgres"] == 0 and step["acknowledged_missing_in_postgres"] == 0
+
+
+async def run(args: argparse.Namespace, settings: Settings, workdir: Path) -> dict[str, Any]:
+    stack = Stack(settings, workdir)
+    try:
+        stack.up(args.workers)
+        async with ViewListener(stack.gateway_url) as listener:
+            step = await run_step(
+                stack,
+                listener,
+                tps=args.tps,
+                batch=args.batch,
+                duration=args.duration,
+                seed=1,
+                tag="run",
+                feeders=args.feeders,
+            )
+            step["views_per_symbol"] = dict(sorted(Counter({s: len(v) for s, v in listener.arrivals.items()}).items()))
+        return {"workers": args.workers, **step}
+    finally:
+        stack.stop_all()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.tick_path", description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--tps", type=float, default=50.0)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--feeders", type=int, default=1, help="feeder processes sharing the rate")
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mdstack-bench-") as tmp:
@@ -151,8 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         with bench_settings(workdir) as settings:
             result = asyncio.run(run(args, settings, workdir))
     report(result, args.json)
-    ok = result["duplicates_in_postgres"] == 0 and result["acknowledged_missing_in_postgres"] == 0
-    return 0 if ok else 1
+    return 0 if delivered_once(result) else 1
 
 
 if __name__ == "__main__":

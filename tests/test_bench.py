@@ -46,3 +46,29 @@ def test_baselines_short_run_reports_rates_and_the_ratio(tmp_path: Path) -> None
         result["ingest_single_tick"]["req_per_s"] / result["bare_fastapi_post"]["req_per_s"], 3
     )
     assert result["raw_copy"]["rows_per_s"] > 0
+
+
+def test_one_command_runs_the_suite_and_writes_the_table(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "ceiling,latency,workers", "--json", str(out)],
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    assert "| ceiling, batch POSTs of 100 |" in done.stdout.decode()
+    result = json.loads(out.read_text())
+    assert set(result["results"]) == {"ceiling", "latency", "workers"}
+    steps = result["results"]["ceiling"]["batch_posts"]["steps"] + result["results"]["latency"]["steps"]
+    for step in steps:  # every run: each acknowledged tick in Postgres exactly once, latencies measured
+        assert step["acknowledged"] == step["persisted"] > 0
+        assert step["duplicates_in_postgres"] == step["acknowledged_missing_in_postgres"] == 0
+        assert 0 < step["tick_to_sse_ms"]["p50"] <= step["tick_to_sse_ms"]["p99"]
+        assert 0 < step["tick_to_postgres_ms"]["p50"] <= step["tick_to_postgres_ms"]["p99"]
+    single = result["results"]["ceiling"]["single_tick_posts"]
+    assert single["non_2xx"] == single["duplicates_in_postgres"] == 0
+    assert single["persisted"] >= single["acknowledged_about"] > 0
+    assert all(run["finished"] == run["jobs"] > 0 for run in result["results"]["workers"]["runs"])
+    assert all(row["met"] is None for row in result["table"])  # quick runs are not judged
+    assert result["machine"]["cpus"] >= 1

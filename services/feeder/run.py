@@ -147,6 +147,9 @@ class Feeder:
         i = 0
         pending: list[dict[str, Any]] = []
         due = t0
+        # A tick's ts is when it was due, not when it was generated: latencies measured from ts
+        # downstream (to the views, to Postgres) then include any lag of the feeder itself.
+        wall0_ms = epoch_ms() - (time.monotonic() - t0) * 1000.0
         while not stop.is_set() and (count is None or i < count):
             due = t0 + i * period
             now = time.monotonic()
@@ -156,7 +159,7 @@ class Feeder:
                 await asyncio.sleep(min(due - now, MAX_SLEEP_S))
                 continue
             self.stats.record_lag(now - due)
-            pending.append(self.generator.next_tick(epoch_ms()))
+            pending.append(self.generator.next_tick(int(wall0_ms + (due - t0) * 1000.0)))
             i += 1
             if len(pending) >= self.plan.batch:
                 await self.dispatch(pending, due)

@@ -1,0 +1,75 @@
+"""Latency at fixed open-loop rates: ack, tick→SSE and tick→Postgres, p50/p95/p99/max.
+
+    python -m bench.latency [--rates 100:1,1000:1,5000:10] [--duration 15] [--json out.json]
+
+Each `rate:batch` runs for `--duration` seconds on one stack through
+`bench.tick_path.run_step`; every latency is measured from the tick's
+scheduled send time, so a stall anywhere, the load generator included, shows
+up instead of hiding (no coordinated omission). A Python feeder process sends
+a few hundred requests/s at most, so the rate is shared by as many feeders as
+`REQUESTS_PER_FEEDER` asks for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.stack import Stack, bench_settings, report
+from bench.tick_path import ViewListener, delivered_once, run_step
+from services.common.settings import Settings
+
+REQUESTS_PER_FEEDER = 400.0
+
+
+def rate_batches(text: str) -> list[tuple[float, int]]:
+    out = []
+    for part in text.split(","):
+        rate, _, batch = part.strip().partition(":")
+        out.append((float(rate), int(batch or 1)))
+    return out
+
+
+async def run(args: argparse.Namespace, settings: Settings, workdir: Path) -> dict[str, Any]:
+    stack = Stack(settings, workdir)
+    steps = []
+    try:
+        stack.up(args.workers)
+        async with ViewListener(stack.gateway_url) as listener:
+            for i, (rate, batch) in enumerate(args.rates):
+                feeders = max(1, math.ceil(rate / batch / REQUESTS_PER_FEEDER))
+                step = await run_step(
+                    stack,
+                    listener,
+                    tps=rate,
+                    batch=batch,
+                    duration=args.duration,
+                    seed=200 + i,
+                    tag=f"latency-{i}",
+                    feeders=feeders,
+                )
+                steps.append(step)
+    finally:
+        stack.stop_all()
+    return {"workers": args.workers, "steps": steps}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__.split("\n")[0])
+    parser.add_argument("--rates", type=rate_batches, default=rate_batches("100:1,1000:1,5000:10"))
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds per rate")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="mdstack-bench-") as tmp, bench_settings(Path(tmp)) as settings:
+        result = asyncio.run(run(args, settings, Path(tmp)))
+    report(result, args.json)
+    return 0 if all(delivered_once(s) for s in result["steps"]) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
