@@ -30,6 +30,7 @@ from services.common.redis import async_redis
 from services.common.schemas import SYMBOL_PATTERN, ErrorBody
 from services.common.settings import Settings
 from services.realtime_gateway import dashboard
+from services.realtime_gateway.conflate import parse_interval
 from services.realtime_gateway.errors import GatewayError, InvalidParameter
 from services.realtime_gateway.frames import Filters
 from services.realtime_gateway.hub import Hub
@@ -40,6 +41,13 @@ STARTUP_WAIT_S = 5.0  # how long start-up waits for the first subscription befor
 SHUTDOWN_GRACE_S = 1.0  # streams get this long to end cleanly when the server stops
 TYPE_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 MAX_ID_PART = 2**64 - 1  # stream id parts are unsigned 64-bit
+CONFLATE_DESCRIPTION = (
+    "A duration from 10ms to 10s (`100ms`, `1s`, or plain milliseconds like `250`): each (type, symbol) then gets "
+    "at most one event per interval, the newest. If nothing was sent in the last interval an event goes out at "
+    "once; otherwise the newest of each (type, symbol) goes out, in id order, when the interval ends. Envelopes "
+    "without a symbol are never conflated and go out at once. A Last-Event-ID replay is conflated too. "
+    "Absent: every event."
+)
 
 
 @dataclass
@@ -114,17 +122,22 @@ def create_app(settings: Settings) -> FastAPI:
         types: Annotated[str | None, Query(description="Comma list of envelope types")] = None,
         last_event_id: Annotated[str | None, Query(description="For clients that cannot set headers")] = None,
         last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+        conflate: Annotated[str | None, Query(description=CONFLATE_DESCRIPTION, examples=["100ms"])] = None,
     ) -> EventSourceResponse:
-        """Realtime envelopes; reconnect with `Last-Event-ID` to get what was missed."""
+        """Realtime envelopes; reconnect with `Last-Event-ID` to get what was missed.
+
+        With `conflate`, each (type, symbol) gets at most one event per interval, the newest.
+        """
         filters = Filters(
             symbols=_comma_list("symbols", symbols, re.compile(SYMBOL_PATTERN)),
             types=_comma_list("types", types, TYPE_PATTERN),
         )
         resume = _resume_id(last_event_id_header, last_event_id)
+        interval = _interval(conflate)
         peer = f"{request.client.host}:{request.client.port}" if request.client else "-"
         shutdown = anyio.Event()
         return EventSourceResponse(
-            client_stream(state.hub, filters, resume, peer, shutdown),
+            client_stream(state.hub, filters, resume, peer, shutdown, conflate=interval),
             ping=settings.SSE_PING_S,
             send_timeout=settings.SSE_SEND_TIMEOUT_S,
             sep="\n",
@@ -144,6 +157,16 @@ def _comma_list(field: str, value: str | None, pattern: re.Pattern[str]) -> froz
     if bad:
         raise InvalidParameter(field, f"{', '.join(bad)} do not match {pattern.pattern}")
     return frozenset(items)
+
+
+def _interval(value: str | None) -> float | None:
+    """Seconds of `?conflate=`; None (no conflation) when absent or blank, as for the filters."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return parse_interval(value)
+    except ValueError as exc:
+        raise InvalidParameter("conflate", str(exc)) from None
 
 
 def _resume_id(header: str | None, query: str | None) -> str | None:

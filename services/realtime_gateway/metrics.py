@@ -19,6 +19,10 @@ REDIS_RECONNECTS = Counter(
     "mdstack_gateway_redis_reconnects_total", "Times the pub/sub subscription was re-established"
 )
 BAD_ENVELOPES = Counter("mdstack_gateway_bad_envelopes_total", "Messages on the channel that were not envelopes")
+CONFLATED = Counter(
+    "mdstack_gateway_conflated_total",
+    "Events not sent to a ?conflate= client because a newer one of the same type and symbol replaced them",
+)
 
 # Label values exist from the start, so dashboards see 0 rather than no series.
 CLIENTS_DROPPED.labels("slow")

@@ -1,5 +1,8 @@
 """The event stream of one client: resume from history, then live, then (maybe) overflow.
 
+With `?conflate=` both the replay and the live events go through the
+client's `Conflator`; the loop then also wakes when its pending events are due.
+
 No gap and no duplicate on resume: the client is registered with the hub
 *before* the history is read, so every event is either in the history read
 or in its queue (or both); live events with an id at or below the last one
@@ -17,21 +20,31 @@ from redis.exceptions import RedisError
 from services.common.logging import get_logger
 from services.common.realtime import parse_id
 from services.realtime_gateway import metrics
-from services.realtime_gateway.frames import CONNECTED, Filters, control
+from services.realtime_gateway.conflate import Conflator
+from services.realtime_gateway.frames import CONNECTED, Event, Filters, control
 from services.realtime_gateway.hub import SHUTDOWN, SLOW, Client, Hub
 
 log = get_logger(__name__)
 
 
 async def client_stream(
-    hub: Hub, filters: Filters, last_event_id: str | None, peer: str, shutdown: anyio.Event
+    hub: Hub,
+    filters: Filters,
+    last_event_id: str | None,
+    peer: str,
+    shutdown: anyio.Event,
+    conflate: float | None = None,
 ) -> AsyncIterator[bytes]:
-    """The frames of one client; `shutdown` (set by sse-starlette when the server stops) ends it cleanly."""
+    """The frames of one client; `shutdown` (set by sse-starlette when the server stops) ends it cleanly.
+
+    `conflate`: seconds; each (type, symbol) then gets at most one event per interval, the newest.
+    """
     client = hub.subscribe(filters, peer)  # first: whatever is published from now on is queued for us
     metrics.CLIENTS.inc()
     watcher = asyncio.create_task(_close_on(shutdown, hub, client))
+    conflator = Conflator(conflate) if conflate else None
     delivered = last_event_id or client.start_id  # where this client should resume from
-    log.info("gateway.client_connected", client=peer, last_event_id=last_event_id)
+    log.info("gateway.client_connected", client=peer, last_event_id=last_event_id, conflate=conflate)
     try:
         yield CONNECTED
         seen = (-1, -1)  # live events at or below this were covered by the replay
@@ -45,31 +58,56 @@ async def client_stream(
                 async for event in replay:
                     seen = event.key
                     if filters.match(event):
-                        yield event.frame
-                        delivered = event.id
-                        metrics.FRAMES_DELIVERED.inc()
                         metrics.REPLAYED.labels("resume").inc()
+                        for ready in _offer(conflator, event):
+                            yield ready.frame
+                            delivered = ready.id
+                            metrics.FRAMES_DELIVERED.inc()
                 if not replay.complete:
                     yield _reset(delivered, None, "too_far_behind")
             except RedisError as exc:  # the client reconnects with its Last-Event-ID once Redis is back
                 log.warning("gateway.replay_failed", client=peer, error=f"{type(exc).__name__}: {exc}")
                 return
         while True:
-            item = await client.queue.get()
-            if isinstance(item, str):  # the hub stopped feeding us
+            item = await _next(client.queue, conflator)
+            if item is None:  # the conflator's pending events are due
+                ready_events = conflator.flush(anyio.current_time()) if conflator else []
+            elif isinstance(item, str):  # the hub stopped feeding us
                 if item == SLOW:
                     yield _overflow(hub.buffer, delivered)
                 return
-            if item.key <= seen:
+            elif item.key <= seen:
                 continue
-            yield item.frame
-            delivered = item.id
-            metrics.FRAMES_DELIVERED.inc()
+            else:
+                ready_events = _offer(conflator, item)
+            for ready in ready_events:
+                yield ready.frame
+                delivered = ready.id
+                metrics.FRAMES_DELIVERED.inc()
     finally:
         watcher.cancel()
         hub.unsubscribe(client)
         metrics.CLIENTS.dec()
-        log.info("gateway.client_disconnected", client=peer, last_event_id=delivered)
+        conflated = conflator.conflated if conflator else None
+        log.info("gateway.client_disconnected", client=peer, last_event_id=delivered, conflated=conflated)
+
+
+def _offer(conflator: Conflator | None, event: Event) -> list[Event]:
+    """What to send for one event: itself, or what the conflator lets out now."""
+    return [event] if conflator is None else conflator.offer(event, anyio.current_time())
+
+
+async def _next(queue: asyncio.Queue[Event | str], conflator: Conflator | None) -> Event | str | None:
+    """The next queued item; None if the conflator's pending events fall due first.
+
+    A queued item comes first even then: offering it sends the pending events too.
+    """
+    due = conflator.due() if conflator else None
+    if due is None or not queue.empty():
+        return await queue.get()
+    with anyio.CancelScope(deadline=due):  # a cancelled get() leaves the queue as it was
+        return await queue.get()
+    return None
 
 
 async def _close_on(shutdown: anyio.Event, hub: Hub, client: Client) -> None:

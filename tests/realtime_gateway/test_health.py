@@ -50,6 +50,7 @@ async def test_metrics_expose_the_gateway_counters(gateway: Gateway, publisher: 
         "mdstack_gateway_clients_dropped_total",
         "mdstack_gateway_replayed_events_total",
         "mdstack_gateway_redis_reconnects_total ",
+        "mdstack_gateway_conflated_total ",
     ):
         assert f"\n{name}" in text, name
 
@@ -59,5 +60,7 @@ async def test_openapi_documents_the_stream(gateway: Gateway) -> None:
         async with gateway.http() as http:
             schema = (await http.get("/openapi.json")).json()
     stream = schema["paths"]["/stream"]["get"]
-    assert {p["name"] for p in stream["parameters"]} == {"symbols", "types", "last_event_id", "Last-Event-ID"}
+    params = {p["name"]: p for p in stream["parameters"]}
+    assert set(params) == {"symbols", "types", "last_event_id", "Last-Event-ID", "conflate"}
+    assert "10ms to 10s" in params["conflate"]["description"]
     assert "text/event-stream" in stream["responses"]["200"]["content"]
