@@ -22,6 +22,7 @@ from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
+from starlette.background import BackgroundTask
 
 from services.common.health import health_routes, readiness_problems
 from services.common.logging import get_logger
@@ -34,6 +35,7 @@ from services.realtime_gateway.conflate import parse_interval
 from services.realtime_gateway.errors import GatewayError, InvalidParameter
 from services.realtime_gateway.frames import Filters
 from services.realtime_gateway.hub import Hub
+from services.realtime_gateway.response import SendClock, StreamResponse, Watchdog
 from services.realtime_gateway.stream import client_stream
 
 log = get_logger(__name__)
@@ -55,9 +57,10 @@ class GatewayState:
     settings: Settings
     redis: aioredis.Redis
     hub: Hub
+    watchdog: Watchdog
 
 
-def get_state(request: Request) -> GatewayState:
+async def get_state(request: Request) -> GatewayState:  # async: a plain def costs a thread hop per request
     return request.app.state.gateway  # type: ignore[no-any-return]
 
 
@@ -69,8 +72,10 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = async_redis(settings, client_name=f"gateway:{settings.PUBSUB_CHANNEL}".replace(" ", "_"))
         hub = Hub(client, settings)
-        app.state.gateway = GatewayState(settings=settings, redis=client, hub=hub)
+        watchdog = Watchdog(settings.SSE_SEND_TIMEOUT_S)
+        app.state.gateway = GatewayState(settings=settings, redis=client, hub=hub, watchdog=watchdog)
         task = asyncio.create_task(hub.run(), name="gateway-hub")
+        watching = asyncio.create_task(watchdog.run(), name="gateway-send-watchdog")
         try:
             await asyncio.wait_for(hub.subscribed.wait(), STARTUP_WAIT_S)
             log.info("gateway.started", channel=settings.PUBSUB_CHANNEL)
@@ -79,9 +84,10 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for running in (task, watching):
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
             await client.aclose()
             log.info("gateway.stopped")
 
@@ -136,10 +142,13 @@ def create_app(settings: Settings) -> FastAPI:
         interval = _interval(conflate)
         peer = f"{request.client.host}:{request.client.port}" if request.client else "-"
         shutdown = anyio.Event()
-        return EventSourceResponse(
+        clock = SendClock(peer)
+        state.watchdog.watch(clock)
+        return StreamResponse(
             client_stream(state.hub, filters, resume, peer, shutdown, conflate=interval),
+            clock=clock,
+            background=BackgroundTask(state.watchdog.forget, clock),
             ping=settings.SSE_PING_S,
-            send_timeout=settings.SSE_SEND_TIMEOUT_S,
             sep="\n",
             shutdown_event=shutdown,
             shutdown_grace_period=SHUTDOWN_GRACE_S,

@@ -26,5 +26,6 @@ CONFLATED = Counter(
 
 # Label values exist from the start, so dashboards see 0 rather than no series.
 CLIENTS_DROPPED.labels("slow")
+CLIENTS_DROPPED.labels("send_timeout")
 REPLAYED.labels("resume")
 REPLAYED.labels("reconnect")

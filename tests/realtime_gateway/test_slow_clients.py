@@ -89,3 +89,32 @@ async def test_client_that_stops_reading_gets_overflow_and_is_dropped_while_othe
     assert body["reason"] == "slow_client"
     assert body["last_event_id"] == events[-1]["id"]
     assert sample(*DROPPED) == dropped_before + 1
+
+
+async def test_client_whose_socket_stays_full_is_cut_off_after_the_send_timeout(
+    start_gateway, settings: Settings, publisher: Publisher
+) -> None:
+    """The watchdog (response.py), not a per-send timer, ends a stream stuck in a send; the others go on."""
+    settings.SSE_CLIENT_BUFFER = 100_000  # the queue never overflows: only the send timeout can end it
+    settings.SSE_SEND_TIMEOUT_S = 1
+    gateway = start_gateway(settings)
+    timeouts = ("mdstack_gateway_clients_dropped_total", {"reason": "send_timeout"})
+    before = sample(*timeouts)
+    with anyio.fail_after(60):
+        slow, handshake = await anyio.to_thread.run_sync(connect_without_reading, gateway.port)
+        async with gateway.http() as http, open_stream(http) as normal:
+            sent = 0
+            while sample(*timeouts) == before:  # fill the slow client's socket until its send sticks
+                assert sent < MAX_EVENTS, "the stuck client was never cut off"
+                ids = await publisher.many([make_env(n=sent, pad=PAD)])
+                assert fields(await normal.event())["id"] == ids[-1]
+                sent += 1
+                if sent % 50 == 0:
+                    await anyio.sleep(0.5)  # give the watchdog a look
+            await wait_until(lambda: sample("mdstack_gateway_clients") == 1)
+            after = await publisher.many([make_env(n=n) for n in range(3)])
+            assert [fields(f)["id"] for f in await normal.events(3)] == after
+        raw = await anyio.to_thread.run_sync(read_to_end, slow, handshake)  # the gateway closed it
+        await wait_until(lambda: sample("mdstack_gateway_clients") == 0)
+    assert raw.startswith(b"HTTP/1.1 200")
+    assert sample(*timeouts) == before + 1
