@@ -39,7 +39,7 @@ SUITES: dict[str, tuple[Main, list[str], list[str]]] = {
     ),
     "latency": (
         latency.main,
-        ["--rates", "100:1,1000:1,5000:10", "--duration", "15"],
+        ["--rates", "100:1,1000:10,5000:100", "--duration", "15"],
         ["--rates", "100:1,500:10", "--duration", "2"],
     ),
     "fanout": (
