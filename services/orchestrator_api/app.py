@@ -94,7 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
         max_age=600,
     )
     if settings.INGEST_FASTPATH:
-        app.add_middleware(IngestFastPath, endpoints=ingest.ENDPOINTS)  # outermost: skips the stack below
+        app.add_middleware(IngestFastPath, endpoints=ingest.endpoints())  # outermost: skips the stack below
     return app
 
 

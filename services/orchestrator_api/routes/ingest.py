@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.routing import APIRoute
 
 from services.common.kinds import DLQ, ERROR, LOG, QUEUE, TICK, TRADE, Kind
 from services.common.logging import get_logger
@@ -21,10 +22,7 @@ from services.orchestrator_api.security import check_basic
 from services.orchestrator_api.state import AppState, StateDep
 
 log = get_logger(__name__)
-PREFIX = "/ingest"
-router = APIRouter(prefix=PREFIX, tags=["ingest"], dependencies=[Depends(check_basic)])
-# path -> endpoint, for the fast path (fastpath.py) that serves these without FastAPI's routing
-ENDPOINTS: dict[str, Callable[[Request, AppState], Awaitable[IngestResult]]] = {}
+router = APIRouter(prefix="/ingest", tags=["ingest"], dependencies=[Depends(check_basic)])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Body is not valid JSON"},
@@ -99,9 +97,6 @@ async def ingest_tick(request: Request, state: StateDep) -> IngestResult:
     return await _store(state, TICK, [item])
 
 
-ENDPOINTS[PREFIX + "/tick"] = ingest_tick
-
-
 @router.post(
     "/ticks",
     response_model=IngestResult,
@@ -117,9 +112,6 @@ async def ingest_ticks(request: Request, state: StateDep) -> IngestResult:
     return await _store(state, TICK, items)
 
 
-ENDPOINTS[PREFIX + "/ticks"] = ingest_ticks
-
-
 def _rttm_route(path: str, kind: Kind, what: str) -> None:
     schema = _schema(kind)
     body = {"oneOf": [schema, {"type": "array", "items": schema, "minItems": 1}]}
@@ -131,7 +123,6 @@ def _rttm_route(path: str, kind: Kind, what: str) -> None:
             raise HTTPException(422, detail=[{"field": "body", "message": "must be an object or a non-empty array"}])
         return await _store(state, kind, items)
 
-    ENDPOINTS[PREFIX + path] = ingest
     ingest.__doc__ = f"{what}: one object or an array. Valid items are stored even when others are not."
     router.add_api_route(
         path,
@@ -150,3 +141,8 @@ _rttm_route("/queue-metrics", QUEUE, "Queue metrics (produced vs consumed offset
 _rttm_route("/dlq-events", DLQ, "Dead-letter events")
 _rttm_route("/error-events", ERROR, "Error events")
 _rttm_route("/log-events", LOG, "Parsed log events")
+
+
+def endpoints() -> dict[str, Callable[[Request, AppState], Awaitable[IngestResult]]]:
+    """Path -> endpoint of every ingest route, for the fast path (fastpath.py) that skips FastAPI's routing."""
+    return {route.path: route.endpoint for route in router.routes if isinstance(route, APIRoute)}
