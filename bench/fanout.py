@@ -304,7 +304,7 @@ def run(args: argparse.Namespace, settings: Settings, workdir: Path) -> dict[str
     ctx = mp.get_context("spawn")
     children: list[tuple[Any, Connection]] = []
     try:
-        pid = stack.start("gateway").pid
+        pid = stack.start("gateway", SSE_MAX_PER_IP="0").pid  # every client comes from 127.0.0.1
         wait_ready(stack.gateway_url)
         rss = {"before_clients": rss_mb(pid)}
         procs = max(1, min(args.client_procs, args.clients))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -58,6 +59,8 @@ class Stack:
             PYTHONUNBUFFERED="1",
         )
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.commands: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {}  # name -> module, args, env
+        self.health: dict[str, str] = {}  # name -> base URL of /health/* of processes without an HTTP API
 
     @property
     def api_url(self) -> str:
@@ -69,22 +72,53 @@ class Stack:
 
     def start(self, name: str, *args: str, service: str | None = None, **env: str) -> subprocess.Popen[bytes]:
         module = MODULES[service or name]
+        self.commands[name] = (module, args, env)
         with (self.log_dir / f"{name}.log").open("ab") as log:  # the child keeps its own descriptor
             proc = subprocess.Popen(
-                [sys.executable, "-m", module, *args], env=dict(self.env, **env), stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, "-m", module, *args],
+                env=dict(self.env, **env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a group of its own: RQ's scheduler is a child process of the worker
             )
         self.processes[name] = proc
         return proc
 
-    def up(self, workers: int = 2, timeout: float = 30.0) -> None:
-        """API, workers, flusher and gateway, ready to serve."""
+    def up(self, workers: int = 2, timeout: float = 30.0, *, health: bool = False) -> None:
+        """API, workers, flusher and gateway, ready to serve; `health`: workers and flusher serve /health/*."""
         self.start("api")
         for i in range(1, workers + 1):
-            self.start(f"worker-{i}", service="worker")
-        self.start("flusher")
+            self.start(f"worker-{i}", *self._health_args(f"worker-{i}", health), service="worker")
+        self.start("flusher", *self._health_args("flusher", health))
         self.start("gateway")
-        for url in (self.api_url, self.gateway_url):
+        self.wait_ready(timeout)
+
+    def _health_args(self, name: str, on: bool) -> tuple[str, ...]:
+        if not on:
+            return ()
+        port = free_port()
+        self.health[name] = f"http://127.0.0.1:{port}"
+        return ("--metrics-port", str(port))
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Until every process with a health endpoint reports ready."""
+        for url in (self.api_url, self.gateway_url, *self.health.values()):
             wait_ready(url, timeout)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL to the process and its children: no shutdown code runs."""
+        proc = self.processes[name]
+        _kill_group(proc.pid)
+        proc.wait(10)
+
+    def restart(self, name: str) -> subprocess.Popen[bytes]:
+        """The same command again (as a supervisor would after a crash)."""
+        module, args, env = self.commands[name]
+        service = next(s for s, m in MODULES.items() if m == module)
+        if name in self.health:  # a new health port: the old one may have gone to a client socket meanwhile
+            args = tuple(a for a in args if a != "--metrics-port" and not self.health[name].endswith(f":{a}"))
+            args += self._health_args(name, True)
+        return self.start(name, *args, service=service, **env)
 
     def stop(self, name: str, timeout: float = 15) -> int:
         proc = self.processes.pop(name)
@@ -95,6 +129,7 @@ class Stack:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        _kill_group(proc.pid)  # whatever it left behind
         return proc.returncode
 
     def stop_all(self) -> None:
@@ -103,6 +138,11 @@ class Stack:
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.log_dir.glob("*.log")))
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def isolated_settings(redis_url: str, pg_url: str, name: str, **overrides: object) -> Settings:

@@ -19,6 +19,7 @@ import pytest
 
 from bench.stack import Stack
 from services.common.settings import Settings
+from tests.keys import unbounded_keys
 from tests.realtime_gateway.sse import SSEReader, fields
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
@@ -150,3 +151,4 @@ async def test_seeded_run_matches_what_the_monitor_reports(stack: Stack, setting
         assert types.count("rttm.metrics") >= 4
         assert "alert.fired" in types
         assert set(types) <= {"rttm.metrics", "alert.fired"}
+        assert unbounded_keys(settings) == [], "Redis keys that would grow forever"

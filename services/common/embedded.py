@@ -37,10 +37,13 @@ def redis_server_binary() -> str:
 class EmbeddedRedis:
     """A redis-server child process on a loopback port."""
 
-    def __init__(self, state_dir: Path, port: int | None = None, *, appendonly: bool = True) -> None:
+    def __init__(
+        self, state_dir: Path, port: int | None = None, *, appendonly: bool = True, appendfsync: str = "everysec"
+    ) -> None:
         self.dir = state_dir / "redis"
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.appendfsync = appendfsync  # "always": an acknowledged write survives a crash of Redis itself
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -56,7 +59,7 @@ class EmbeddedRedis:
             "--dir", str(self.dir),
             "--save", "",
             "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", "everysec",
+            "--appendfsync", self.appendfsync,
             "--logfile", str(self.dir / "redis.log"),
         ]  # fmt: skip
         # Own session: a terminal's Ctrl-C must not stop Redis before the services that use it.
@@ -94,6 +97,10 @@ class EmbeddedPostgres:
     def __init__(self, state_dir: Path) -> None:
         self.dir = state_dir / "pg"
         self.server: Any = None  # pgserver.PostgresServer once started
+
+    @property
+    def url(self) -> str:
+        return str(self.server.get_uri())
 
     def start(self) -> str:
         import pgserver

@@ -13,17 +13,18 @@ import hashlib
 from typing import Annotated, Any, ClassVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from services.common.schemas import EpochMs, EventId
+from services.common.schemas import EpochMs, EventId, json_integer
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9_]{1,64}$")]  # event types, statuses, categories
 TradeId = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,128}$")]
 # Free text: any printable characters (tabs and newlines allowed), bounded.
 Text = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$", max_length=2000)]
-Partition = Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
-Offset = Annotated[int, Field(ge=0, le=2**62, strict=True)]
+# JSON Schema's integer: 2 and 2.0, not "2" or true (see JsonInt in schemas.py for why it is spelt this way).
+Partition = Annotated[int, Field(ge=0, le=1_000_000), BeforeValidator(json_integer)]
+Offset = Annotated[int, Field(ge=0, le=2**62), BeforeValidator(json_integer)]
 LogLevel = Annotated[str, StringConstraints(pattern=r"^(TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL)$")]
 
 

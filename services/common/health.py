@@ -1,6 +1,11 @@
 """Liveness, readiness and /metrics for every service.
 
-Readiness means "Redis and Postgres both answer". The web services mount
+Readiness means "this process can do its job now": Redis answers, and
+Postgres too for a process that cannot work without it (the flusher). A
+process that only reads Postgres on the side (the API: ingest needs Redis
+alone, history and candles need Postgres) stays ready with Postgres down and
+says so: `{"status": "degraded", "degraded": ["postgres: ..."]}`, so a load
+balancer keeps sending it ticks to buffer. The web services mount
 `health_routes()`; processes without an HTTP API (worker, flusher) call
 `serve_health()` to expose the same three paths from a daemon thread.
 """
@@ -10,12 +15,15 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import orjson
 import psycopg
 import redis
 from fastapi import APIRouter, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common.settings import Settings
@@ -58,19 +66,46 @@ async def check_postgres(settings: Settings) -> str | None:
     return None
 
 
-async def readiness_problems(client, settings: Settings) -> list[str]:  # type: ignore[no-untyped-def]
-    """Why this process is not ready: Redis or Postgres unreachable (empty when ready)."""
-    problems = await asyncio.gather(check_redis(client), check_postgres(settings))
-    return [p for p in problems if p]
+@dataclass(frozen=True)
+class Readiness:
+    problems: list[str] = field(default_factory=list)  # any: not ready (503)
+    degraded: list[str] = field(default_factory=list)  # ready, but part of what it serves is down
 
 
-def readiness_problems_sync(client: redis.Redis, settings: Settings) -> list[str]:
-    return [p for p in (check_redis_sync(client), check_postgres_sync(settings)) if p]
+Postgres = Literal["required", "optional", "unused"]
 
 
-def readiness_body(problems: list[str]) -> tuple[int, bytes]:
-    if problems:
-        return 503, orjson.dumps({"status": "unavailable", "problems": problems})
+async def readiness_problems(client, settings: Settings, postgres: Postgres = "required") -> Readiness:  # type: ignore[no-untyped-def]
+    """Why this process is not ready (Redis, and Postgres when `required`), and what is degraded."""
+    redis_problem, pg_problem = await asyncio.gather(
+        check_redis(client), check_postgres(settings) if postgres != "unused" else _none()
+    )
+    return _readiness(redis_problem, pg_problem, postgres)
+
+
+def readiness_problems_sync(client: redis.Redis, settings: Settings, postgres: Postgres = "required") -> Readiness:
+    pg_problem = check_postgres_sync(settings) if postgres != "unused" else None
+    return _readiness(check_redis_sync(client), pg_problem, postgres)
+
+
+async def _none() -> None:
+    return None
+
+
+def _readiness(redis_problem: str | None, pg_problem: str | None, postgres: Postgres) -> Readiness:
+    problems = [p for p in (redis_problem, pg_problem if postgres == "required" else None) if p]
+    degraded = [pg_problem] if pg_problem and postgres == "optional" else []
+    return Readiness(problems, degraded)
+
+
+def readiness_body(readiness: Readiness | list[str]) -> tuple[int, bytes]:
+    if isinstance(readiness, list):
+        readiness = Readiness(readiness)
+    if readiness.problems:
+        body = {"status": "unavailable", "problems": readiness.problems, "degraded": readiness.degraded}
+        return 503, orjson.dumps(body)
+    if readiness.degraded:
+        return 200, orjson.dumps({"status": "degraded", "degraded": readiness.degraded})
     return 200, orjson.dumps({"status": "ready"})
 
 
@@ -82,16 +117,16 @@ def health_routes(readiness: Callable[[], object], metrics: Callable[[], object]
     async def liveness() -> dict:
         return {"status": "alive"}
 
-    @router.get("/health/readiness", responses={503: {"description": "Redis or Postgres unreachable"}})
+    @router.get("/health/readiness", responses={503: {"description": "Redis (or a required Postgres) unreachable"}})
     async def ready() -> Response:
         status, body = readiness_body(await readiness())  # type: ignore[misc]
         return Response(body, status_code=status, media_type="application/json")
 
-    @router.get("/metrics")
-    async def prometheus() -> Response:
+    @router.get("/metrics", response_class=PlainTextResponse)
+    async def prometheus() -> PlainTextResponse:
         if metrics is not None:
             await metrics()  # type: ignore[misc]
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
 
@@ -101,7 +136,7 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def serve_health(host: str, port: int, readiness: Callable[[], list[str]]) -> WSGIServer:
+def serve_health(host: str, port: int, readiness: Callable[[], Readiness | list[str]]) -> WSGIServer:
     """Serve /health/liveness, /health/readiness and /metrics from a daemon thread."""
 
     def app(environ, start_response):  # type: ignore[no-untyped-def]

@@ -41,6 +41,20 @@ class Keys:
         """Set once calc-a has applied a batch, so a retried job changes nothing."""
         return f"{self.prefix}applied:{batch_id}"
 
+    def worker_alive(self, worker_name: str) -> str:
+        """A worker process's heartbeat (expires WORKER_DEAD_AFTER_S after its last beat; see reaper.py)."""
+        return f"{self.prefix}worker:{worker_name}:alive"
+
+    @property
+    def reaper_lock(self) -> str:
+        """Held by the one worker looking for abandoned jobs at a time."""
+        return f"{self.prefix}reaper"
+
+    @property
+    def backlog(self) -> str:
+        """Count of accepted items not yet in Postgres (ingest adds, the flusher's ack takes off)."""
+        return f"{self.prefix}backlog"
+
     @property
     def flush_stream(self) -> str:
         """Redis Stream of accepted batches waiting for the flusher."""

@@ -30,12 +30,20 @@ SOURCE_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 MIN_TS_MS = 946_684_800_000  # 2000-01-01T00:00:00Z; anything older is a unit mistake, not data
 MAX_PRICE = 1e12
 MAX_VOLUME = 1e15
+INT64_MAX = 2**63 - 1  # what Redis, Postgres bigint and orjson hold
 
 
 def _not_bool(value: Any) -> Any:
     # JSON true/false must not pass as 1/0.
     if isinstance(value, bool):
         raise ValueError("must be a number, not a boolean")
+    return value
+
+
+def json_integer(value: Any) -> Any:
+    """JSON Schema's `integer`: 5 and 5.0 pass (pydantic then refuses 5.5); true, false and "5" do not."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
     return value
 
 
@@ -74,13 +82,20 @@ def _in_range(ms: float, info: ValidationInfo) -> float:
 
 Symbol = Annotated[str, StringConstraints(pattern=SYMBOL_PATTERN)]
 Number = Annotated[float, BeforeValidator(_not_bool)]
+# Bound it as a model field's `Field(ge=..., le=...)`, or as `Annotated[int, Field(ge=..., le=...),
+# BeforeValidator(json_integer)]`; not as `Annotated[JsonInt, Field(...)]`, where pydantic (2.14) documents the
+# bounds as `ge`/`le`, keywords JSON Schema does not have, so the OpenAPI document loses them.
+JsonInt = Annotated[int, BeforeValidator(json_integer)]
 EventId = Annotated[str, StringConstraints(pattern=EVENT_ID_PATTERN)]
 EpochMs = Annotated[
     float,
     BeforeValidator(_epoch_ms),
     AfterValidator(_in_range),
     Field(
-        description="ISO-8601 (naive means UTC) or epoch milliseconds", json_schema_extra={"type": ["string", "number"]}
+        description="ISO-8601 (naive means UTC) or epoch milliseconds; from 2000-01-01 to MAX_FUTURE_SKEW_S "
+        "(300 s by default) ahead of the server's clock",
+        # `minimum` applies to the number form only; the future bound moves with the clock, so no schema holds it.
+        json_schema_extra={"type": ["string", "number"], "minimum": MIN_TS_MS},
     ),
 ]
 

@@ -7,7 +7,7 @@ at start-up, so by the time a service runs both URLs are set.
 
 from __future__ import annotations
 
-from pydantic import field_validator, model_validator
+from pydantic import ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Demo defaults: printed loudly at start, refused when MDSTACK_ENV=production.
@@ -22,7 +22,7 @@ DEMO_SECRETS = {
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", frozen=False)
+    model_config = SettingsConfigDict(extra="ignore", frozen=False, hide_input_in_errors=True)
 
     MDSTACK_ENV: str = "development"
     SERVICE_NAME: str = "mdstack"
@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     INGEST_MAX_GROUP: int = 5000  # ticks per group commit (= per RQ job)
     INGEST_FASTPATH: bool = True  # serve POST /ingest/* without FastAPI's routing (orchestrator_api/fastpath.py)
     MAX_BATCH: int = 5000  # ticks per POST /ingest/ticks
+    # Back-pressure (commit.py): refuse with Retry-After rather than hold more than this.
+    INGEST_MAX_PENDING: int = 50_000  # items waiting for a commit in one API process (429)
+    INGEST_MAX_BACKLOG: int = 500_000  # accepted items in Redis not yet in Postgres (503)
+    INGEST_MAX_QUEUED_JOBS: int = 20_000  # RQ jobs not yet started (503)
+    INGEST_RETRY_AFTER_S: int = 2  # Retry-After of those refusals
     MAX_BODY_BYTES: int = 2 * 1024 * 1024
     DEDUP_TTL_S: int = 24 * 3600  # how long an event_id is remembered
     MAX_FUTURE_SKEW_S: float = 300.0  # ts may be this far ahead of the server clock
@@ -72,6 +77,7 @@ class Settings(BaseSettings):
     JOB_RETRY_INTERVALS: str = "1,3,10"  # seconds between attempts
     JOB_TIMEOUT_S: int = 60
     CANDLES_KEEP: int = 1000  # candles kept per symbol and interval
+    WORKER_DEAD_AFTER_S: float = 10.0  # a worker silent this long is dead; its job runs again (reaper.py)
 
     # Flusher.
     FLUSH_MAX_ROWS: int = 5000
@@ -84,6 +90,8 @@ class Settings(BaseSettings):
     SSE_CLIENT_BUFFER: int = 1000  # events queued per client before it is dropped
     SSE_PING_S: float = 15.0
     SSE_SEND_TIMEOUT_S: float = 10.0
+    SSE_MAX_PER_IP: int = 50  # open /stream connections from one client address (429 past it); 0 = no limit
+    SSE_MAX_CLIENTS: int = 10_000  # open /stream connections in one gateway process; 0 = no limit
 
     # Feeder.
     SYMBOLS: str = "BTCUSDT,ETHUSDT,SOLUSDT,XAUUSD,EURUSD"
@@ -201,7 +209,11 @@ def load_settings(**overrides: object) -> Settings:
     import json
     from pathlib import Path
 
-    settings = get_settings(**overrides)
+    try:
+        settings = get_settings(**overrides)
+    except ValidationError as exc:  # one line saying what to set, not a traceback
+        reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise SystemExit(f"mdstack: {reasons}") from None
     servers = Path(settings.STATE_DIR) / SERVERS_FILE
     if (not settings.REDIS_URL or not settings.PG_URL) and servers.exists():
         urls = json.loads(servers.read_text())

@@ -4,6 +4,7 @@ Errors all answer `{"error": ..., "detail": ...}`:
     HTTPException            -> its status (401, 403, 404, 413, 415, 422 ...)
     RequestValidationError   -> 422, one entry per bad field
     redis.RedisError         -> 503 + Retry-After: nothing was stored, retry
+    Postgres unreachable     -> 503 + Retry-After on the reads that need it (ingest does not)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -21,7 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.common.db import async_engine
-from services.common.health import health_routes, readiness_problems
+from services.common.health import Readiness, health_routes, readiness_problems
 from services.common.logging import get_logger
 from services.common.redis import async_redis, sync_redis
 from services.common.settings import Settings
@@ -66,9 +68,9 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
 
-    async def readiness() -> list[str]:
+    async def readiness() -> Readiness:
         state: AppState = app.state.mdstack
-        return await readiness_problems(state.redis, settings)
+        return await readiness_problems(state.redis, settings, postgres="optional")
 
     async def refresh_metrics() -> None:
         try:
@@ -111,6 +113,14 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(redis.RedisError)
     async def redis_down(_request: Request, exc: redis.RedisError) -> JSONResponse:
         return errors.redis_unavailable(exc)
+
+    @app.exception_handler(sqlalchemy.exc.OperationalError)
+    @app.exception_handler(sqlalchemy.exc.InterfaceError)
+    async def postgres_down(_request: Request, exc: sqlalchemy.exc.DBAPIError) -> JSONResponse:
+        log.error("api.postgres_unavailable", error=str(exc.orig).strip())
+        return errors.error_response(
+            503, "Postgres is unavailable; ingest still works, reads of history need it", {"Retry-After": "5"}
+        )
 
 
 class RequestMetrics:

@@ -8,6 +8,13 @@ job will read, the flush stream entry, `tick.received` envelopes) and the RQ
 job `process_batch(batch_id)`. Only after EXEC returns does any request get
 its answer, so a 200 always means "in Redis"; an error fails every request of
 the group and none of its items is half-written.
+
+Back-pressure: `admit` refuses a request up front (429/503 with Retry-After)
+when this process already holds INGEST_MAX_PENDING items waiting for a commit,
+or when Redis holds more than INGEST_MAX_BACKLOG items not yet in Postgres or
+INGEST_MAX_QUEUED_JOBS jobs not yet started. Both figures come back with every
+commit, at no extra round trip; while refusing, they are re-read at most
+every BACKLOG_REFRESH_S.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import orjson
 import redis
 from redis.exceptions import NoScriptError
 from rq import Queue, Retry
+from starlette.exceptions import HTTPException
 
 from services.common.keys import Keys
 from services.common.kinds import Kind
@@ -36,6 +44,8 @@ log = get_logger(__name__)
 PROCESS_BATCH = "services.consumers.tasks.process_batch"
 RESULT_TTL_S = 60  # finished jobs are only kept for a glance in rq-dashboard
 FAILURE_TTL_S = 7 * 24 * 3600  # failed jobs wait a week for someone to look
+BATCH_TTL_S = FAILURE_TTL_S + 24 * 3600  # a batch outlives its job (queued, retried or failed), never forever
+BACKLOG_REFRESH_S = 0.5
 
 
 Item = tuple[Kind, str, dict[str, Any]]  # kind, idempotency key, record
@@ -60,6 +70,10 @@ class GroupCommitter:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self.backlog = 0  # items in Redis not yet in Postgres, as of the last commit or refresh
+        self.queued_jobs = 0
+        self._refreshed_at = 0.0
+        self._refresh: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="group-commit")
@@ -70,6 +84,59 @@ class GroupCommitter:
         self._wakeup.set()
         if self._task is not None:
             await self._task
+
+    def admit(self, count: int) -> None:
+        """Raise 429/503 (with Retry-After) when `count` more items should not be taken now."""
+        settings = self.settings
+        if self._pending_items and self._pending_items + count > settings.INGEST_MAX_PENDING:
+            metrics.REFUSED.labels("pending").inc(count)
+            raise HTTPException(
+                429,
+                f"ingest is saturated: {self._pending_items} items wait for a commit in this process "
+                f"(INGEST_MAX_PENDING={settings.INGEST_MAX_PENDING}); retry later",
+                headers={"Retry-After": str(settings.INGEST_RETRY_AFTER_S)},
+            )
+        if self.backlog > settings.INGEST_MAX_BACKLOG or self.queued_jobs > settings.INGEST_MAX_QUEUED_JOBS:
+            self._refresh_figures()
+            if self.backlog > settings.INGEST_MAX_BACKLOG or self.queued_jobs > settings.INGEST_MAX_QUEUED_JOBS:
+                metrics.REFUSED.labels("backlog").inc(count)
+                raise HTTPException(
+                    503,
+                    f"the stack is behind: {self.backlog} items not yet in Postgres "
+                    f"(INGEST_MAX_BACKLOG={settings.INGEST_MAX_BACKLOG}), {self.queued_jobs} jobs queued "
+                    f"(INGEST_MAX_QUEUED_JOBS={settings.INGEST_MAX_QUEUED_JOBS}); nothing was stored, retry later",
+                    headers={"Retry-After": str(settings.INGEST_RETRY_AFTER_S)},
+                )
+
+    def _refresh_figures(self) -> None:
+        """Re-read the backlog in the background (no commits run while every request is refused)."""
+        if time.monotonic() - self._refreshed_at < BACKLOG_REFRESH_S or self._refresh is not None:
+            return
+        self._refreshed_at = time.monotonic()
+
+        async def read() -> None:
+            try:
+                backlog, queued = await anyio.to_thread.run_sync(self._read_figures)
+                self._set_figures(backlog, queued)
+            except redis.RedisError as exc:
+                log.warning("ingest.backlog_unreadable", error=str(exc))
+            finally:
+                self._refresh = None
+
+        self._refresh = asyncio.ensure_future(read())
+
+    def _read_figures(self) -> tuple[object, object]:
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.get(self.keys.backlog)
+            pipe.llen(self.queue.key)
+            backlog, queued = pipe.execute()
+        return backlog, queued
+
+    def _set_figures(self, backlog: object, queued: object) -> None:
+        self.backlog = int(backlog or 0)  # type: ignore[call-overload]
+        self.queued_jobs = int(queued or 0)  # type: ignore[call-overload]
+        self._refreshed_at = time.monotonic()
+        metrics.BACKLOG.set(self.backlog)
 
     async def submit(self, items: list[Item]) -> list[bool]:
         """Store items; returns per item True if accepted, False if a duplicate."""
@@ -135,6 +202,7 @@ class GroupCommitter:
             self.settings.SSE_HISTORY,
             self.settings.PUBSUB_CHANNEL,
             self.keys.accepted,
+            self.keys.backlog,
         ]
         for kind, key, record in items:
             body = orjson.dumps(record)
@@ -151,6 +219,7 @@ class GroupCommitter:
             results = self._transaction(batch_id, args)
         if isinstance(results[0], Exception):
             raise results[0]
+        self._set_figures(results[-2], results[-1])
         flags = [bool(flag) for flag in results[0]]
         log.debug("ingest.committed", trace_id=batch_id, items=len(items), accepted=sum(flags))
         return flags
@@ -171,4 +240,7 @@ class GroupCommitter:
                 failure_ttl=FAILURE_TTL_S,
                 pipeline=pipe,
             )
+            pipe.expire(self.keys.batch(batch_id), BATCH_TTL_S)  # no batch (all duplicates): a no-op
+            pipe.get(self.keys.backlog)
+            pipe.llen(self.queue.key)
             return pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]

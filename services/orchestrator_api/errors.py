@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from http import HTTPStatus
+from typing import Any
 
 import redis
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from services.common.logging import get_logger
+from services.common.schemas import ErrorBody
 
 log = get_logger(__name__)
 RETRY_AFTER_S = "1"
+# What a route with parameters documents for them: our body, not FastAPI's default HTTPValidationError.
+BAD_PARAMETER: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorBody, "description": "A bad parameter or body; `detail` names each as `{field, message}`"}
+}
 
 
 def error_response(status: int, detail: object, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql
 from services.common.keys import FLUSH_GROUP, Keys
 from services.common.kinds import KINDS, Kind
 from services.common.logging import get_logger
+from services.common.scripts import register
 from services.common.settings import Settings
 from services.orchestrator_api import flusher_metrics as metrics
 
@@ -76,12 +77,14 @@ SQL = {name: KindSQL.of(kind) for name, kind in KINDS.items()}
 @dataclass
 class Batch:
     entry_ids: list[bytes] = field(default_factory=list)
+    entry_items: list[int] = field(default_factory=list)  # per entry, the items it adds to the backlog count
     trace_ids: list[str] = field(default_factory=list)  # the ingest batch ids, as the workers log them
     rows: dict[str, list[tuple[object, ...]]] = field(default_factory=dict)  # by kind
     oldest_received_ms: float = float("inf")
 
     def add(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         self.entry_ids.append(entry_id)
+        self.entry_items.append(int(fields.get(b"n", 0)))
         self.trace_ids.append(fields[b"batch"].decode())
         for name, records in orjson.loads(fields[b"items"]).items():
             columns = KINDS[name].columns
@@ -105,6 +108,7 @@ class Flusher:
         self._conn: psycopg.Connection | None = None
         self._own_pending_read = False
         self._last_claim = 0.0
+        self._ack = register(client, "flush_ack")
 
     # --- Redis side -------------------------------------------------------------
 
@@ -150,10 +154,10 @@ class Flusher:
         return batch
 
     def acknowledge(self, batch: Batch) -> None:
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xack(self.keys.flush_stream, FLUSH_GROUP, *batch.entry_ids)
-            pipe.xdel(self.keys.flush_stream, *batch.entry_ids)
-            pipe.execute()
+        args: list[object] = [FLUSH_GROUP]
+        for entry_id, items in zip(batch.entry_ids, batch.entry_items, strict=True):
+            args += (entry_id, items)
+        self._ack(keys=[self.keys.flush_stream, self.keys.backlog], args=args)
 
     # --- Postgres side ----------------------------------------------------------
 
@@ -233,6 +237,8 @@ class Flusher:
             except redis.RedisError as exc:
                 metrics.ERRORS.labels("redis").inc()
                 log.error("flusher.redis_failed", error=str(exc), retry_in_s=delay)
+                if "NOGROUP" in str(exc):  # Redis came back without its data: make the group again
+                    self._ensure_group_quietly()
                 self.stop.wait(delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
                 self._own_pending_read = False  # re-read what we hold once Redis is back
@@ -240,6 +246,12 @@ class Flusher:
                 log.warning("flusher.batch_left_pending", reason="stopping while Postgres is unavailable")
         self.close()
         log.info("flusher.stopped", consumer=self.name)
+
+    def _ensure_group_quietly(self) -> None:
+        try:
+            self.ensure_group()
+        except redis.RedisError as exc:
+            log.warning("flusher.group_not_created", error=str(exc))
 
     def close(self) -> None:
         if self._conn is not None:

@@ -34,6 +34,10 @@ COMMIT_TICKS = Histogram(
     buckets=(1, 2, 5, 10, 50, 100, 500, 1000, 5000),
 )
 COMMIT_ERRORS = Counter("mdstack_ingest_commit_errors_total", "Group commits that failed (requests got 503)")
+REFUSED = Counter(
+    "mdstack_ingest_refused_total", "Items refused by back-pressure (429/503 with Retry-After)", ["reason"]
+)
+BACKLOG = Gauge("mdstack_ingest_backlog_items", "Accepted items not yet in Postgres (INGEST_MAX_BACKLOG bounds it)")
 VIEWS = Counter("mdstack_views_total", "Views posted by workers", ["outcome"])
 
 QUEUE_JOBS = Gauge("mdstack_queue_jobs", "RQ jobs by registry", ["queue", "state"])
@@ -55,6 +59,7 @@ async def queue_figures(client, settings: Settings) -> dict[str, Any]:  # type: 
             pipe.zcard(key)
         pipe.xlen(keys.flush_stream)
         pipe.xpending(keys.flush_stream, FLUSH_GROUP)
+        pipe.get(keys.backlog)
         results = await pipe.execute(raise_on_error=False)
     pending = results[5]
     return {
@@ -62,6 +67,7 @@ async def queue_figures(client, settings: Settings) -> dict[str, Any]:  # type: 
         | {s: _number(v) for s, v in zip(registries, results[1:4], strict=True)},
         "flush_backlog": _number(results[4]),
         "flush_in_flight": pending.get("pending", 0) if isinstance(pending, dict) else 0,
+        "unflushed_items": int(results[6]) if isinstance(results[6], bytes | str) else 0,
     }
 
 
@@ -71,6 +77,7 @@ async def refresh_queue_gauges(client, settings: Settings) -> None:  # type: ign
         QUEUE_JOBS.labels(settings.QUEUE_NAME, state).set(value)
     FLUSH_BACKLOG.labels("stream").set(figures["flush_backlog"])
     FLUSH_BACKLOG.labels("in_flight").set(figures["flush_in_flight"])
+    BACKLOG.set(figures["unflushed_items"])
 
 
 def _number(value: object) -> int:

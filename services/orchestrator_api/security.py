@@ -10,10 +10,20 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
+from typing import Any
 
 from fastapi import HTTPException, Request
 
+from services.common.schemas import ErrorBody
+
 INGEST_REALM = 'Basic realm="mdstack-ingest", charset="UTF-8"'
+# The refusals of `check_api_key` and `check_internal_token`, for the routers' OpenAPI `responses`.
+API_KEY_REFUSED: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "API_KEY is set and x-api-key is missing or wrong"}
+}
+TOKEN_REFUSED: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorBody, "description": "x-internal-token is missing or wrong"}
+}
 
 
 def _equal(given: str | None, expected: str) -> bool:

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 from starlette.background import BackgroundTask
 
-from services.common.health import health_routes, readiness_problems
+from services.common.health import Readiness, health_routes, readiness_problems
 from services.common.logging import get_logger
 from services.common.realtime import is_stream_id
 from services.common.redis import async_redis
@@ -35,6 +35,7 @@ from services.realtime_gateway.conflate import parse_interval
 from services.realtime_gateway.errors import GatewayError, InvalidParameter
 from services.realtime_gateway.frames import Filters
 from services.realtime_gateway.hub import Hub
+from services.realtime_gateway.limits import StreamLimits
 from services.realtime_gateway.response import SendClock, StreamResponse, Watchdog
 from services.realtime_gateway.stream import client_stream
 
@@ -58,6 +59,7 @@ class GatewayState:
     redis: aioredis.Redis
     hub: Hub
     watchdog: Watchdog
+    limits: StreamLimits
 
 
 async def get_state(request: Request) -> GatewayState:  # async: a plain def costs a thread hop per request
@@ -73,7 +75,8 @@ def create_app(settings: Settings) -> FastAPI:
         client = async_redis(settings, client_name=f"gateway:{settings.PUBSUB_CHANNEL}".replace(" ", "_"))
         hub = Hub(client, settings)
         watchdog = Watchdog(settings.SSE_SEND_TIMEOUT_S)
-        app.state.gateway = GatewayState(settings=settings, redis=client, hub=hub, watchdog=watchdog)
+        limits = StreamLimits(settings.SSE_MAX_PER_IP, settings.SSE_MAX_CLIENTS)
+        app.state.gateway = GatewayState(settings=settings, redis=client, hub=hub, watchdog=watchdog, limits=limits)
         task = asyncio.create_task(hub.run(), name="gateway-hub")
         watching = asyncio.create_task(watchdog.run(), name="gateway-send-watchdog")
         try:
@@ -106,10 +109,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(GatewayError)
     async def gateway_error(_request: Request, exc: GatewayError) -> JSONResponse:
-        return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status)
+        headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
+        return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status, headers=headers)
 
-    async def readiness() -> list[str]:
-        return await readiness_problems(app.state.gateway.redis, settings)
+    async def readiness() -> Readiness:
+        return await readiness_problems(app.state.gateway.redis, settings, postgres="unused")
 
     app.include_router(health_routes(readiness))
 
@@ -119,6 +123,7 @@ def create_app(settings: Settings) -> FastAPI:
         responses={
             200: {"content": {"text/event-stream": {}}, "description": "Envelopes as SSE events"},
             400: {"model": ErrorBody, "description": "A bad filter or Last-Event-ID"},
+            429: {"model": ErrorBody, "description": "Over SSE_MAX_PER_IP or SSE_MAX_CLIENTS; see Retry-After"},
         },
     )
     async def stream(
@@ -140,14 +145,21 @@ def create_app(settings: Settings) -> FastAPI:
         )
         resume = _resume_id(last_event_id_header, last_event_id)
         interval = _interval(conflate)
-        peer = f"{request.client.host}:{request.client.port}" if request.client else "-"
+        ip = request.client.host if request.client else "-"
+        peer = f"{ip}:{request.client.port}" if request.client else "-"
+        state.limits.acquire(ip)
         shutdown = anyio.Event()
         clock = SendClock(peer)
         state.watchdog.watch(clock)
+
+        def finished() -> None:
+            state.watchdog.forget(clock)
+            state.limits.release(ip)
+
         return StreamResponse(
             client_stream(state.hub, filters, resume, peer, shutdown, conflate=interval),
             clock=clock,
-            background=BackgroundTask(state.watchdog.forget, clock),
+            background=BackgroundTask(finished),
             ping=settings.SSE_PING_S,
             sep="\n",
             shutdown_event=shutdown,
@@ -184,6 +196,7 @@ def _resume_id(header: str | None, query: str | None) -> str | None:
     if not value:
         return None
     value = value.strip()
-    if not is_stream_id(value) or any(int(part) > MAX_ID_PART for part in value.split("-")):
+    # ASCII first: `\d` also matches other scripts' digits, which Redis refuses as a stream id.
+    if not value.isascii() or not is_stream_id(value) or any(int(part) > MAX_ID_PART for part in value.split("-")):
         raise InvalidParameter(field, f"{value[:64]!r} is not an event id like 1795565084139-0")
     return value

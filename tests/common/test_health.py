@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import httpx
+import orjson
+import pytest
 import redis
 
 from services.common.embedded import free_port
-from services.common.health import check_postgres_sync, check_redis_sync, serve_health
+from services.common.health import (
+    Postgres,
+    check_postgres_sync,
+    check_redis_sync,
+    readiness_body,
+    readiness_problems_sync,
+    serve_health,
+)
 from services.common.settings import Settings
 
 
@@ -34,3 +43,27 @@ def test_serves_liveness_readiness_and_metrics(settings: Settings) -> None:
         server.shutdown()
         server.server_close()
         client.close()
+
+
+@pytest.mark.parametrize(
+    ("postgres", "status", "body"),
+    [
+        ("required", 503, {"status": "unavailable", "problems": ["postgres"], "degraded": []}),
+        ("optional", 200, {"status": "degraded", "degraded": ["postgres"]}),
+        ("unused", 200, {"status": "ready"}),
+    ],
+)
+def test_postgres_down_fails_readiness_only_where_it_is_required(
+    settings: Settings, postgres: Postgres, status: int, body: dict
+) -> None:
+    client = redis.Redis.from_url(settings.redis_url)
+    down = settings.model_copy(update={"PG_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/test"})
+
+    code, raw = readiness_body(readiness_problems_sync(client, down, postgres))
+
+    answer = orjson.loads(raw)
+    for key in ("problems", "degraded"):  # the reasons start with the server they name
+        if key in answer:
+            answer[key] = [reason.split(":")[0] for reason in answer[key]]
+    assert (code, answer) == (status, body)
+    client.close()

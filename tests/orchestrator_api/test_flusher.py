@@ -140,6 +140,32 @@ def test_killed_after_commit_before_ack_writes_nothing_twice(settings: Settings)
 
     assert rows(settings) == dict.fromkeys(ids, 1)
     assert backlog(settings) == (0, 0)
+    assert unflushed(settings) == 0
+
+
+def test_backlog_count_follows_ingest_and_each_entry_comes_off_once(settings: Settings) -> None:
+    settings.FLUSH_INTERVAL_MS = 100
+    settings.FLUSH_CLAIM_IDLE_MS = 0
+    accept(settings, 30)
+    accept(settings, 12)
+    assert unflushed(settings) == 42
+    slow = flusher(settings, "slow")
+    batch = slow.collect()
+    slow.write(batch)  # committed, but its ack comes late: another flusher claims the entries meanwhile
+
+    assert flusher(settings, "fast").flush_once() == 0
+    assert unflushed(settings) == 0
+    slow.acknowledge(batch)
+    assert unflushed(settings) == 0  # not -42
+
+
+def unflushed(settings: Settings) -> int:
+    """The backlog count ingest's back-pressure reads (INGEST_MAX_BACKLOG)."""
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        return int(client.get(Keys(settings.KEY_PREFIX).backlog) or 0)
+    finally:
+        client.close()
 
 
 def test_postgres_down_keeps_the_batch_in_redis(settings: Settings) -> None:
@@ -162,7 +188,21 @@ def test_flusher_killed_with_sigkill_mid_run_loses_and_duplicates_nothing(settin
     stack = Stack(settings, tmp_path)
 
     def flusher_process() -> subprocess.Popen[bytes]:
-        return stack.start("flusher", FLUSHER_NAME="flusher-kill-test", FLUSH_MAX_ROWS="50", FLUSH_INTERVAL_MS="20")
+        """A flusher that has started reading (start-up alone can take longer than a round on a busy box)."""
+        proc = stack.start("flusher", FLUSHER_NAME="flusher-kill-test", FLUSH_MAX_ROWS="50", FLUSH_INTERVAL_MS="20")
+        client = redis.Redis.from_url(settings.redis_url)
+        started = time.monotonic()
+        while not read_since(client, started) and time.monotonic() < started + 20:
+            time.sleep(0.02)
+        client.close()
+        return proc
+
+    def read_since(client: redis.Redis, started: float) -> bool:
+        try:
+            consumers = client.xinfo_consumers(Keys(settings.KEY_PREFIX).flush_stream, FLUSH_GROUP)
+        except redis.ResponseError:  # no stream or group yet
+            return False
+        return any(c["idle"] < (time.monotonic() - started) * 1000 for c in consumers)
 
     accepted: list[str] = []
     for round_ in range(4):

@@ -3,16 +3,17 @@
 -- realtime envelope) or not in at all.
 -- ARGV: dedup prefix, dedup ttl, batch key, flush stream, batch id,
 --       history key, history maxlen, channel, stats key (accepted items by kind),
---       then per item: kind, idempotency key, record json, envelope ('' for none).
+--       backlog key (items not yet in Postgres; the flusher takes them off, see flush_ack.lua), then per item: kind, idempotency key, record json, envelope ('' for none).
 -- The batch is a JSON object of arrays by kind: {"tick": [...], "trade": [...]}.
 -- Returns one flag per item: 1 accepted, 0 duplicate.
 local dprefix, ttl, bkey, fstream, bid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local hist, hmax, chan, stats = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
-local flags, by_kind, kinds = {}, {}, {}
-for i = 10, #ARGV, 4 do
+local hist, hmax, chan, stats, backlog = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local flags, by_kind, kinds, accepted = {}, {}, {}, 0
+for i = 11, #ARGV, 4 do
   local kind = ARGV[i]
   if redis.call('SET', dprefix .. kind .. ':' .. ARGV[i + 1], bid, 'NX', 'EX', ttl) then
     flags[#flags + 1] = 1
+    accepted = accepted + 1
     if not by_kind[kind] then
       by_kind[kind] = {}
       kinds[#kinds + 1] = kind
@@ -31,6 +32,7 @@ if #kinds > 0 then
   end
   local body = '{' .. table.concat(parts, ',') .. '}'
   redis.call('SET', bkey, body)
-  redis.call('XADD', fstream, '*', 'batch', bid, 'items', body)
+  redis.call('XADD', fstream, '*', 'batch', bid, 'items', body, 'n', accepted)
+  redis.call('INCRBY', backlog, accepted)
 end
 return flags

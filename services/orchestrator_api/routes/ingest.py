@@ -30,9 +30,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "Body or batch too large"},
     415: {"model": ErrorBody, "description": "Content-Type is not application/json"},
     422: {"model": ErrorBody, "description": "Invalid tick(s); every bad field is named"},
+    429: {
+        "model": ErrorBody,
+        "description": "This API process holds INGEST_MAX_PENDING items; nothing was stored, retry after Retry-After",
+    },
     503: {
         "model": ErrorBody,
-        "description": "Redis unavailable; nothing was stored, retry with the same event_id",
+        "description": "Redis unavailable, or the backlog is over its bound; nothing was stored, "
+        "retry with the same event_id after Retry-After",
     },
 }
 
@@ -67,6 +72,7 @@ async def _store(state: StateDep, kind: Kind, items: list[Any]) -> IngestResult:
     settings = state.settings
     if len(items) > settings.MAX_BATCH:
         raise HTTPException(413, detail=f"batch has {len(items)} items; the limit is {settings.MAX_BATCH}")
+    state.committer.admit(len(items))
     now_ms = time.time() * 1000.0
     good, bad = validate_items(kind.model, items, now_ms=now_ms, max_future_skew_s=settings.MAX_FUTURE_SKEW_S)
     if bad:

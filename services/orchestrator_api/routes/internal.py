@@ -1,26 +1,52 @@
-"""POST /internal/agg-update: workers hand in views W; the API stores and republishes them."""
+"""POST /internal/agg-update: workers hand in views W; the API stores and republishes them.
+
+The body is read by the route, not by FastAPI: FastAPI reads and validates a declared body before it runs
+the router's dependencies, so the token check would come after an unbounded read, and a caller without
+the token would get validation errors back.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, field_validator
 
-from services.common.schemas import Symbol, envelope
+from services.common.schemas import INT64_MAX, JsonInt, Symbol, envelope
 from services.common.scripts import register
 from services.orchestrator_api import metrics
-from services.orchestrator_api.security import check_internal_token
+from services.orchestrator_api.errors import BAD_PARAMETER
+from services.orchestrator_api.routes.ingest import ERRORS, read_json
+from services.orchestrator_api.security import TOKEN_REFUSED, check_internal_token
 from services.orchestrator_api.state import StateDep
 
-router = APIRouter(prefix="/internal", tags=["internal"], dependencies=[Depends(check_internal_token)])
+router = APIRouter(
+    prefix="/internal",
+    tags=["internal"],
+    dependencies=[Depends(check_internal_token)],
+    responses={**TOKEN_REFUSED, **BAD_PARAMETER},
+)
 
 
 class AggUpdate(BaseModel):
     symbol: Symbol
     view: dict[str, Any] = Field(description="View W; must carry an integer `version`")
-    ts: int = Field(description="Event time (epoch ms) of the latest tick in the view")
+    ts: JsonInt = Field(ge=0, le=INT64_MAX, description="Event time (epoch ms) of the latest tick in the view")
+
+    @field_validator("view")
+    @classmethod
+    def _storable(cls, view: dict[str, Any]) -> dict[str, Any]:
+        # Both go to Redis as they are: the version as a script argument, the view as JSON.
+        version = view.get("version", 0)
+        if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= INT64_MAX:
+            raise ValueError(f"`version` must be an integer from 0 to 2**63-1, not {str(version)[:40]!r}")
+        try:
+            orjson.dumps(view)
+        except orjson.JSONEncodeError as exc:
+            raise ValueError(f"is not storable as JSON: {exc}") from None
+        return view
 
 
 class AggResult(BaseModel):
@@ -28,9 +54,24 @@ class AggResult(BaseModel):
     stale: int = Field(description="Views older than the stored one; stored views only move forward")
 
 
-@router.post("/agg-update", response_model=AggResult)
-async def agg_update(updates: AggUpdate | list[AggUpdate], state: StateDep) -> AggResult:
+ONE, MANY = TypeAdapter(AggUpdate), TypeAdapter(list[AggUpdate])  # by shape: errors then name `body.0.ts`
+_ONE = AggUpdate.model_json_schema()
+BODY = {"anyOf": [_ONE, {"type": "array", "items": _ONE}]}
+
+
+@router.post(
+    "/agg-update",
+    response_model=AggResult,
+    responses={status: ERRORS[status] for status in (400, 413, 415)},
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": BODY}}}},
+)
+async def agg_update(request: Request, state: StateDep) -> AggResult:
     """Store each view if it is newer than the stored one and publish it as `symbol.updated`."""
+    payload = await read_json(request, state.settings.MAX_BODY_BYTES)
+    try:
+        updates = (MANY if isinstance(payload, list) else ONE).validate_python(payload)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
     items = updates if isinstance(updates, list) else [updates]
     args: list[Any] = [
         state.keys.view(""),
@@ -40,7 +81,7 @@ async def agg_update(updates: AggUpdate | list[AggUpdate], state: StateDep) -> A
     ]
     for item in items:
         data = {"symbol": item.symbol, "view": item.view, "ts": item.ts}
-        args += (item.symbol, int(item.view.get("version", 0)), orjson.dumps(item.view))
+        args += (item.symbol, item.view.get("version", 0), orjson.dumps(item.view))
         args.append(envelope("symbol.updated", data, symbol=item.symbol))
     ids = await register(state.redis, "views")(args=args) if items else []
     published = sum(1 for i in ids if i)

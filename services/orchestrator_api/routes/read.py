@@ -11,13 +11,20 @@ from sqlalchemy import select
 from services.common.candles import candle_from_hash
 from services.common.db import md_ticks
 from services.common.keys import INTERVALS_MS
-from services.common.schemas import SYMBOL_PATTERN
-from services.orchestrator_api.security import check_api_key
+from services.common.schemas import SYMBOL_PATTERN, ErrorBody
+from services.orchestrator_api.errors import BAD_PARAMETER
+from services.orchestrator_api.security import API_KEY_REFUSED, check_api_key
 from services.orchestrator_api.state import StateDep
 
-router = APIRouter(prefix="/symbols", tags=["read"], dependencies=[Depends(check_api_key)])
+router = APIRouter(
+    prefix="/symbols",
+    tags=["read"],
+    dependencies=[Depends(check_api_key)],
+    responses={**API_KEY_REFUSED, **BAD_PARAMETER},
+)
 
-SymbolPath = Annotated[str, Path(pattern=SYMBOL_PATTERN, description="Symbol, e.g. BTCUSDT")]
+UNKNOWN: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "Unknown symbol"}}
+SymbolPath = Annotated[str, Path(pattern=SYMBOL_PATTERN, description="Symbol", examples=["BTCUSDT"])]
 
 
 async def _require_symbol(state: StateDep, symbol: str) -> None:
@@ -47,7 +54,7 @@ async def list_symbols(state: StateDep) -> dict[str, list[dict[str, Any]]]:
     return {"symbols": out}
 
 
-@router.get("/{symbol}", responses={404: {"description": "Unknown symbol"}})
+@router.get("/{symbol}", responses=UNKNOWN)
 async def get_view(symbol: SymbolPath, state: StateDep) -> dict[str, Any]:
     """Latest view W of a symbol."""
     raw = await state.redis.hget(state.keys.view(symbol), "view")
@@ -56,7 +63,7 @@ async def get_view(symbol: SymbolPath, state: StateDep) -> dict[str, Any]:
     return orjson.loads(raw)  # type: ignore[no-any-return]
 
 
-@router.get("/{symbol}/history", responses={404: {"description": "Unknown symbol"}})
+@router.get("/{symbol}/history", responses=UNKNOWN)
 async def history(
     symbol: SymbolPath,
     state: StateDep,
@@ -86,7 +93,7 @@ async def history(
     return {"symbol": symbol, "limit": limit, "ticks": ticks}
 
 
-@router.get("/{symbol}/candles", responses={404: {"description": "Unknown symbol"}})
+@router.get("/{symbol}/candles", responses=UNKNOWN)
 async def candles(
     symbol: SymbolPath,
     state: StateDep,

@@ -15,13 +15,21 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from sqlalchemy import func, select
 
 from services.common.db import rttm_alerts, rttm_dlq_events, rttm_error_events, rttm_trade_events
-from services.orchestrator_api.security import check_api_key
+from services.common.schemas import ErrorBody
+from services.orchestrator_api.errors import BAD_PARAMETER
+from services.orchestrator_api.security import API_KEY_REFUSED, check_api_key
 from services.orchestrator_api.state import StateDep
 
-router = APIRouter(prefix="/rttm", tags=["rttm"], dependencies=[Depends(check_api_key)])
+router = APIRouter(
+    prefix="/rttm",
+    tags=["rttm"],
+    dependencies=[Depends(check_api_key)],
+    responses={**API_KEY_REFUSED, **BAD_PARAMETER},
+)
 
 LIMIT_MAX = 1000
 NO_SNAPSHOT = "no RTTM snapshot yet: the workers compute one each second (is a worker running?)"
+NOT_YET: dict[int | str, dict[str, Any]] = {503: {"model": ErrorBody, "description": NO_SNAPSHOT}}
 TradeIdPath = Annotated[str, Path(pattern=r"^[\x21-\x7e]{1,128}$")]
 Limit = Annotated[int, Query(ge=1, description=f"capped at {LIMIT_MAX}")]
 
@@ -37,20 +45,22 @@ async def _snapshot(state: StateDep) -> dict[str, Any]:
     return orjson.loads(raw)  # type: ignore[no-any-return]
 
 
-@router.get("/metrics", responses={503: {"description": NO_SNAPSHOT}})
+@router.get("/metrics", responses=NOT_YET)
 async def metrics(state: StateDep) -> dict[str, Any]:
     """TPS, stage and end-to-end latency p50/p95/p99, pipeline depth, DLQ and error counts, stuck trades, alerts."""
     return await _snapshot(state)
 
 
-@router.get("/pipeline", responses={503: {"description": NO_SNAPSHOT}})
+@router.get("/pipeline", responses=NOT_YET)
 async def pipeline(state: StateDep) -> dict[str, Any]:
     """Lag (produced - consumed offset) per topic/partition and per service, latest and trend."""
     snap = await _snapshot(state)
     return {"computed_at": snap["computed_at"], **snap["pipeline"]}
 
 
-@router.get("/trades/{trade_id}", responses={404: {"description": "No event of this trade is known"}})
+@router.get(
+    "/trades/{trade_id}", responses={404: {"model": ErrorBody, "description": "No event of this trade is known"}}
+)
 async def trade(trade_id: TradeIdPath, state: StateDep) -> dict[str, Any]:
     """A trade's lifecycle: its events in event-time order with the latency of each stage, plus DLQ and errors."""
     async with state.engine.connect() as conn:

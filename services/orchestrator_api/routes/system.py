@@ -15,11 +15,12 @@ router = APIRouter(tags=["read"], dependencies=[Depends(check_api_key)])
 
 @router.get("/system")
 async def system(state: StateDep) -> dict[str, Any]:
-    """RQ queue depth by state, batches waiting for the flusher, and items accepted since start (by kind)."""
+    """RQ queue depth by state, batches and items waiting for the flusher, and items accepted since start (by kind)."""
     figures = await metrics.queue_figures(state.redis, state.settings)
     accepted = {k.decode(): int(v) for k, v in (await state.redis.hgetall(state.keys.accepted)).items()}
     return {
         "queue": figures["queue"],
         "flush_backlog": figures["flush_backlog"],
+        "unflushed_items": figures["unflushed_items"],
         "ingest": {"accepted_total": sum(accepted.values()), "accepted_by_kind": accepted},
     }
