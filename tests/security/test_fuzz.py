@@ -1,0 +1,251 @@
+"""Schemathesis fuzzing of every ingest and read endpoint against the app's own OpenAPI schema.
+
+Positive and negative cases, in process over ASGI, with valid credentials so
+the fuzzer gets past auth to validation. Every answer must conform to the
+schema (status, content type, headers, body), never be a 5xx, and a 4xx for
+bad input must name the offending field. Deterministic: Hypothesis runs
+derandomized with no example database, so CI sees the same cases every run.
+
+Schemathesis runs each app's lifespan on its own event-loop thread and keeps
+it until `shutdown_lifespans()`; the fixtures create one app per test and
+stop them all after it.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import httpx
+import hypothesis
+import pytest
+import redis
+import schemathesis
+from fastapi import FastAPI
+from hypothesis import HealthCheck
+from schemathesis import BaseSchema
+from schemathesis.python import asgi
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
+
+from services.common.settings import Settings
+from services.consumers import calc_a
+from services.consumers.calc_b import build_view
+from services.consumers.rttm.ticker import Ticker
+from services.orchestrator_api.app import create_app
+from services.realtime_gateway.app import create_app as create_gateway
+from tests.consumers.test_calc import tick
+from tests.security.helpers import openapi
+
+API_KEY = "test-api-key"
+TIME_FIELDS = {"ts", "event_time", "snapshot_time"}
+FLOAT_EXACT = 2**53  # integers past this lose precision as floats
+
+
+def schema_of(service: str, *, coverage: bool = True) -> BaseSchema:
+    loaded = schemathesis.openapi.from_dict(copy.deepcopy(openapi(service)))
+    loaded.config.phases.coverage.enabled = coverage  # its boundary cases are not bounded by max_examples
+    # /metrics is Prometheus text that services/common/health.py documents as JSON: see test_metrics_*.
+    return loaded.exclude(path=["/metrics", "/stream"])  # /stream never ends: test_stream_* below
+
+
+API = schema_of("api")
+# The router serves the fast path's very endpoint functions: fuzzed too, without the coverage phase's ~900 cases.
+ROUTER = schema_of("api", coverage=False).include(path_regex="^/ingest/")
+GATEWAY = schema_of("gateway")
+FUZZ = hypothesis.settings(
+    max_examples=15,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),  # one app per test on purpose: state carries across examples
+)
+
+
+def field_errors(body: dict[str, Any]) -> list[dict[str, str]]:
+    """The `{field, message}` entries of an error body, flattened across the items of a batch."""
+    return [e for entry in body["detail"] for e in entry.get("errors", [entry])]
+
+
+def names_the_bad_field(_ctx: Any, response: Any, case: schemathesis.Case) -> bool | None:
+    """A 400/422 says which field is wrong: `detail` lists `{field, message}` (per item for batches)."""
+    if response.status_code not in (400, 422):
+        return None
+    body = response.json()
+    assert set(body) == {"error", "detail"}, body
+    if isinstance(body["detail"], str):  # unparsable JSON: the field is the body itself
+        assert body["detail"].startswith("body "), body
+        return None
+    errors = field_errors(body)
+    assert errors, body
+    assert all(e["field"] and e["message"] for e in errors), body
+    return None
+
+
+def _schema_cannot_say(error: dict[str, str], value: Any) -> bool:
+    """A refusal of schema-valid data that the schema cannot express, or that the generator got wrong."""
+    if error["field"] in TIME_FIELDS:  # too far ahead: the bound moves with the clock
+        return True
+    # Integers past 2**53 are compared with `maximum` as floats by the generator: 2**62 + 95 "passes" 2**62.
+    bound = error["message"].removeprefix("Input should be less than or equal to ")
+    return bound.isdigit() and int(bound) > FLOAT_EXACT
+
+
+def accepts_valid_data(_ctx: Any, response: Any, case: schemathesis.Case) -> bool | None:
+    """Schema-valid data is accepted (replaces schemathesis' check, which cannot know `_schema_cannot_say`)."""
+    if case.meta is None or not case.meta.generation.mode.is_positive or response.status_code < 400:
+        return None
+    if response.status_code in (401, 403, 404):  # credentials are the fixture's; unknown symbol or trade
+        return None
+    assert response.status_code == 422, f"schema-valid request refused with {response.status_code}: {response.text}"
+    items = case.body if isinstance(case.body, list) else [case.body]
+    for entry in response.json()["detail"]:
+        item = items[entry["index"]] if "index" in entry else {}
+        for error in entry.get("errors", [entry]):
+            value = item.get(error["field"]) if isinstance(item, dict) else None
+            assert _schema_cannot_say(error, value), f"schema-valid request refused: {response.text}"
+    return None
+
+
+def reports_invalid_items(_ctx: Any, response: Any, case: schemathesis.Case) -> bool | None:
+    """Schema-invalid input is refused, or (a batch with valid items) stored in part with the rest in `rejected`."""
+    if case.meta is None or case.meta.generation.mode.is_positive or response.status_code >= 400:
+        return None
+    assert response.json()["rejected"], f"schema-invalid request accepted whole: {response.text}"
+    return None
+
+
+CHECKS: dict[str, Any] = {
+    "additional_checks": [names_the_bad_field, accepts_valid_data],
+    "excluded_checks": [positive_data_acceptance],
+}
+# Partial batches are the contract (valid items stored, bad ones reported), not a schema violation let through.
+INGEST_CHECKS: dict[str, Any] = {
+    "additional_checks": [*CHECKS["additional_checks"], reports_invalid_items],
+    "excluded_checks": [positive_data_acceptance, negative_data_rejection],
+}
+
+
+@pytest.fixture
+def served(settings: Settings) -> Iterator[Settings]:
+    """Settings with a read key; every app lifespan schemathesis started is stopped after the test."""
+    settings.API_KEY = API_KEY
+    yield settings
+    asgi.shutdown_lifespans()
+
+
+def credentials(settings: Settings) -> dict[str, Any]:
+    return {
+        "auth": (settings.INGEST_USERNAME, settings.INGEST_PASSWORD),
+        "headers": {"x-api-key": API_KEY, "x-internal-token": settings.INTERNAL_TOKEN},
+    }
+
+
+@pytest.fixture
+def fast_path_app(served: Settings) -> FastAPI:
+    return create_app(served.model_copy(update={"INGEST_FASTPATH": True}))
+
+
+@pytest.fixture
+def router_app(served: Settings) -> FastAPI:
+    return create_app(served.model_copy(update={"INGEST_FASTPATH": False}))
+
+
+@pytest.fixture
+def read_app(served: Settings) -> FastAPI:
+    """The API with what its reads serve: symbol BTCUSDT (the path example) with a view and candles, and an
+    RTTM snapshot, made by the workers' own code, so the examples get 200s and not only 404s and 503s."""
+    client = redis.Redis.from_url(served.redis_url)
+    ticks = [tick(i, int(time.time() * 1000) - 1000 * i, 100.0 + i, 1.0) for i in range(3)]
+    [state] = calc_a.apply(client, served, "seed", ticks)
+    Ticker(served, client).tick()
+    client.close()
+    view = build_view(state, ticks, time.time() * 1000)
+    app = create_app(served)
+    with asgi.get_client(app) as http:  # starts the lifespan the fuzzer's requests then share
+        update = {"symbol": state.symbol, "view": view, "ts": view["ts"]}
+        seeded = http.post("/internal/agg-update", json=update, **credentials(served))
+    assert seeded.json() == {"published": 1, "stale": 0}
+    return app
+
+
+@pytest.fixture
+def gateway_app(served: Settings) -> FastAPI:
+    return create_gateway(served)
+
+
+@API.include(path_regex="^/ingest/").parametrize()
+@FUZZ
+def test_ingest_fast_path_conforms_to_its_schema(
+    case: schemathesis.Case, fast_path_app: FastAPI, served: Settings
+) -> None:
+    case.call_and_validate(app=fast_path_app, **credentials(served), **INGEST_CHECKS)
+
+
+@ROUTER.parametrize()
+@FUZZ
+def test_ingest_router_conforms_to_its_schema(case: schemathesis.Case, router_app: FastAPI, served: Settings) -> None:
+    case.call_and_validate(app=router_app, **credentials(served), **INGEST_CHECKS)
+
+
+@API.exclude(path_regex="^/ingest/").parametrize()
+@FUZZ
+def test_read_and_internal_conform_to_their_schema(
+    case: schemathesis.Case, read_app: FastAPI, served: Settings
+) -> None:
+    case.call_and_validate(app=read_app, **credentials(served), **CHECKS)
+
+
+@GATEWAY.parametrize()
+@FUZZ
+def test_gateway_http_endpoints_conform_to_their_schema(case: schemathesis.Case, gateway_app: FastAPI) -> None:
+    case.call_and_validate(app=gateway_app, **CHECKS)
+
+
+@pytest.mark.parametrize("service", ["api", "gateway"])
+def test_metrics_are_documented_as_prometheus_text(service: str) -> None:
+    content = openapi(service)["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert list(content) == ["text/plain"]
+
+
+# GET /stream never ends, so no fuzzer can wait for its answer: its bad parameters, each answered 400 naming
+# the field before any stream starts (tests/realtime_gateway covers abc, 5ms, 20s, -1s, too-large and abc-1).
+BAD_STREAM_PARAMETERS: list[tuple[str, dict[str, str], str]] = [
+    ("?conflate=NaN", {}, "conflate"),
+    ("?conflate=inf", {}, "conflate"),
+    ("?conflate=1e3", {}, "conflate"),
+    ("?conflate=0", {}, "conflate"),
+    ("?conflate=9ms", {}, "conflate"),
+    ("?conflate=10001ms", {}, "conflate"),
+    ("?conflate=100%20ms", {}, "conflate"),
+    ("?conflate=1h", {}, "conflate"),
+    ("?conflate=0x10", {}, "conflate"),
+    ("?conflate=" + "9" * 5000, {}, "conflate"),
+    ("", {"Last-Event-ID": "-1-0"}, "Last-Event-ID"),
+    ("", {"Last-Event-ID": "1-2-3"}, "Last-Event-ID"),
+    ("", {"Last-Event-ID": "1-"}, "Last-Event-ID"),
+    ("", {"Last-Event-ID": "1e3-0"}, "Last-Event-ID"),
+    ("", {"Last-Event-ID": "0x10-0"}, "Last-Event-ID"),
+    ("", {"Last-Event-ID": "18446744073709551616-0"}, "Last-Event-ID"),  # 2**64
+    ("", {"Last-Event-ID": "1-18446744073709551616"}, "Last-Event-ID"),
+    ("", {"Last-Event-ID": "1" * 10_000 + "-0"}, "Last-Event-ID"),
+    ("", {"Last-Event-ID": "1795565084139-0; DROP"}, "Last-Event-ID"),
+    ("?last_event_id=%D9%A1-%D9%A0", {}, "last_event_id"),  # Arabic-Indic digits: `\d` takes them, Redis not
+    ("?last_event_id=%EF%BC%91-0", {}, "last_event_id"),  # fullwidth 1
+    ("?symbols=btcusdt", {}, "symbols"),
+    ("?symbols=BTC%00", {}, "symbols"),
+    ("?types=tick.received,%00", {}, "types"),
+]
+
+
+@pytest.mark.anyio
+async def test_stream_refuses_each_bad_parameter_with_400_naming_it(gateway_api: httpx.AsyncClient) -> None:
+    for query, headers, field in BAD_STREAM_PARAMETERS:
+        with anyio.fail_after(5):  # a parameter let through starts a stream that never ends
+            response = await gateway_api.get("/stream" + query, headers=headers)
+
+        assert response.status_code == 400, (query, headers, response.text[:200])
+        assert response.json()["error"] == "bad_request"
+        assert [d["field"] for d in response.json()["detail"]] == [field], (query, headers)
