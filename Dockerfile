@@ -1,0 +1,65 @@
+# One image for every Python service of mdstack; the command picks the service:
+#
+#   docker run mdstack api        # ingest + read API on 8000 (the default command)
+#   docker run mdstack worker     # RQ worker (calc-a + calc-b); health on METRICS_PORT
+#   docker run mdstack flusher    # Redis -> Postgres; health on METRICS_PORT
+#   docker run mdstack gateway    # SSE gateway + the built dashboard on 8001
+#   docker run mdstack feeder     # tick and trade-pipeline simulator
+#   docker run mdstack migrate    # Alembic upgrade head, then exit
+#
+# Configuration is the environment (README "Configuration"); REDIS_URL and PG_URL
+# must point at real servers: the image never starts the embedded ones.
+# docker-compose.yml runs the whole stack from this image.
+
+ARG PYTHON_IMAGE=python:3.11-slim
+ARG NODE_IMAGE=node:20-slim
+
+# --- the dashboard (frontend/): the same commands as `make frontend` -------------------------
+# Its output is plain files, so it is built on the build machine's own platform.
+FROM --platform=$BUILDPLATFORM ${NODE_IMAGE} AS dashboard
+WORKDIR /frontend
+COPY frontend/package.json frontend/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY frontend/ ./
+RUN npm run build
+
+# --- Python dependencies, then mdstack itself, into a virtualenv ------------------------------
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PATH=/opt/venv/bin:$PATH
+RUN python -m venv /opt/venv
+WORKDIR /src
+# Dependency layer: only pyproject.toml is copied, so editing the code reuses this layer.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; open('/tmp/requirements.txt', 'w').write('\n'.join(deps) + '\n')" \
+ && pip install -r /tmp/requirements.txt
+COPY README.md ./
+COPY services/ ./services/
+RUN pip install --no-deps . \
+ && mdstack --help >/dev/null
+
+# --- runtime -----------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS runtime
+LABEL org.opencontainers.image.title="mdstack" \
+      org.opencontainers.image.description="Realtime market-data stack: ingest API, RQ workers, Postgres flusher, SSE gateway, feeder"
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    API_HOST=0.0.0.0 \
+    GATEWAY_HOST=0.0.0.0 \
+    FRONTEND_DIST=/app/frontend/dist \
+    HEALTHCHECK_URL=http://127.0.0.1:8000/health/readiness
+RUN groupadd --system --gid 10001 mdstack \
+ && useradd --system --uid 10001 --gid mdstack --home-dir /app --no-create-home --shell /usr/sbin/nologin mdstack
+COPY --from=build /opt/venv /opt/venv
+COPY --from=dashboard /frontend/dist /app/frontend/dist
+WORKDIR /app
+USER 10001:10001
+EXPOSE 8000 8001
+# The API's readiness by default; point HEALTHCHECK_URL at :8001 for the gateway or at
+# :$METRICS_PORT for a worker, flusher or feeder (docker-compose.yml sets each one's check).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ['HEALTHCHECK_URL'], timeout=4)"]
+ENTRYPOINT ["mdstack"]
+CMD ["api"]

@@ -1,0 +1,473 @@
+"""The Helm chart (deploy/helm/mdstack), rendered offline and checked against the code.
+
+Helm comes from `HELM` or `.tools/helm/helm` (`deploy/tools/install-helm.sh` puts it there). Where it is
+missing the tests skip, unless MDSTACK_REQUIRE_HELM=1 (CI sets it), where they fail instead. Rendered
+manifests are validated with kubernetes-validate's bundled schemas (strict, Kubernetes 1.30); the rest
+holds the chart to the code: commands go through each service's own argument parser, probe paths are
+requested from the real health server or looked up in the real apps, env names are Settings fields.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import functools
+import importlib
+import os
+import subprocess
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from starlette.routing import Route
+
+from services.cli import COMMANDS
+from services.common.health import serve_health
+from services.common.settings import DEMO_SECRETS, Settings
+from services.orchestrator_api.app import create_app as create_api
+from services.realtime_gateway.app import create_app as create_gateway
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "deploy" / "helm" / "mdstack"
+KUBERNETES_VERSION = "1.30.0"
+RELEASE = "md"
+LABELS = ("name", "instance", "version", "component", "part-of", "managed-by")
+SETTINGS_FIELDS = frozenset(Settings.model_fields)
+SERVICES = ("api", "gateway", "worker", "flusher", "feeder")
+WEB = ("api", "gateway")  # serve HTTP (and their health paths) on their own port; the rest on --metrics-port
+# What every process must be given: production refuses the demo credentials, so all of them need those.
+NEEDS = {
+    "api": {"REDIS_URL", "PG_URL"},
+    "gateway": {"REDIS_URL", "PG_URL"},
+    "worker": {"REDIS_URL", "PG_URL", "API_URL"},
+    "flusher": {"REDIS_URL", "PG_URL"},
+    "feeder": {"TARGET_URL"},
+    "migrate": {"PG_URL"},
+}
+SSE_TIMEOUT_MIN_S = 3600
+ANNOTATION = "nginx.ingress.kubernetes.io/"
+
+
+@dataclass(frozen=True)
+class Case:
+    values: tuple[str, ...]  # extra `helm template` arguments
+    services: tuple[str, ...]  # Deployments it must render
+    external_secrets: frozenset[str]  # Secrets referenced but managed outside the chart
+    autoscaled: frozenset[str]  # Deployments with an HPA
+
+
+CASES = {
+    "default": Case((), ("api", "gateway", "worker", "flusher"), frozenset(), frozenset({"api", "gateway", "worker"})),
+    "full": Case(
+        ("-f", str(CHART / "ci" / "full-values.yaml")),
+        SERVICES,
+        frozenset({"mdstack-credentials", "mdstack-redis", "mdstack-postgres"}),
+        frozenset({"gateway", "worker"}),  # api.autoscaling off: a fixed replica count
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def helm() -> str:
+    path = os.environ.get("HELM") or str(REPO / ".tools" / "helm" / "helm")
+    if not os.access(path, os.X_OK):
+        if os.environ.get("MDSTACK_REQUIRE_HELM") == "1":
+            pytest.fail(
+                f"Helm is required here (MDSTACK_REQUIRE_HELM=1) but {path} is missing: deploy/tools/install-helm.sh"
+            )
+        pytest.skip("no Helm: deploy/tools/install-helm.sh installs it")
+    return path
+
+
+def run_helm(helm: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([helm, *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+def component(obj: dict[str, Any]) -> str:
+    return obj["metadata"]["labels"]["app.kubernetes.io/component"]
+
+
+class Manifests:
+    """The objects of one `helm template`, with the lookups the checks need."""
+
+    def __init__(self, objects: list[dict[str, Any]]) -> None:
+        self.objects = objects
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [o for o in self.objects if o["kind"] == kind]
+
+    def named(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {o["metadata"]["name"]: o for o in self.of(kind)}
+
+    def workloads(self) -> dict[str, dict[str, Any]]:
+        """Component -> pod spec of every Deployment and Job."""
+        return {component(o): o["spec"]["template"]["spec"] for o in self.of("Deployment") + self.of("Job")}
+
+    def deployment(self, name: str) -> dict[str, Any]:
+        (found,) = [o for o in self.of("Deployment") if component(o) == name]
+        return found
+
+    def configmap(self) -> dict[str, str]:
+        (config,) = self.of("ConfigMap")
+        return config["data"]
+
+    def env(self, container: dict[str, Any], external: frozenset[str]) -> dict[str, str]:
+        """The environment a container starts with (values of Secrets kept outside the chart: placeholders)."""
+        configmaps, secrets = self.named("ConfigMap"), self.named("Secret")
+        env: dict[str, str] = {}
+        for source in container.get("envFrom", []):
+            env.update(configmaps[source["configMapRef"]["name"]]["data"])
+        for item in container.get("env", []):
+            if "value" in item:
+                env[item["name"]] = item["value"]
+                continue
+            ref = item["valueFrom"]["secretKeyRef"]
+            if ref["name"] in external:
+                env[item["name"]] = f"from-{ref['name']}-{ref['key']}"
+            elif ref["key"] in secrets[ref["name"]]["data"]:
+                env[item["name"]] = base64.b64decode(secrets[ref["name"]]["data"][ref["key"]]).decode()
+            else:
+                assert ref.get("optional"), f"{item['name']}: key {ref['key']} is not in Secret {ref['name']}"
+        return env
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def case(request: pytest.FixtureRequest) -> Case:
+    return CASES[request.param]
+
+
+@functools.cache
+def render(helm: str, case: Case) -> Manifests:
+    done = run_helm(
+        helm,
+        "template",
+        RELEASE,
+        str(CHART),
+        "--namespace",
+        "mdstack",
+        "--kube-version",
+        KUBERNETES_VERSION,
+        *case.values,
+    )
+    assert done.returncode == 0, done.stderr
+    return Manifests([o for o in yaml.safe_load_all(done.stdout) if o])
+
+
+@pytest.fixture(scope="module")
+def manifests(helm: str, case: Case) -> Manifests:
+    return render(helm, case)
+
+
+@pytest.fixture(scope="module")
+def full(helm: str) -> Manifests:
+    """The values with the Ingress on."""
+    return render(helm, CASES["full"])
+
+
+@pytest.fixture(scope="module")
+def api_paths() -> set[str]:
+    return route_paths(create_api(Settings(REDIS_URL="redis://unused", PG_URL="postgresql://unused")))
+
+
+@pytest.fixture(scope="module")
+def gateway_paths() -> set[str]:
+    return route_paths(create_gateway(Settings(REDIS_URL="redis://unused", PG_URL="postgresql://unused")))
+
+
+def route_paths(app: Any) -> set[str]:
+    """Paths an app answers: its OpenAPI paths (routers included) and its own top-level routes."""
+    return set(app.openapi()["paths"]) | {route.path for route in app.routes if isinstance(route, Route)}
+
+
+# -- the chart as Helm sees it ---------------------------------------------------------------------------------
+
+
+def test_helm_lint_strict_passes(helm: str, case: Case) -> None:
+    done = run_helm(helm, "lint", "--strict", str(CHART), *case.values)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("missing", ["externalRedis.url", "externalPostgresql.url"])
+def test_render_fails_without_an_external_server(helm: str, missing: str) -> None:
+    done = run_helm(helm, "template", RELEASE, str(CHART), "--set", f"{missing}=")
+    assert done.returncode != 0
+    assert missing in done.stderr
+
+
+def test_chart_is_labelled_next_phase_production_only() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["apiVersion"] == "v2"
+    for doc in ("README.md", "templates/NOTES.txt"):
+        text = (CHART / doc).read_text().lower()
+        assert "next phase" in text, doc
+        assert "production-only" in text, doc
+
+
+def test_every_manifest_passes_strict_schema_validation(manifests: Manifests) -> None:
+    problems = []
+    for obj in manifests.objects:
+        try:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        except jsonschema.ValidationError as exc:  # its str() carries the whole schema: keep the message
+            where = "/".join(map(str, exc.absolute_path))
+            problems.append(f"{obj['kind']} {obj['metadata']['name']}: {exc.message} at {where}")
+    assert not problems
+
+
+def test_one_deployment_per_service_and_the_migration_hook(manifests: Manifests, case: Case) -> None:
+    assert sorted(map(component, manifests.of("Deployment"))) == sorted(case.services)
+    (job,) = manifests.of("Job")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
+    # What the Job reads must exist before it runs: chart-made ConfigMap and Secrets are earlier hooks.
+    weight = int(job["metadata"]["annotations"]["helm.sh/hook-weight"])
+    for obj in manifests.of("ConfigMap") + manifests.of("Secret"):
+        assert "pre-install" in obj["metadata"]["annotations"]["helm.sh/hook"], obj["metadata"]["name"]
+        assert int(obj["metadata"]["annotations"]["helm.sh/hook-weight"]) < weight
+
+
+def test_every_object_carries_the_recommended_labels(manifests: Manifests) -> None:
+    for obj in manifests.objects:
+        labelled = [obj["metadata"]]
+        if obj["kind"] in ("Deployment", "Job"):
+            labelled.append(obj["spec"]["template"]["metadata"])
+        for meta in labelled:
+            missing = [k for k in LABELS if not meta["labels"].get(f"app.kubernetes.io/{k}")]
+            assert not missing, f"{obj['kind']} {obj['metadata']['name']} lacks {missing}"
+            assert meta["labels"]["app.kubernetes.io/part-of"] == "mdstack"
+            assert meta["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+    for deployment in manifests.of("Deployment"):
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_pods_run_non_root_read_only_with_resources(manifests: Manifests) -> None:
+    for name, pod in manifests.workloads().items():
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["automountServiceAccountToken"] is False, name
+        for container in pod["containers"]:
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True, name
+            assert security["allowPrivilegeEscalation"] is False, name
+            assert security["capabilities"]["drop"] == ["ALL"], name
+            assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp"}, name
+            for bound in ("requests", "limits"):
+                assert {"cpu", "memory"} <= container["resources"][bound].keys(), f"{name} {bound}"
+
+
+# -- the chart against the code --------------------------------------------------------------------------------
+
+
+def test_every_container_runs_a_real_mdstack_command(manifests: Manifests) -> None:
+    script = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]["mdstack"]
+    assert script == "services.cli:main"
+    for name, pod in manifests.workloads().items():
+        for container in pod["containers"]:
+            assert container["command"] == ["mdstack"], name
+            assert container["args"][0] == name, "the component label names the service it runs"
+            assert container["args"][0] in COMMANDS, f"{name}: `mdstack {container['args'][0]}` does not exist"
+
+
+class Parsed(Exception):
+    def __init__(self, namespace: argparse.Namespace) -> None:
+        self.namespace = namespace
+
+
+@pytest.fixture
+def parse_as_service(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Run a service's main() in the container's environment up to its argument parsing; return the options."""
+    parse_args = argparse.ArgumentParser.parse_args
+
+    def stop_after_parsing(self: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> Any:
+        raise Parsed(parse_args(self, *args, **kwargs))
+
+    def parse(argv: list[str], env: dict[str, str]) -> tuple[argparse.Namespace, Settings]:
+        for field in SETTINGS_FIELDS:
+            monkeypatch.delenv(field, raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        module = importlib.import_module(COMMANDS[argv[0]][0])
+        with monkeypatch.context() as patched:
+            patched.setattr(argparse.ArgumentParser, "parse_args", stop_after_parsing)
+            try:
+                module.main(argv[1:])
+            except Parsed as parsed:
+                return parsed.namespace, Settings()
+            except SystemExit as exc:
+                pytest.fail(f"`mdstack {' '.join(argv)}` is rejected by its parser (exit {exc.code})")
+        pytest.fail(f"`mdstack {' '.join(argv)}` never parsed its arguments")
+
+    return parse
+
+
+def test_processes_listen_where_the_probes_and_services_look(
+    manifests: Manifests, case: Case, parse_as_service: Any
+) -> None:
+    for name, pod in manifests.workloads().items():
+        (container,) = pod["containers"]
+        options, settings = parse_as_service(container["args"], manifests.env(container, case.external_secrets))
+        assert settings.is_production, name
+        if name == "migrate":
+            assert "ports" not in container
+            continue
+        if name in WEB:
+            host, port = options.host, options.port
+        else:
+            host, port = settings.API_HOST, options.metrics_port  # serve_health binds API_HOST
+        assert host == "0.0.0.0", f"{name} listens on {host}: kubelet probes and Services could not reach it"
+        (declared,) = container["ports"]
+        assert declared["containerPort"] == port, name
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            assert container[probe]["httpGet"]["port"] == declared["name"], f"{name} {probe}"
+
+
+def probe_paths(manifests: Manifests, names: tuple[str, ...]) -> set[str]:
+    return {
+        container[probe]["httpGet"]["path"]
+        for name, pod in manifests.workloads().items()
+        if name in names
+        for container in pod["containers"]
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe")
+    }
+
+
+def test_probe_paths_are_routes_of_the_apps(manifests: Manifests, api_paths: set[str], gateway_paths: set[str]) -> None:
+    assert probe_paths(manifests, ("api",)) == {"/health/liveness", "/health/readiness"}
+    assert probe_paths(manifests, ("api",)) <= api_paths
+    assert probe_paths(manifests, ("gateway",)) <= gateway_paths
+    assert {"/metrics"} <= api_paths & gateway_paths  # the prometheus.io/path annotation
+
+
+def test_probe_paths_answer_on_the_health_server_of_worker_flusher_feeder(manifests: Manifests) -> None:
+    paths = probe_paths(manifests, ("worker", "flusher", "feeder")) | {"/metrics"}
+    server = serve_health("127.0.0.1", 0, lambda: [])
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.server_port}", trust_env=False, timeout=5) as client:
+            for path in sorted(paths):
+                assert client.get(path).status_code == 200, path
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_env_names_are_settings_fields(manifests: Manifests) -> None:
+    for obj in manifests.of("ConfigMap") + manifests.of("Secret"):
+        unknown = set(obj["data"]) - SETTINGS_FIELDS
+        assert not unknown, f"{obj['kind']} {obj['metadata']['name']}: {unknown} are not Settings fields"
+    for name, pod in manifests.workloads().items():
+        for container in pod["containers"]:
+            unknown = {item["name"] for item in container.get("env", [])} - SETTINGS_FIELDS
+            assert not unknown, f"{name}: {unknown} are not Settings fields"
+    assert manifests.configmap()["MDSTACK_ENV"] == "production"
+
+
+def test_each_process_gets_what_it_needs(manifests: Manifests, case: Case) -> None:
+    api = manifests.named("Service")[manifests.deployment("api")["metadata"]["name"]]
+    api_url = f"http://{api['metadata']['name']}:{api['spec']['ports'][0]['port']}"
+    referenced: set[str] = set()
+    for name, pod in manifests.workloads().items():
+        for container in pod["containers"]:
+            referenced |= {i["valueFrom"]["secretKeyRef"]["name"] for i in container.get("env", []) if "valueFrom" in i}
+            env = manifests.env(container, case.external_secrets)
+            missing = (NEEDS[name] | set(DEMO_SECRETS)) - env.keys()
+            assert not missing, f"{name} lacks {missing}"
+            demo = {k for k, v in DEMO_SECRETS.items() if env[k] == v}
+            assert not demo, f"{name} runs on demo credentials {demo}"
+            for url in ("API_URL", "TARGET_URL"):
+                if url in NEEDS[name]:
+                    assert env[url] == api_url, f"{name}: {url}"
+    assert referenced - manifests.named("Secret").keys() == case.external_secrets
+
+
+def test_autoscalers_and_budgets_target_existing_deployments(manifests: Manifests, case: Case) -> None:
+    deployments = manifests.named("Deployment")
+    hpas = manifests.of("HorizontalPodAutoscaler")
+    assert {component(h) for h in hpas} == case.autoscaled
+    for hpa in hpas:
+        assert hpa["apiVersion"] == "autoscaling/v2"
+        target = hpa["spec"]["scaleTargetRef"]
+        assert (target["apiVersion"], target["kind"]) == ("apps/v1", "Deployment")
+        deployment = deployments[target["name"]]
+        assert "replicas" not in deployment["spec"], f"{target['name']}: the HPA owns the replica count"
+        assert component(deployment) == component(hpa)
+        assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            assert "cpu" in container["resources"]["requests"], "CPU utilisation needs a CPU request"
+    pods = [d["spec"]["template"]["metadata"]["labels"] for d in deployments.values()]
+    for obj in manifests.of("PodDisruptionBudget"):
+        selector = obj["spec"]["selector"]["matchLabels"]
+        assert sum(selector.items() <= labels.items() for labels in pods) == 1, obj["metadata"]["name"]
+
+
+def test_services_select_one_deployment_and_a_named_port(manifests: Manifests) -> None:
+    deployments = list(manifests.named("Deployment").values())
+    assert sorted(map(component, manifests.of("Service"))) == ["api", "gateway"]
+    for service in manifests.of("Service"):
+        selector = service["spec"]["selector"]
+        (deployment,) = [
+            d for d in deployments if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        ports = {p["name"] for c in deployment["spec"]["template"]["spec"]["containers"] for p in c["ports"]}
+        assert {p["targetPort"] for p in service["spec"]["ports"]} <= ports
+
+
+def ingress_routes(ingress: dict[str, Any]) -> dict[str, str]:
+    """Path -> Service name."""
+    return {
+        path["path"]: path["backend"]["service"]["name"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+
+
+def nginx_bytes(size: str) -> int:
+    """An nginx size ("4m", "512k", "1048576") in bytes."""
+    unit = size[-1].lower() if size[-1].isalpha() else ""
+    return int(size.removesuffix(size[-1] if unit else "")) * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}[unit]
+
+
+def test_ingress_is_off_by_default(helm: str) -> None:
+    assert not render(helm, CASES["default"]).of("Ingress")
+
+
+def test_ingress_routes_the_api_and_the_gateway(full: Manifests, api_paths: set[str]) -> None:
+    ingresses = full.named("Ingress")
+    api = full.deployment("api")["metadata"]["name"]
+    gateway = full.deployment("gateway")["metadata"]["name"]
+    (main,) = [i for i in ingresses.values() if "/stream" not in ingress_routes(i)]
+    routes = ingress_routes(main)
+    assert routes.pop("/") == gateway  # the dashboard and /config.json
+    assert set(routes.values()) == {api}
+    prefixes = tuple(routes)
+    for prefix in prefixes:
+        assert any(p == prefix or p.startswith(prefix + "/") for p in api_paths), f"{prefix}: no API route"
+    private = ("/internal", "/health", "/metrics", "/docs", "/redoc", "/openapi.json")
+    for path in api_paths:
+        public = not path.startswith(private)
+        assert public == path.startswith(prefixes), f"{path}: {'not routed' if public else 'exposed'}"
+    body = main["metadata"]["annotations"][ANNOTATION + "proxy-body-size"]
+    max_body = int(full.configmap().get("MAX_BODY_BYTES", Settings.model_fields["MAX_BODY_BYTES"].default))
+    assert nginx_bytes(body) > max_body, "the proxy would answer 413 before the API does"
+    host = main["spec"]["rules"][0]["host"]
+    assert full.configmap()["PUBLIC_API_URL"] == f"https://{host}"
+    assert main["spec"]["tls"][0]["hosts"] == [host]
+
+
+def test_stream_ingress_has_the_annotations_sse_needs(full: Manifests, gateway_paths: set[str]) -> None:
+    (stream,) = [i for i in full.of("Ingress") if "/stream" in ingress_routes(i)]
+    assert ingress_routes(stream) == {"/stream": full.deployment("gateway")["metadata"]["name"]}
+    assert "/stream" in gateway_paths
+    annotations = {k.removeprefix(ANNOTATION): v for k, v in stream["metadata"]["annotations"].items()}
+    assert annotations["proxy-buffering"] == "off"
+    assert annotations["proxy-request-buffering"] == "off"
+    assert annotations["proxy-http-version"] == "1.1"
+    ping = Settings.model_fields["SSE_PING_S"].default
+    for timeout in ("proxy-read-timeout", "proxy-send-timeout"):
+        assert int(annotations[timeout]) >= max(SSE_TIMEOUT_MIN_S, 2 * ping), timeout
+    assert "gzip off;" in annotations["configuration-snippet"]  # ingress.stream.gzipOffSnippet in full-values
