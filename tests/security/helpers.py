@@ -97,6 +97,9 @@ def as_body(path: str, item: dict[str, Any]) -> Any:
     return [item] if path == "/ingest/ticks" else item
 
 
+NOTHING: dict[str, dict[str, list[str]]] = {"queued": {}, "flush": {}}  # `redis_keys` when nothing was stored
+
+
 def redis_keys(settings: Settings) -> dict[str, dict[str, list[str]]]:
     """By kind, the idempotency keys Redis holds for the workers (queued RQ batches) and for Postgres (the
     flush stream), in order: what an accepted request wrote, and nothing a refused one could have."""

@@ -20,10 +20,9 @@ import pytest
 
 from services.common.schemas import MIN_TS_MS
 from services.common.settings import Settings
-from tests.security.helpers import BOTH_PATHS, INGEST, as_body, make_item, postgres_keys, redis_keys
+from tests.security.helpers import BOTH_PATHS, INGEST, NOTHING, as_body, make_item, postgres_keys, redis_keys
 
 pytestmark = [pytest.mark.anyio, BOTH_PATHS]
-NOTHING: dict[str, dict[str, list[str]]] = {"queued": {}, "flush": {}}
 RTTM = [path for path, (kind, _) in INGEST.items() if kind != "tick"]
 BATCHES = ["/ingest/ticks", *RTTM]  # the routes that take an array
 TIME_FIELD = {"tick": "ts", "queue": "snapshot_time"}  # the others: event_time
