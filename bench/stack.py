@@ -59,7 +59,7 @@ class Stack:
             PYTHONUNBUFFERED="1",
         )
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self.commands: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {}  # name -> module, args, env
+        self.commands: dict[str, tuple[str, tuple[str, ...], bool, dict[str, str]]] = {}  # module, args, health, env
         self.health: dict[str, str] = {}  # name -> base URL of /health/* of processes without an HTTP API
 
     @property
@@ -70,9 +70,16 @@ class Stack:
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.gateway_port}"
 
-    def start(self, name: str, *args: str, service: str | None = None, **env: str) -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, *args: str, service: str | None = None, health: bool = False, **env: str
+    ) -> subprocess.Popen[bytes]:
+        """`python -m <module> args`; `health`: on a fresh port, --metrics-port serves /health/* (see .health)."""
         module = MODULES[service or name]
-        self.commands[name] = (module, args, env)
+        self.commands[name] = (module, args, health, env)
+        if health:  # a new port on every start: an old one may have gone to a client socket meanwhile
+            port = free_port()
+            self.health[name] = f"http://127.0.0.1:{port}"
+            args = (*args, "--metrics-port", str(port))
         with (self.log_dir / f"{name}.log").open("ab") as log:  # the child keeps its own descriptor
             proc = subprocess.Popen(
                 [sys.executable, "-m", module, *args],
@@ -88,17 +95,10 @@ class Stack:
         """API, workers, flusher and gateway, ready to serve; `health`: workers and flusher serve /health/*."""
         self.start("api")
         for i in range(1, workers + 1):
-            self.start(f"worker-{i}", *self._health_args(f"worker-{i}", health), service="worker")
-        self.start("flusher", *self._health_args("flusher", health))
+            self.start(f"worker-{i}", service="worker", health=health)
+        self.start("flusher", health=health)
         self.start("gateway")
         self.wait_ready(timeout)
-
-    def _health_args(self, name: str, on: bool) -> tuple[str, ...]:
-        if not on:
-            return ()
-        port = free_port()
-        self.health[name] = f"http://127.0.0.1:{port}"
-        return ("--metrics-port", str(port))
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Until every process with a health endpoint reports ready."""
@@ -113,15 +113,13 @@ class Stack:
 
     def restart(self, name: str) -> subprocess.Popen[bytes]:
         """The same command again (as a supervisor would after a crash)."""
-        module, args, env = self.commands[name]
+        module, args, health, env = self.commands[name]
         service = next(s for s, m in MODULES.items() if m == module)
-        if name in self.health:  # a new health port: the old one may have gone to a client socket meanwhile
-            args = tuple(a for a in args if a != "--metrics-port" and not self.health[name].endswith(f":{a}"))
-            args += self._health_args(name, True)
-        return self.start(name, *args, service=service, **env)
+        return self.start(name, *args, service=service, health=health, **env)
 
     def stop(self, name: str, timeout: float = 15) -> int:
         proc = self.processes.pop(name)
+        self.health.pop(name, None)
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:

@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
             log.error("worker.redis_lost", error=str(exc))
         # RQ's loop also ends on a Redis error in the middle of a job ("unhandled exception, quitting");
         # only a stop request or the end of a burst should end the process.
-        if args.burst or getattr(worker, "_stop_requested", False):
+        # RQ sets _shutdown_requested_date on SIGTERM/SIGINT whether busy or idle (_stop_requested only when busy).
+        if args.burst or getattr(worker, "_shutdown_requested_date", None) is not None:
             return 0
         wait_for_redis(ctx.redis)
         # A new name: the old one may still be registered. Its job is left started; the reaper requeues it.

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import redis
 from rq import Queue, Retry, SimpleWorker
 from rq.job import Job, JobStatus
 
+from bench.stack import Stack, wait_ready
 from services.common.keys import Keys
 from services.common.settings import Settings
 from services.consumers.reaper import Reaper
@@ -90,3 +93,18 @@ def test_a_job_stranded_between_queue_and_started_goes_back_to_the_queue(setting
     assert queue.get_job_ids() == [job.id]
     assert queue.intermediate_queue.get_job_ids() == []
     client.close()
+
+
+def test_worker_process_stops_promptly_on_sigterm(settings: Settings, tmp_path: Path) -> None:
+    """The loop that starts RQ again after a lost connection must not swallow a stop request."""
+    stack = Stack(settings, tmp_path)
+    proc = stack.start("worker", health=True)
+    try:
+        wait_ready(stack.health["worker"])
+
+        proc.send_signal(signal.SIGTERM)
+
+        assert proc.wait(10) == 0
+        assert "worker.restarted" not in (tmp_path / "worker.log").read_text()
+    finally:
+        stack.stop_all()

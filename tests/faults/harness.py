@@ -23,6 +23,7 @@ import httpx
 import orjson
 import psycopg
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 from rq import Queue
 
 from bench.stack import Stack, isolated_settings
@@ -188,10 +189,9 @@ def report(result: dict[str, Any]) -> None:
 
 def feeder_statuses(stack: Stack) -> Counter[str]:
     """Status codes the API answered ingest with, from its /metrics (this API process only)."""
-    text = httpx.get(f"{stack.api_url}/metrics", timeout=5).text
     counts: Counter[str] = Counter()
-    for line in text.splitlines():
-        if line.startswith("mdstack_http_requests_total{") and "/ingest/" in line:
-            status = line.split('status="')[1].split('"')[0]
-            counts[status] += int(float(line.rsplit(" ", 1)[1]))
+    for family in text_string_to_metric_families(httpx.get(f"{stack.api_url}/metrics", timeout=5).text):
+        for sample in family.samples:
+            if sample.name == "mdstack_http_requests_total" and sample.labels["route"].startswith("/ingest/"):
+                counts[sample.labels["status"]] += int(sample.value)
     return counts

@@ -59,7 +59,7 @@ def freeze_mid_job(stack: Stack, process: str) -> str:
 
 
 def test_worker_killed_mid_job_has_its_batch_run_again(stack: Stack, run: FaultRun) -> None:
-    run.start_feeder(tps=300, duration=10)
+    run.start_feeder(tps=300, duration=8)
     time.sleep(2)
     job_id = freeze_mid_job(stack, "worker-1")
     stack.kill("worker-1")
@@ -111,7 +111,7 @@ def blocked_on_lock(run: FaultRun) -> bool:
 def test_flusher_killed_mid_batch(stack: Stack, run: FaultRun, moment: str) -> None:
     """The table lock holds the flusher inside its transaction (before COMMIT); with Redis writes paused
     as well, letting the lock go lets it commit but not acknowledge (after COMMIT)."""
-    run.start_feeder(tps=300, duration=10)
+    run.start_feeder(tps=300, duration=6)
     time.sleep(2)
     client = redis.Redis.from_url(run.settings.redis_url)
     with psycopg.connect(run.settings.pg_dsn) as lock:
@@ -146,7 +146,7 @@ def test_flusher_killed_mid_batch(stack: Stack, run: FaultRun, moment: str) -> N
 
 
 def test_api_killed_with_requests_in_flight(stack: Stack, run: FaultRun) -> None:
-    run.start_feeder(tps=400, duration=10)
+    run.start_feeder(tps=400, duration=7)
     time.sleep(3)
     stack.kill("api")
     time.sleep(1.5)

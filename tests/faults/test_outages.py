@@ -34,7 +34,7 @@ def test_postgres_stopped_then_started(settings: Settings, tmp_path: Path, priva
     own = own_settings(settings, PG_URL=private_postgres.url)
     with running(own, tmp_path) as stack:
         run = FaultRun(stack, tmp_path, "postgres_stopped_then_started")
-        run.start_feeder(tps=200, duration=12)
+        run.start_feeder(tps=200, duration=9)
         time.sleep(2)
         private_postgres.stop()
         down_at = time.monotonic()
@@ -60,7 +60,7 @@ def test_redis_killed_and_restarted(settings: Settings, tmp_path: Path, private_
     own = own_settings(settings, REDIS_URL=private_redis.url)
     with running(own, tmp_path) as stack:
         run = FaultRun(stack, tmp_path, "redis_killed_and_restarted")
-        run.start_feeder(tps=200, duration=12)
+        run.start_feeder(tps=200, duration=9)
         time.sleep(3)
         assert private_redis.process is not None
         private_redis.process.kill()  # SIGKILL: only what the AOF holds comes back
