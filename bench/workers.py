@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="mdstack-bench-") as tmp, bench_settings(Path(tmp)) as settings:
         stack = Stack(settings, Path(tmp))
+        stack.env["JOB_RESULT_TTL_S"] = "3600"  # drain() times the jobs by RQ's own stamps, kept with their results
         try:
             stack.start("api")
             wait_ready(stack.api_url)

@@ -24,3 +24,22 @@ def make_tick(
         "ts": int(time.time() * 1000) if ts is None else ts,
         "event_id": event_id or uuid.uuid4().hex,
     }
+
+
+def stored_batch(
+    client: Any, settings: Any, batch_id: str, ticks: list[dict[str, Any]], **others: list[dict[str, Any]]
+) -> str:
+    """What a group commit leaves for a worker: the batch hash (marks of steps already applied kept) and its
+    symbols known; returns the batch id."""
+    import orjson
+
+    from services.common.keys import Keys
+
+    keys = Keys(settings.KEY_PREFIX)
+    from services.orchestrator_api.commit import BATCH_TTL_S
+
+    client.hset(keys.batch(batch_id), "items", orjson.dumps({"tick": ticks, **others}))
+    client.expire(keys.batch(batch_id), BATCH_TTL_S)
+    if ticks:
+        client.zadd(keys.symbols, {t["symbol"]: time.time() * 1000 for t in ticks})
+    return batch_id

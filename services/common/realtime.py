@@ -15,6 +15,7 @@ from services.common.scripts import register
 from services.common.settings import Settings
 
 STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+ENTRY_OVERHEAD_BYTES = 24  # a stream entry's id, field name and listpack headers, beside the envelope itself
 
 
 def with_id(event_id: str | bytes, env: bytes) -> bytes:
@@ -36,8 +37,22 @@ def is_stream_id(value: str) -> bool:
     return bool(STREAM_ID.match(value))
 
 
-def publish_args(settings: Settings, envelopes: list[bytes]) -> list[str | int | bytes]:
-    return [Keys(settings.KEY_PREFIX).history, settings.SSE_HISTORY, settings.PUBSUB_CHANNEL, *envelopes]
+def history_maxlen(settings: Settings, envelope_bytes: float) -> int:
+    """The history's cap in entries when it should also hold at most SSE_HISTORY_BYTES of envelopes this big.
+
+    Streams trim by count only; each publisher caps by the size of what it publishes, so views (large)
+    trim the history harder than ticks (small), and the bytes stay near SSE_HISTORY_BYTES either way."""
+    if envelope_bytes <= 0:
+        return settings.SSE_HISTORY
+    return max(1, min(settings.SSE_HISTORY, int(settings.SSE_HISTORY_BYTES // (envelope_bytes + ENTRY_OVERHEAD_BYTES))))
+
+
+def publish_args(settings: Settings, envelopes: list[bytes]) -> dict[str, list]:  # type: ignore[type-arg]
+    size = sum(len(e) for e in envelopes) / len(envelopes)
+    return {
+        "keys": [Keys(settings.KEY_PREFIX).history],
+        "args": [history_maxlen(settings, size), settings.PUBSUB_CHANNEL, *envelopes],
+    }
 
 
 async def publish(client, settings: Settings, envelopes: list[bytes]) -> list[str]:  # type: ignore[no-untyped-def]
@@ -45,12 +60,12 @@ async def publish(client, settings: Settings, envelopes: list[bytes]) -> list[st
     if not envelopes:
         return []
     script = register(client, "publish_many")
-    ids = await script(args=publish_args(settings, envelopes))
+    ids = await script(**publish_args(settings, envelopes))
     return [i.decode() if isinstance(i, bytes) else i for i in ids]
 
 
 def publish_sync(client, settings: Settings, envelopes: list[bytes]) -> list[str]:  # type: ignore[no-untyped-def]
     if not envelopes:
         return []
-    ids = register(client, "publish_many")(args=publish_args(settings, envelopes))
+    ids = register(client, "publish_many")(**publish_args(settings, envelopes))
     return [i.decode() if isinstance(i, bytes) else i for i in ids]

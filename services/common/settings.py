@@ -67,7 +67,12 @@ class Settings(BaseSettings):
     INGEST_MAX_QUEUED_JOBS: int = 20_000  # RQ jobs not yet started (503)
     INGEST_RETRY_AFTER_S: int = 2  # Retry-After of those refusals
     MAX_BODY_BYTES: int = 2 * 1024 * 1024
-    DEDUP_TTL_S: int = 24 * 3600  # how long an event_id is remembered
+    # A duplicate idempotency key is recognised for at least this long (and at most twice as long):
+    # clients retry within seconds (the feeder gives up after 10 s), so 10 minutes is 60x that,
+    # at ~60 bytes per key. Postgres' unique key keeps a later duplicate out of the tables anyway.
+    DEDUP_WINDOW_S: int = 600
+    MAX_SYMBOLS: int = 200  # known symbols; a tick of a new symbol past this is refused (422)
+    SYMBOL_IDLE_S: int = 3600  # a symbol without a tick this long is forgotten in Redis (views, windows, candles)
     MAX_FUTURE_SKEW_S: float = 300.0  # ts may be this far ahead of the server clock
     HISTORY_LIMIT_MAX: int = 1000
     CANDLES_LIMIT_MAX: int = 1000
@@ -76,7 +81,9 @@ class Settings(BaseSettings):
     JOB_RETRIES: int = 3
     JOB_RETRY_INTERVALS: str = "1,3,10"  # seconds between attempts
     JOB_TIMEOUT_S: int = 60
-    CANDLES_KEEP: int = 1000  # candles kept per symbol and interval
+    CANDLES_KEEP: int = 240  # candles kept in Redis per symbol and interval (older ones: Postgres)
+    JOB_RESULT_TTL_S: int = 0  # a finished job is deleted at once (nothing reads results; benchmarks keep them)
+    JOB_FAILURE_TTL_S: int = 3600  # a failed job is kept this long for a look (its batch is deleted at once)
     WORKER_DEAD_AFTER_S: float = 10.0  # a worker silent this long is dead; its job runs again (reaper.py)
 
     # Flusher.
@@ -87,6 +94,7 @@ class Settings(BaseSettings):
 
     # Gateway.
     SSE_HISTORY: int = 10_000  # events kept for Last-Event-ID resume
+    SSE_HISTORY_BYTES: int = 4 * 1024 * 1024  # and at most about this many bytes of them
     SSE_CLIENT_BUFFER: int = 1000  # events queued per client before it is dropped
     SSE_PING_S: float = 15.0
     SSE_SEND_TIMEOUT_S: float = 10.0
@@ -116,7 +124,9 @@ class Settings(BaseSettings):
     RTTM_FINALIZE_GRACE_S: float = 2.0  # wait for late events after a terminal one before measuring a trade
     RTTM_WINDOW_S: int = 300  # sliding window of the latency, DLQ and error figures
     RTTM_TICK_S: float = 1.0  # how often the snapshot is computed and published
-    RTTM_RETENTION_S: int = 3600  # how long per-trade and per-second state is kept in Redis
+    RTTM_RETENTION_S: int = 900  # how long per-trade and per-second state is kept in Redis (3 windows)
+    RTTM_MAX_QUEUES: int = 1000  # partitions (service|topic|partition) whose latest metric is kept
+    RTTM_MAX_STAGES: int = 100  # services with latency sketches
     RTTM_ALERTS_FILE: str | None = None  # YAML file of alert rules (added to / overriding the ones below)
     RTTM_ALERT_PIPELINE_DEPTH: float = 1000.0  # largest partition lag
     RTTM_ALERT_DLQ_PER_MIN: float = 30.0

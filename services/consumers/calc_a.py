@@ -2,7 +2,8 @@
 
 Python groups the batch by symbol, sorts it by (ts, event_id) and pre-merges
 its candles; the script folds that into the stored state in one atomic call
-and marks the batch as applied, so a retried job changes nothing. The state
+and marks the batch as applied (a field of the batch, so the mark dies with it),
+so a retried job changes nothing. The state
 depends only on the set of ticks applied, not on how they were split into
 jobs or in which order the jobs ran (window sums are floating point, so they
 may differ from a one-shot sum in the last bits).
@@ -18,13 +19,11 @@ import orjson
 import redis
 
 from services.common.candles import candle_from_hash
-from services.common.keys import INTERVALS_MS, Keys
+from services.common.keys import INTERVALS_MS, LAST_TICKS, WINDOW_MS, Keys
 from services.common.schemas import TickRecord
 from services.common.scripts import register
 from services.common.settings import Settings
 
-LAST_TICKS = 10
-APPLIED_TTL_S = 7 * 24 * 3600  # longer than any job can wait for its retries
 SEP = "\x01"
 
 
@@ -54,8 +53,8 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
-def prepare(ticks: list[TickRecord]) -> list[dict[str, Any]]:
-    """The script's input: per symbol, sorted ticks and the batch's own candles."""
+def prepare(keys: Keys, ticks: list[TickRecord]) -> dict[str, Any]:
+    """The script's input: per symbol its key names, sorted ticks and the batch's own candles."""
     by_symbol: dict[str, list[TickRecord]] = defaultdict(list)
     for tick in ticks:
         by_symbol[tick["symbol"]].append(tick)
@@ -65,6 +64,9 @@ def prepare(ticks: list[TickRecord]) -> list[dict[str, Any]]:
         out.append(
             {
                 "s": symbol,
+                "k": keys.sym_state(symbol),
+                "cp": {iv: keys.candle_prefix(symbol, iv) for iv in INTERVALS_MS},
+                "ci": {iv: keys.candle_index(symbol, iv) for iv in INTERVALS_MS},
                 "t": [t["ts"] for t in rows],
                 "m": [f"{t['event_id']}{SEP}{_num(t['price'])}{SEP}{_num(t['volume'])}" for t in rows],
                 "p": [_num(t["price"]) for t in rows],
@@ -73,7 +75,7 @@ def prepare(ticks: list[TickRecord]) -> list[dict[str, Any]]:
                 "c": _candles(rows),
             }
         )
-    return out
+    return {"w": WINDOW_MS, "iv": list(INTERVALS_MS.items()), "syms": out}
 
 
 def _candles(rows: list[TickRecord]) -> list[dict[str, Any]]:
@@ -109,8 +111,8 @@ def apply(client: redis.Redis, settings: Settings, batch_id: str, ticks: list[Ti
     """Apply a batch once (a re-run only reads) and return the state of each symbol in it."""
     keys = Keys(settings.KEY_PREFIX)
     script = register(client, "calc_a")
-    payload = orjson.dumps(prepare(ticks))
-    raw = script(args=[settings.KEY_PREFIX, keys.applied(batch_id), APPLIED_TTL_S, settings.CANDLES_KEEP, payload])
+    payload = orjson.dumps(prepare(keys, ticks))
+    raw = script(keys=[keys.batch(batch_id)], args=[settings.CANDLES_KEEP, settings.SYMBOL_IDLE_S, payload])
     return [parse_state(item) for item in raw]
 
 

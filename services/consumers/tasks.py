@@ -25,7 +25,7 @@ def process_batch(batch_id: str) -> dict[str, int]:
     ctx = context.get()
     keys = Keys(ctx.settings.KEY_PREFIX)
     started = time.perf_counter()
-    raw = ctx.redis.get(keys.batch(batch_id))
+    raw = ctx.redis.hget(keys.batch(batch_id), "items")
     if raw is None:  # every tick was a duplicate, or an earlier run finished
         metrics.JOBS.labels("empty").inc()
         return {"ticks": 0, "views": 0}
@@ -40,6 +40,13 @@ def process_batch(batch_id: str) -> dict[str, int]:
     metrics.JOB_SECONDS.observe(time.perf_counter() - started)
     log.debug("worker.batch_done", trace_id=batch_id, ticks=len(ticks), views=views)
     return {"ticks": len(ticks), "views": views}
+
+
+def forget_batch(batch_id: str) -> None:
+    """A job that failed for good drops its batch: the items are in Postgres; only their views are lost,
+    and the next tick of each symbol brings its view up to date."""
+    ctx = context.get()
+    ctx.redis.delete(Keys(ctx.settings.KEY_PREFIX).batch(batch_id))
 
 
 def count_rttm(items: dict[str, list]) -> None:

@@ -12,7 +12,7 @@ from rq import Queue, SimpleWorker
 from rq.job import Job
 
 from services.common.logging import get_logger
-from services.consumers import metrics
+from services.consumers import metrics, tasks
 from services.consumers.context import WorkerContext
 
 log = get_logger(__name__)
@@ -23,6 +23,8 @@ def count_failure(job: Job, exc_type: type, exc_value: BaseException, _tb: objec
     log.error(
         "worker.job_failed", trace_id=job.id, error=f"{exc_type.__name__}: {exc_value}", retries_left=job.retries_left
     )
+    if not job.retries_left and "batch_id" in job.kwargs:  # no retry follows: nothing will read the batch
+        tasks.forget_batch(job.kwargs["batch_id"])
     return True  # go on to RQ's own handling: retry, or the failed registry
 
 

@@ -33,18 +33,19 @@ from redis.exceptions import NoScriptError
 from rq import Queue, Retry
 from starlette.exceptions import HTTPException
 
+from services.common import realtime
 from services.common.keys import Keys
-from services.common.kinds import Kind
+from services.common.kinds import TICK, Kind
 from services.common.logging import get_logger
 from services.common.scripts import register
 from services.common.settings import Settings
-from services.orchestrator_api import metrics
+from services.orchestrator_api import dedup, metrics
 
 log = get_logger(__name__)
 PROCESS_BATCH = "services.consumers.tasks.process_batch"
-RESULT_TTL_S = 60  # finished jobs are only kept for a glance in rq-dashboard
-FAILURE_TTL_S = 7 * 24 * 3600  # failed jobs wait a week for someone to look
-BATCH_TTL_S = FAILURE_TTL_S + 24 * 3600  # a batch outlives its job (queued, retried or failed), never forever
+# A batch normally dies with its job. One whose job has not run within the hour only carries views the
+# dashboards have long moved past (its items are in Postgres by then), so it goes anyway.
+BATCH_TTL_S = 3600
 BACKLOG_REFRESH_S = 0.5
 
 
@@ -54,7 +55,7 @@ Item = tuple[Kind, str, dict[str, Any]]  # kind, idempotency key, record
 @dataclass
 class _Pending:
     items: list[Item]
-    future: asyncio.Future[list[bool]] = field(repr=False)
+    future: asyncio.Future[list[int]] = field(repr=False)
 
 
 class GroupCommitter:
@@ -64,7 +65,10 @@ class GroupCommitter:
         self.keys = Keys(settings.KEY_PREFIX)
         self.queue = Queue(settings.QUEUE_NAME, connection=client)
         self.script = register(client, "ingest")
-        self.retry = Retry(max=settings.JOB_RETRIES, interval=settings.retry_intervals or 0)
+        # RQ refuses Retry(max=0): JOB_RETRIES=0 means no Retry at all.
+        self.retry = (
+            Retry(max=settings.JOB_RETRIES, interval=settings.retry_intervals or 0) if settings.JOB_RETRIES else None
+        )
         self._pending: deque[_Pending] = deque()
         self._pending_items = 0
         self._wakeup = asyncio.Event()
@@ -138,11 +142,12 @@ class GroupCommitter:
         self._refreshed_at = time.monotonic()
         metrics.BACKLOG.set(self.backlog)
 
-    async def submit(self, items: list[Item]) -> list[bool]:
-        """Store items; returns per item True if accepted, False if a duplicate."""
+    async def submit(self, items: list[Item]) -> list[int]:
+        """Store items; returns per item 1 if accepted, 0 if a duplicate, -1 if refused: the request
+        would bring the number of known symbols over MAX_SYMBOLS (refused whole, nothing stored)."""
         if self._closing:
             raise RuntimeError("ingest is shutting down")
-        future: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(items, future))
         self._pending_items += len(items)
         self._wakeup.set()
@@ -160,10 +165,10 @@ class GroupCommitter:
             if linger > 0 and self._pending_items < self.settings.INGEST_MAX_GROUP and not self._closing:
                 await asyncio.sleep(linger)
             group = self._take_group()
-            items = [item for p in group for item in p.items]
+            requests = [p.items for p in group]
             started = time.perf_counter()
             try:
-                flags = await anyio.to_thread.run_sync(self._commit, items)
+                flags = await anyio.to_thread.run_sync(self._commit, requests)
             except Exception as exc:
                 metrics.COMMIT_ERRORS.inc()
                 log.error("ingest.commit_failed", error=f"{type(exc).__name__}: {exc}", requests=len(group))
@@ -172,7 +177,7 @@ class GroupCommitter:
                         p.future.set_exception(exc)
                 continue
             metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
-            metrics.COMMIT_TICKS.observe(len(items))
+            metrics.COMMIT_TICKS.observe(len(flags))
             offset = 0
             for p in group:
                 if not p.future.done():
@@ -190,54 +195,80 @@ class GroupCommitter:
         self._pending_items -= count
         return group
 
-    def _commit(self, items: list[Item]) -> list[bool]:
+    def _commit(self, requests: list[list[Item]]) -> list[int]:
+        """One MULTI for the whole group; returns per item 1 accepted, 0 duplicate, -1 refused (symbol cap)."""
+        settings, keys = self.settings, self.keys
+        now = time.time()
         batch_id = uuid.uuid4().hex
-        args: list[object] = [
-            self.keys.dedup_prefix,
-            self.settings.DEDUP_TTL_S,
-            self.keys.batch(batch_id),
-            self.keys.flush_stream,
-            batch_id,
-            self.keys.history,
-            self.settings.SSE_HISTORY,
-            self.settings.PUBSUB_CHANNEL,
-            self.keys.accepted,
-            self.keys.backlog,
+        kinds: dict[str, int] = {}
+        script_keys: list[str] = [
+            keys.batch(batch_id),
+            keys.flush_stream,
+            keys.history,
+            keys.accepted,
+            keys.backlog,
+            keys.symbols,
         ]
-        for kind, key, record in items:
-            body = orjson.dumps(record)
-            env = b""
-            if kind.envelope:
-                symbol = b',"symbol":"' + record["symbol"].encode() + b'"' if "symbol" in record else b""
-                env = b'{"type":"' + kind.envelope.encode() + b'"' + symbol + b',"data":' + body + b"}"
-            args += (kind.name, key, body, env)
-        results = self._transaction(batch_id, args)
+        expire_at = 0
+        item_args: list[object] = []
+        envelopes = 0
+        envelope_bytes = 0
+        for items in requests:
+            for kind, key, record in items:
+                if kind.name not in kinds:
+                    kinds[kind.name] = len(kinds) + 1
+                    current, previous, expire_at = dedup.window_keys(keys, kind.name, now, settings.DEDUP_WINDOW_S)
+                    script_keys += (current, previous)
+                body = orjson.dumps(record)
+                env = b""
+                symbol = record["symbol"] if kind is TICK else ""
+                if kind.envelope:
+                    tag = b',"symbol":"' + symbol.encode() + b'"' if symbol else b""
+                    env = b'{"type":"' + kind.envelope.encode() + b'"' + tag + b',"data":' + body + b"}"
+                    envelopes += 1
+                    envelope_bytes += len(env)
+                item_args += (kinds[kind.name], dedup.digest(key), body, env, symbol)
+        args: list[object] = [
+            batch_id,
+            realtime.history_maxlen(settings, envelope_bytes / envelopes if envelopes else 0),
+            settings.PUBSUB_CHANNEL,
+            expire_at,
+            int(now * 1000),
+            int((now - settings.SYMBOL_IDLE_S) * 1000),
+            settings.MAX_SYMBOLS,
+            len(kinds),
+            *kinds,
+            len(requests),
+            *(len(items) for items in requests),
+            *item_args,
+        ]
+        results = self._transaction(batch_id, script_keys, args)
         if isinstance(results[0], NoScriptError):  # Redis lost its script cache (a restart): load, redo once
             self.client.script_load(self.script.script)
             batch_id = uuid.uuid4().hex
-            args[2], args[4] = self.keys.batch(batch_id), batch_id
-            results = self._transaction(batch_id, args)
+            script_keys[0], args[0] = keys.batch(batch_id), batch_id
+            results = self._transaction(batch_id, script_keys, args)
         if isinstance(results[0], Exception):
             raise results[0]
         self._set_figures(results[-2], results[-1])
-        flags = [bool(flag) for flag in results[0]]
-        log.debug("ingest.committed", trace_id=batch_id, items=len(items), accepted=sum(flags))
+        flags = [int(flag) for flag in results[0]]
+        log.debug("ingest.committed", trace_id=batch_id, items=len(flags), accepted=flags.count(1))
         return flags
 
-    def _transaction(self, batch_id: str, args: list[object]) -> list[object]:
+    def _transaction(self, batch_id: str, script_keys: list[str], args: list[object]) -> list[object]:
         """The script and the RQ job in one MULTI. EVALSHA is sent as is: a Script object would cost
         a SCRIPT EXISTS round trip per commit."""
         with self.client.pipeline(transaction=True) as pipe:
             pipe.multi()
-            pipe.evalsha(self.script.sha, 0, *args)
+            pipe.evalsha(self.script.sha, len(script_keys), *script_keys, *args)
             self.queue.enqueue_call(
                 PROCESS_BATCH,
                 kwargs={"batch_id": batch_id},
                 job_id=batch_id,
                 retry=self.retry,
                 timeout=self.settings.JOB_TIMEOUT_S,
-                result_ttl=RESULT_TTL_S,
-                failure_ttl=FAILURE_TTL_S,
+                result_ttl=self.settings.JOB_RESULT_TTL_S,
+                failure_ttl=self.settings.JOB_FAILURE_TTL_S,
                 pipeline=pipe,
             )
             pipe.expire(self.keys.batch(batch_id), BATCH_TTL_S)  # no batch (all duplicates): a no-op

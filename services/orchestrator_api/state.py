@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import redis
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.keys import Keys
 from services.common.settings import Settings
+from services.orchestrator_api.budget import RateMeter
 from services.orchestrator_api.commit import GroupCommitter
 
 
@@ -22,6 +23,7 @@ class AppState:
     sync_redis: redis.Redis
     engine: AsyncEngine
     committer: GroupCommitter
+    rate_meter: RateMeter = field(default_factory=RateMeter)  # ingest rate for GET /system's projection
 
     @property
     def keys(self) -> Keys:

@@ -12,9 +12,11 @@ import random
 import pytest
 import redis
 
+from services.common.keys import Keys
 from services.common.settings import Settings
 from services.consumers import calc_a
 from services.consumers.calc_b import build_view
+from tests.factories import stored_batch
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, on every candle boundary
 INTERVALS = {"1m": 60_000, "5m": 300_000, "15m": 900_000}
@@ -102,6 +104,8 @@ def run(client: redis.Redis, settings: Settings, batches: list[list[dict]], batc
     views = {}
     for n, batch in enumerate(batches):
         batch_id = batch_ids[n] if batch_ids else f"b{n}"
+        if not client.exists(Keys(settings.KEY_PREFIX).batch(batch_id)):
+            stored_batch(client, settings, batch_id, batch)
         for state in calc_a.apply(client, settings, batch_id, batch):
             views[state.symbol] = build_view(state, [t for t in batch if t["symbol"] == state.symbol], 0.0)
     return views

@@ -12,11 +12,19 @@ import orjson
 import pytest
 import redis
 
+from services.common.keys import Keys
 from services.common.settings import Settings
 from services.consumers.rttm import alerts, sketch
-from services.consumers.rttm.apply import apply
+from services.consumers.rttm import apply as rttm_apply
 from services.consumers.rttm.ticker import Ticker
 from services.orchestrator_api.flusher import Flusher
+from tests.factories import stored_batch
+
+
+def apply(client: redis.Redis, settings: Settings, batch_id: str, items: dict[str, Any], now_ms: float) -> bool:
+    """The worker's step on a batch as ingest stored it (a second call with the same id is a retried job)."""
+    return rttm_apply.apply(client, settings, stored_batch(client, settings, batch_id, [], **items), items, now_ms)
+
 
 NOW = 1_767_225_900_000  # 2026-01-01T00:05:00Z
 STAGES = ["simulation", "capture", "validation", "pms-core", "analytics", "leaderboard"]
@@ -271,3 +279,36 @@ def test_sketch_buckets_are_exact_counts() -> None:
     assert sum(counts.values()) == 4
     assert sketch.quantiles(counts)["count"] == 4
     assert sketch.quantiles({}) == {"p50": None, "p95": None, "p99": None, "count": 0}
+
+
+def test_partitions_past_the_cap_are_counted_not_kept_and_silent_ones_are_forgotten(
+    client: redis.Redis, settings: Settings
+) -> None:
+    settings.RTTM_MAX_QUEUES = 3
+    keys = Keys(settings.KEY_PREFIX)
+    metrics = [queue(NOW - 1_000, 10 * p, p, partition=p) for p in range(5)]
+    apply(client, settings, "q1", {"queue": metrics}, NOW)
+
+    assert sorted(client.hkeys(keys.rttm_queues)) == [b"validation|trade-captured|0", b"validation|trade-captured|1",
+                                                      b"validation|trade-captured|2"]  # fmt: skip
+    assert int(client.hget(keys.rttm_late, "queues_over_cap")) >= 2
+    # A known partition still updates at the cap.
+    apply(client, settings, "q2", {"queue": [queue(NOW, 99, 98, partition=1)]}, NOW)
+    assert client.hget(keys.rttm_queues, "validation|trade-captured|1").startswith(f"{NOW}|99|98".encode())
+    # Partitions silent for RTTM_RETENTION_S are dropped by the ticker.
+    forgotten = Ticker(settings, client, "w1").forget_partitions(NOW - 500)
+    assert forgotten == 2
+    assert client.hkeys(keys.rttm_queues) == [b"validation|trade-captured|1"]
+
+
+def test_stages_past_the_cap_get_no_sketch(client: redis.Redis, settings: Settings) -> None:
+    settings.RTTM_MAX_STAGES = 2
+    events = pipeline_trades(20, seed=3)
+    apply(client, settings, "s1", {"trade": events}, NOW - 30_000)
+    tick(settings, client)
+
+    keys = Keys(settings.KEY_PREFIX)
+    assert client.scard(keys.rttm_stages) == 2
+    assert int(client.hget(keys.rttm_late, "stages_over_cap")) > 0
+    stages = {k.decode().split(":")[-2] for k in client.scan_iter(match=keys.rttm_latency("*", 0)[:-1] + "*")}
+    assert stages == {s.decode() for s in client.smembers(keys.rttm_stages)}

@@ -40,7 +40,7 @@ def accept(settings: Settings, n: int, *, symbol: str = "BTCUSDT") -> list[str]:
         }
         for i in range(n)
     ]
-    assert all(committer._commit([(TICK, t["event_id"], t) for t in ticks]))
+    assert all(committer._commit([[(TICK, t["event_id"], t) for t in ticks]]))
     client.close()
     return [t["event_id"] for t in ticks]
 

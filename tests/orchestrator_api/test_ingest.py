@@ -35,7 +35,7 @@ def queued_batches(settings: Settings) -> list[list[dict]]:
     out = []
     for job in Queue(settings.QUEUE_NAME, connection=client).get_jobs():
         assert job.func_name == "services.consumers.tasks.process_batch"
-        raw = client.get(keys.batch(job.kwargs["batch_id"]))
+        raw = client.hget(keys.batch(job.kwargs["batch_id"]), "items")
         out.append(orjson.loads(raw)["tick"] if raw else [])
     client.close()
     return out
@@ -274,9 +274,9 @@ async def test_commit_survives_redis_losing_its_script_cache(settings: Settings)
     client.script_flush()  # what a Redis restart does to loaded scripts
     ticks = [make_tick(event_id=f"ns{i}") | {"received_at": 1.0} for i in range(3)]
 
-    flags = committer._commit([(TICK, t["event_id"], t) for t in ticks])
+    flags = committer._commit([[(TICK, t["event_id"], t) for t in ticks]])
 
-    assert flags == [True, True, True]
+    assert flags == [1, 1, 1]
     stored = [t["event_id"] for batch in queued_batches(settings) for t in batch]
     assert sorted(stored) == ["ns0", "ns1", "ns2"]  # once: the attempt that met NOSCRIPT stored nothing
     client.close()

@@ -7,10 +7,13 @@ import orjson
 import pytest
 import redis
 
+from services.common.keys import FAMILIES
 from services.common.settings import Settings
 from services.consumers import calc_a
+from services.orchestrator_api.budget import RateMeter
 from services.orchestrator_api.flusher import Flusher
 from tests.consumers.test_calc import T0, tick
+from tests.factories import stored_batch
 from tests.orchestrator_api.test_flusher import accept
 
 pytestmark = pytest.mark.anyio
@@ -82,7 +85,9 @@ async def test_history_comes_from_postgres_newest_first_and_capped(api: httpx.As
     settings.FLUSH_INTERVAL_MS = 50
     ids = accept(settings, 8, symbol="HIST")  # ts = now - i: ids[0] is the newest
     client = redis.Redis.from_url(settings.redis_url)
-    calc_a.apply(client, settings, "b1", [tick(1, T0, 1.0, 1.0, "HIST")])  # makes HIST a known symbol
+    calc_a.apply(
+        client, settings, stored_batch(client, settings, "b1", [h := tick(1, T0, 1.0, 1.0, "HIST")]), [h]
+    )  # makes HIST a known symbol
     f = Flusher(settings, client, "f1")
     f.ensure_group()
     f.flush_once()
@@ -105,7 +110,7 @@ async def test_history_comes_from_postgres_newest_first_and_capped(api: httpx.As
 async def test_candles_are_served_oldest_first(api: httpx.AsyncClient, settings: Settings) -> None:
     client = redis.Redis.from_url(settings.redis_url)
     ticks = [tick(i, T0 + i * 30_000, 10.0 + i, 1.0, "CNDL") for i in range(7)]  # 3.5 minutes
-    calc_a.apply(client, settings, "b1", ticks)
+    calc_a.apply(client, settings, stored_batch(client, settings, "b1", ticks), ticks)
 
     one = (await api.get("/symbols/CNDL/candles", params={"interval": "1m"})).json()
     five = (await api.get("/symbols/CNDL/candles", params={"interval": "5m", "limit": 1})).json()
@@ -152,6 +157,20 @@ async def test_system_reports_queue_backlog_and_accepted_items(api: httpx.AsyncC
     assert status["queue"] == {"queued": 2, "started": 0, "failed": 0, "scheduled": 0}
     assert status["flush_backlog"] == 1
     assert status["ingest"] == {"accepted_total": 3, "accepted_by_kind": {"tick": 3}}
+    memory = status["redis"]
+    assert memory["used_memory_bytes"] > 0
+    assert set(memory["projected_by_family"]) == {f.name for f in FAMILIES}
+    assert memory["projected_bytes"] == sum(memory["projected_by_family"].values())
+    assert memory["rates"]["symbols"] == 1
+
+
+def test_ingest_rate_is_measured_between_looks_at_the_shared_counters() -> None:
+    meter = RateMeter()
+    assert meter.rates({"tick": 100}, 5, now=0.0).ticks == 0.0  # one look: no rate yet
+    rates = meter.rates({"tick": 600, "trade": 160, "queue": 40}, 5, now=10.0)
+    assert (rates.ticks, rates.events, rates.trades) == (50.0, 20.0, 16 / 6)
+    later = meter.rates({"tick": 600, "trade": 160, "queue": 40}, 5, now=75.0)  # the first look is too old
+    assert later.ticks == 0.0
 
 
 async def test_browsers_on_other_origins_may_read(api: httpx.AsyncClient) -> None:

@@ -106,7 +106,7 @@ def redis_keys(settings: Settings) -> dict[str, dict[str, list[str]]]:
     client = redis.Redis.from_url(settings.redis_url)
     keys = Keys(settings.KEY_PREFIX)
     bodies = [
-        client.get(keys.batch(job.kwargs["batch_id"]))
+        client.hget(keys.batch(job.kwargs["batch_id"]), "items")
         for job in Queue(settings.QUEUE_NAME, connection=client).get_jobs()
     ]
     out: dict[str, dict[str, list[str]]] = {"queued": defaultdict(list), "flush": defaultdict(list)}

@@ -37,6 +37,7 @@ from services.consumers.rttm.ticker import Ticker
 from services.orchestrator_api.app import create_app
 from services.realtime_gateway.app import create_app as create_gateway
 from tests.consumers.test_calc import tick
+from tests.factories import stored_batch
 from tests.security.helpers import openapi
 
 API_KEY = "test-api-key"
@@ -153,7 +154,7 @@ def read_app(served: Settings) -> FastAPI:
     RTTM snapshot, made by the workers' own code, so the examples get 200s and not only 404s and 503s."""
     client = redis.Redis.from_url(served.redis_url)
     ticks = [tick(i, int(time.time() * 1000) - 1000 * i, 100.0 + i, 1.0) for i in range(3)]
-    [state] = calc_a.apply(client, served, "seed", ticks)
+    [state] = calc_a.apply(client, served, stored_batch(client, served, "seed", ticks), ticks)
     Ticker(served, client).tick()
     client.close()
     view = build_view(state, ticks, time.time() * 1000)

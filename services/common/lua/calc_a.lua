@@ -1,26 +1,30 @@
 -- calc-a: apply one batch of ticks to the per-symbol state, atomically and once.
 --
--- ARGV: key prefix, applied-marker key, marker ttl, candles kept per interval, input json.
--- Input: [{s = symbol, t = {ts...}, m = {member...}, p = {price...}, v = {volume...},
---          top = {index...} (batch's 10 latest), c = {{iv, b, o, ot, oe, h, l, c, ct, ce, v, n}...}}]
+-- KEYS: the batch (a hash; its field `a` marks it applied). ARGV: candles kept per
+-- interval, idle expiry (s), input json:
+--   {w = window ms, iv = {{name, ms}...}, syms = {{s = symbol, k = {win, px, last, agg} key names,
+--    cp = {iv -> candle key prefix}, ci = {iv -> candle index key}, t = {ts...}, m = {member...},
+--    p = {price...}, v = {volume...}, top = {index...} (batch's 10 latest),
+--    c = {{iv, b, o, ot, oe, h, l, c, ct, ce, v, n}...}}...}}
 -- A member is "event_id \1 price \1 volume": sorted sets order equal scores by
 -- member bytes, so (ts, event_id) order comes for free; prices and volumes
 -- travel as the strings Python wrote, and sums are stored with %.17g, so no
 -- digit is lost to Lua's 14-digit number formatting.
 --
--- State per symbol (prefix .. 'sym:' .. symbol .. ':'):
---   win  zset ts -> member     ticks with ts in (latest - 60 s, latest]
+-- State per symbol (names from Python, services/common/keys.py):
+--   win  zset ts -> member     ticks with ts in (latest - window, latest]
 --   px   zset price -> member  the same ticks by price (high/low of the window)
 --   last zset ts -> member     the 10 latest ticks
 --   agg  hash latest, vol, pv, n (window sums), version (+1 per applied batch)
---   c:<iv>:<bucket> hash o ot oe h l c ct ce v n; ci:<iv> zset of buckets
+--   cp[iv] .. bucket hash o ot oe h l c ct ce v n; ci[iv] zset of buckets
+-- Every key written gets the idle expiry again, so a symbol nobody sends is
+-- forgotten whole; an old candle expires that long after its last tick.
 -- Returns per symbol: symbol, {latest, vol, pv, n, version}, last (withscores),
 -- high, low (withscores), and the hash of the candle holding `latest` per interval.
 
-local prefix, applied, ttl, keep = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local input = cjson.decode(ARGV[5])
-local WINDOW_MS = 60000
-local INTERVALS = { { '1m', 60000 }, { '5m', 300000 }, { '15m', 900000 } }
+local batch, keep, idle = KEYS[1], tonumber(ARGV[1]), ARGV[2]
+local input = cjson.decode(ARGV[3])
+local WINDOW_MS, INTERVALS = input.w, input.iv
 local SEP = '\1'
 
 local function f17(x) return string.format('%.17g', x) end
@@ -48,19 +52,21 @@ local function chunked(cmd, key, items)
   end
 end
 
-local function merge_candle(base, c)
-  local key = base .. 'c:' .. c.iv .. ':' .. c.b
+local function merge_candle(sym, c)
+  local key = sym.cp[c.iv] .. c.b
   local cur = redis.call('HMGET', key, 'o', 'ot', 'oe', 'h', 'l', 'c', 'ct', 'ce', 'v', 'n')
   if not cur[1] then
-    local index = base .. 'ci:' .. c.iv
+    local index = sym.ci[c.iv]
     redis.call('ZADD', index, c.b, c.b)
+    redis.call('EXPIRE', index, idle)
     if redis.call('ZCARD', index) > keep then
       local oldest = redis.call('ZPOPMIN', index)[1]
-      redis.call('DEL', base .. 'c:' .. c.iv .. ':' .. oldest)
+      redis.call('DEL', sym.cp[c.iv] .. oldest)
       if oldest == c.b then return end -- older than everything kept
     end
     redis.call('HSET', key, 'o', c.o, 'ot', c.ot, 'oe', c.oe, 'h', c.h, 'l', c.l,
       'c', c.c, 'ct', c.ct, 'ce', c.ce, 'v', c.v, 'n', c.n)
+    redis.call('EXPIRE', key, idle)
     return
   end
   local o, ot, oe, h, l = cur[1], tonumber(cur[2]), cur[3], cur[4], cur[5]
@@ -71,10 +77,12 @@ local function merge_candle(base, c)
   if tonumber(c.l) < tonumber(l) then l = c.l end
   redis.call('HSET', key, 'o', o, 'ot', ot, 'oe', oe, 'h', h, 'l', l, 'c', cl, 'ct', ct, 'ce', ce,
     'v', f17(tonumber(cur[9]) + tonumber(c.v)), 'n', tonumber(cur[10]) + c.n)
+  redis.call('EXPIRE', key, idle)
 end
 
-local function apply(sym, base)
-  local agg = base .. 'agg'
+local function apply(sym)
+  local k = sym.k
+  local agg = k.agg
   local st = redis.call('HMGET', agg, 'latest', 'vol', 'pv', 'n')
   local latest = tonumber(st[1]) or -math.huge
   local vol, pv, n = tonumber(st[2]) or 0, tonumber(st[3]) or 0, tonumber(st[4]) or 0
@@ -93,50 +101,54 @@ local function apply(sym, base)
     end
   end
   if #by_ts > 0 then
-    chunked('ZADD', base .. 'win', by_ts)
-    chunked('ZADD', base .. 'px', by_px)
+    chunked('ZADD', k.win, by_ts)
+    chunked('ZADD', k.px, by_px)
   end
-  local expired = redis.call('ZRANGEBYSCORE', base .. 'win', '-inf', lo)
+  local expired = redis.call('ZRANGEBYSCORE', k.win, '-inf', lo)
   if #expired > 0 then
     for _, member in ipairs(expired) do
       local p, v = values(member)
       vol, pv, n = vol - v, pv - p * v, n - 1
     end
-    redis.call('ZREMRANGEBYSCORE', base .. 'win', '-inf', lo)
-    chunked('ZREM', base .. 'px', expired)
+    redis.call('ZREMRANGEBYSCORE', k.win, '-inf', lo)
+    chunked('ZREM', k.px, expired)
   end
   if n <= 0 then vol, pv, n = 0, 0, 0 end -- an empty window has exactly zero sums
   local top = {}
   for _, i in ipairs(sym.top) do
     top[#top + 1] = sym.t[i]; top[#top + 1] = sym.m[i]
   end
-  chunked('ZADD', base .. 'last', top)
-  redis.call('ZREMRANGEBYRANK', base .. 'last', 0, -11)
-  for _, c in ipairs(sym.c) do merge_candle(base, c) end
+  chunked('ZADD', k.last, top)
+  redis.call('ZREMRANGEBYRANK', k.last, 0, -11)
+  for _, c in ipairs(sym.c) do merge_candle(sym, c) end
   redis.call('HSET', agg, 'latest', string.format('%.0f', latest), 'vol', f17(vol), 'pv', f17(pv), 'n', n)
   redis.call('HINCRBY', agg, 'version', 1)
-  redis.call('SADD', prefix .. 'symbols', sym.s)
+  for _, key in ipairs({ k.win, k.px, k.last, agg }) do redis.call('EXPIRE', key, idle) end
 end
 
-local fresh = redis.call('SET', applied, '1', 'NX', 'EX', ttl)
+-- Applied once: a retried job (the batch still there, marked) only reads back. A run after the
+-- batch is gone writes nothing either, not even the mark.
+local fresh = redis.call('EXISTS', batch) == 1 and redis.call('HSETNX', batch, 'a', '1') == 1
 local out = {}
-for _, sym in ipairs(input) do
-  local base = prefix .. 'sym:' .. sym.s .. ':'
-  if fresh then apply(sym, base) end
-  local st = redis.call('HMGET', base .. 'agg', 'latest', 'vol', 'pv', 'n', 'version')
+for _, sym in ipairs(input.syms) do
+  if fresh then apply(sym) end
+  local k = sym.k
+  local st = redis.call('HMGET', k.agg, 'latest', 'vol', 'pv', 'n', 'version')
   local latest = tonumber(st[1])
+  if latest then -- nil only when the state has expired since: nothing to read back
   local candles = {}
   for _, iv in ipairs(INTERVALS) do
     local bucket = string.format('%.0f', latest - latest % iv[2])
     candles[#candles + 1] = bucket
-    candles[#candles + 1] = redis.call('HGETALL', base .. 'c:' .. iv[1] .. ':' .. bucket)
+    candles[#candles + 1] = redis.call('HGETALL', sym.cp[iv[1]] .. bucket)
   end
   out[#out + 1] = {
     sym.s, st,
-    redis.call('ZRANGE', base .. 'last', 0, -1, 'WITHSCORES'),
-    redis.call('ZRANGE', base .. 'px', -1, -1, 'WITHSCORES'),
-    redis.call('ZRANGE', base .. 'px', 0, 0, 'WITHSCORES'),
+    redis.call('ZRANGE', k.last, 0, -1, 'WITHSCORES'),
+    redis.call('ZRANGE', k.px, -1, -1, 'WITHSCORES'),
+    redis.call('ZRANGE', k.px, 0, 0, 'WITHSCORES'),
     candles,
   }
+  end
 end
 return out

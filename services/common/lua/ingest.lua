@@ -1,37 +1,99 @@
 -- One group commit, run inside the same MULTI as the RQ job that reads the
--- batch, so an item is either fully in (dedup mark, batch, flush stream entry,
--- realtime envelope) or not in at all.
--- ARGV: dedup prefix, dedup ttl, batch key, flush stream, batch id,
---       history key, history maxlen, channel, stats key (accepted items by kind),
---       backlog key (items not yet in Postgres; the flusher takes them off, see flush_ack.lua), then per item: kind, idempotency key, record json, envelope ('' for none).
--- The batch is a JSON object of arrays by kind: {"tick": [...], "trade": [...]}.
--- Returns one flag per item: 1 accepted, 0 duplicate.
-local dprefix, ttl, bkey, fstream, bid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local hist, hmax, chan, stats, backlog = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
-local flags, by_kind, kinds, accepted = {}, {}, {}, 0
-for i = 11, #ARGV, 4 do
-  local kind = ARGV[i]
-  if redis.call('SET', dprefix .. kind .. ':' .. ARGV[i + 1], bid, 'NX', 'EX', ttl) then
-    flags[#flags + 1] = 1
-    accepted = accepted + 1
-    if not by_kind[kind] then
-      by_kind[kind] = {}
-      kinds[#kinds + 1] = kind
+-- batch, so an item is either fully in (dedup digest, batch, flush stream
+-- entry, realtime envelope) or not in at all.
+-- KEYS: batch, flush stream, history, accepted (items by kind), backlog (items
+--       not yet in Postgres; the flusher takes them off, see flush_ack.lua),
+--       symbols (zset by last tick), then per kind of the commit: its dedup
+--       set of the current window bucket and of the one before.
+-- ARGV: batch id, history maxlen, channel, dedup expire-at (unix s), now (ms),
+--       symbols idle before (ms), max symbols, number of kinds K, K kind names,
+--       number of requests R, R item counts, then per item: kind index (1..K),
+--       digest, record json, envelope ('' for none), symbol ('' for none).
+-- A request whose ticks would bring the number of known symbols over the cap
+-- is refused whole. The batch is a hash; its `items` field a JSON object of
+-- arrays by kind: {"tick": [...], "trade": [...]}.
+-- Returns one flag per item: 1 accepted, 0 duplicate, -1 refused (symbol cap).
+local bkey, fstream, hist, stats, backlog, symbols = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local bid, hmax, chan, expire_at = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local now, idle_before, max_symbols = ARGV[5], ARGV[6], tonumber(ARGV[7])
+local nkinds = tonumber(ARGV[8])
+local kind_names = {}
+for k = 1, nkinds do kind_names[k] = ARGV[8 + k] end
+local at = 9 + nkinds
+local nrequests = tonumber(ARGV[at])
+local counts = {}
+for r = 1, nrequests do counts[r] = tonumber(ARGV[at + r]) end
+local first = at + nrequests + 1
+local ITEM = 5
+
+redis.call('ZREMRANGEBYSCORE', symbols, '-inf', '(' .. idle_before)
+local known = redis.call('ZCARD', symbols)
+local seen = {} -- symbols this commit already touched
+
+-- A request is admitted when its new symbols fit under the cap.
+local admitted, i = {}, first
+for r = 1, nrequests do
+  local fresh, list = {}, {}
+  for j = 0, counts[r] - 1 do
+    local sym = ARGV[i + j * ITEM + 4]
+    if sym ~= '' and not seen[sym] and not fresh[sym] then
+      fresh[sym] = true
+      list[#list + 1] = sym
     end
-    table.insert(by_kind[kind], ARGV[i + 2])
-    if ARGV[i + 3] ~= '' then publish(hist, hmax, chan, ARGV[i + 3]) end
-  else
-    flags[#flags + 1] = 0
+  end
+  local new = 0
+  for _, sym in ipairs(list) do
+    if not redis.call('ZSCORE', symbols, sym) then new = new + 1 end
+  end
+  admitted[r] = known + new <= max_symbols
+  if admitted[r] then
+    known = known + new
+    for _, sym in ipairs(list) do
+      seen[sym] = true
+      redis.call('ZADD', symbols, now, sym)
+    end
+  end
+  i = i + counts[r] * ITEM
+end
+
+local flags, by_kind, order, accepted = {}, {}, {}, 0
+local touched = {}
+i = first
+for r = 1, nrequests do
+  for _ = 1, counts[r] do
+    local k = tonumber(ARGV[i])
+    if not admitted[r] then
+      flags[#flags + 1] = -1
+    else
+      local cur, prev = KEYS[5 + 2 * k], KEYS[6 + 2 * k]
+      local digest = ARGV[i + 1]
+      if redis.call('SISMEMBER', prev, digest) == 0 and redis.call('SADD', cur, digest) == 1 then
+        touched[cur] = true
+        flags[#flags + 1] = 1
+        accepted = accepted + 1
+        local kind = kind_names[k]
+        if not by_kind[kind] then
+          by_kind[kind] = {}
+          order[#order + 1] = kind
+        end
+        table.insert(by_kind[kind], ARGV[i + 2])
+        if ARGV[i + 3] ~= '' then publish(hist, hmax, chan, ARGV[i + 3]) end
+      else
+        flags[#flags + 1] = 0
+      end
+    end
+    i = i + ITEM
   end
 end
-if #kinds > 0 then
+for key in pairs(touched) do redis.call('EXPIREAT', key, expire_at) end
+if #order > 0 then
   local parts = {}
-  for _, kind in ipairs(kinds) do
+  for _, kind in ipairs(order) do
     parts[#parts + 1] = '"' .. kind .. '":[' .. table.concat(by_kind[kind], ',') .. ']'
     redis.call('HINCRBY', stats, kind, #by_kind[kind])
   end
   local body = '{' .. table.concat(parts, ',') .. '}'
-  redis.call('SET', bkey, body)
+  redis.call('HSET', bkey, 'items', body)
   redis.call('XADD', fstream, '*', 'batch', bid, 'items', body, 'n', accepted)
   redis.call('INCRBY', backlog, accepted)
 end

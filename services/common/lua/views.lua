@@ -1,15 +1,17 @@
 -- Store and publish views W, newest version only: workers may post out of order.
--- ARGV: view key prefix, history key, history maxlen, channel, then per view:
---       symbol, version, view json, envelope.
+-- KEYS: history, then per view: its view key.
+-- ARGV: history maxlen, channel, idle expiry (s), then per view: version, view json, envelope.
+-- A view expires SYMBOL_IDLE_S after its last update, with the rest of its symbol's state.
 -- Returns per view the event id, or false when a newer version is already stored.
-local vprefix, hist, hmax, chan = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local hist, hmax, chan, idle = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
 local out = {}
-for i = 5, #ARGV, 4 do
-  local key = vprefix .. ARGV[i]
+for k = 2, #KEYS do
+  local key, i = KEYS[k], 4 + (k - 2) * 3
   local stored = tonumber(redis.call('HGET', key, 'version') or '-1')
-  if tonumber(ARGV[i + 1]) > stored then
-    redis.call('HSET', key, 'version', ARGV[i + 1], 'view', ARGV[i + 2])
-    out[#out + 1] = publish(hist, hmax, chan, ARGV[i + 3])
+  if tonumber(ARGV[i]) > stored then
+    redis.call('HSET', key, 'version', ARGV[i], 'view', ARGV[i + 1])
+    redis.call('EXPIRE', key, idle)
+    out[#out + 1] = publish(hist, hmax, chan, ARGV[i + 2])
   else
     out[#out + 1] = false
   end

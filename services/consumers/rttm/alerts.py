@@ -156,5 +156,5 @@ def _record(
             else:
                 pipe.hdel(keys.rttm_alerts, a["rule"])
         pipe.xadd(keys.flush_stream, {"batch": f"alerts-{uuid.uuid4().hex}", "items": orjson.dumps({"alert": rows})})
-        register(client, "publish_many")(args=publish_args(settings, envelopes), client=pipe)
+        register(client, "publish_many")(**publish_args(settings, envelopes), client=pipe)
         pipe.execute()

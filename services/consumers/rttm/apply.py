@@ -14,7 +14,6 @@ from services.common.settings import Settings
 
 SECOND_MS = 1000
 TREND_BUCKET_MS = 10_000  # queue-depth trend resolution
-APPLIED_TTL_S = 7 * 24 * 3600
 NOT_TERMINAL, SUCCESS, FAILURE = 0, 1, 2
 REASON_CHARS = 100  # DLQ reasons are counted by their first characters
 
@@ -29,6 +28,19 @@ def terminal(settings: Settings, event: dict[str, Any]) -> int:
 
 def _second(ms: int) -> int:
     return ms - ms % SECOND_MS
+
+
+def key_names(keys: Keys) -> dict[str, str]:
+    """What `rttm_apply.lua` writes: whole names, or the prefix a time bucket or trade id completes."""
+    return {
+        "counters": keys.rttm_counters(0).removesuffix("0"),
+        "queues": keys.rttm_queues,
+        "trend": keys.rttm_queue_trend(0).removesuffix("0"),
+        "trade": keys.rttm_trade(""),
+        "active": keys.rttm_active,
+        "due": keys.rttm_due,
+        "late": keys.rttm_late,
+    }
 
 
 def prepare(settings: Settings, items: dict[str, list[dict[str, Any]]], now_ms: float) -> dict[str, Any]:
@@ -69,6 +81,8 @@ def prepare(settings: Settings, items: dict[str, list[dict[str, Any]]], now_ms: 
         for q in items.get("queue", [])
     ]
     return {
+        "k": key_names(Keys(settings.KEY_PREFIX)),
+        "max_queues": settings.RTTM_MAX_QUEUES,
         "now": int(now_ms),
         "ttl": settings.RTTM_RETENTION_S,
         "grace": int(settings.RTTM_FINALIZE_GRACE_S * 1000),
@@ -88,5 +102,4 @@ def apply(
     """Apply once; False when this batch had been applied already (a retried job)."""
     keys = Keys(settings.KEY_PREFIX)
     payload = orjson.dumps(prepare(settings, items, now_ms))
-    marker = keys.applied(batch_id) + ":rttm"
-    return bool(register(client, "rttm_apply")(args=[keys.rttm, marker, APPLIED_TTL_S, payload]))
+    return bool(register(client, "rttm_apply")(keys=[keys.batch(batch_id)], args=[payload]))

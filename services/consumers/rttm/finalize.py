@@ -73,4 +73,16 @@ def finalize_due(client: redis.Redis, settings: Settings, now_ms: float) -> int:
         for stage, values in latencies(events, term).items():
             stages += [[stage, b, n] for b, n in sketch.counts(values).items()]
         work.append([trade_id, last - last % BUCKET_MS, stages])
-    return int(register(client, "rttm_finalize")(args=[keys.rttm, settings.RTTM_RETENTION_S, orjson.dumps(work)]))
+    measured, over = register(client, "rttm_finalize")(
+        keys=[keys.rttm_stages, keys.rttm_due],
+        args=[
+            keys.rttm_trade(""),
+            keys.rttm_latency("", 0).removesuffix(":0"),
+            settings.RTTM_RETENTION_S,
+            settings.RTTM_MAX_STAGES,
+            orjson.dumps(work),
+        ],
+    )
+    if over:
+        client.hincrby(keys.rttm_late, "stages_over_cap", int(over))
+    return int(measured)

@@ -58,7 +58,7 @@ def compute(client: redis.Redis, settings: Settings, now_ms: float) -> dict[str,
     latency_buckets = [trend_last - i * BUCKET_MS for i in range(window_s * 1000 // BUCKET_MS)]
     stuck_before = now_ms - settings.RTTM_STUCK_AFTER_S * 1000
 
-    stages = sorted(_text(s) for s in client.smembers(keys.rttm + "stages"))
+    stages = sorted(_text(s) for s in client.smembers(keys.rttm_stages))
     with client.pipeline(transaction=False) as pipe:
         for sec in seconds:
             pipe.hgetall(keys.rttm_counters(sec))
@@ -71,7 +71,7 @@ def compute(client: redis.Redis, settings: Settings, now_ms: float) -> dict[str,
         pipe.zcount(keys.rttm_active, stuck_before, "+inf")
         pipe.zcount(keys.rttm_active, "-inf", f"({stuck_before}")
         pipe.zrangebyscore(keys.rttm_active, "-inf", f"({stuck_before}", start=0, num=STUCK_LISTED, withscores=True)
-        pipe.hget(keys.rttm + "late", "events")
+        pipe.hget(keys.rttm_late, "events")
         results = pipe.execute()
 
     counters = results[: len(seconds)]

@@ -50,12 +50,25 @@ class Ticker:
             return None
         now_ms = time.time() * 1000.0 if now_ms is None else now_ms
         finalize_due(self.redis, self.settings, now_ms)
-        self.redis.zremrangebyscore(self.keys.rttm_active, "-inf", now_ms - self.settings.RTTM_RETENTION_S * 1000)
+        forget_before = now_ms - self.settings.RTTM_RETENTION_S * 1000
+        self.redis.zremrangebyscore(self.keys.rttm_active, "-inf", forget_before)
+        self.forget_partitions(forget_before)
         snap = snapshot.compute(self.redis, self.settings, now_ms)
         snap["alerts"] = alerts.evaluate(self.redis, self.settings, self.rules, snap, now_ms)
         self.redis.set(self.keys.rttm_snapshot, orjson.dumps(snap), ex=SNAPSHOT_TTL_S)
         publish_sync(self.redis, self.settings, [envelope("rttm.metrics", snap)])
         return snap
+
+    def forget_partitions(self, before_ms: float) -> int:
+        """Drop the latest metric of partitions that reported nothing since `before_ms` (values are "time|...")."""
+        stale = [
+            field
+            for field, value in self.redis.hgetall(self.keys.rttm_queues).items()
+            if float(value.split(b"|", 1)[0]) < before_ms
+        ]
+        if stale:
+            self.redis.hdel(self.keys.rttm_queues, *stale)
+        return len(stale)
 
     def run(self) -> None:
         log.info("rttm.ticker_started", worker=self.name, rules=[r.name for r in self.rules])

@@ -22,6 +22,7 @@ from services.orchestrator_api.security import check_basic
 from services.orchestrator_api.state import AppState, StateDep
 
 log = get_logger(__name__)
+REFUSED = -1  # the committer's flag for an item of a request over the symbol cap
 router = APIRouter(prefix="/ingest", tags=["ingest"], dependencies=[Depends(check_basic)])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -29,7 +30,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Missing or wrong Basic Auth credentials"},
     413: {"model": ErrorBody, "description": "Body or batch too large"},
     415: {"model": ErrorBody, "description": "Content-Type is not application/json"},
-    422: {"model": ErrorBody, "description": "Invalid tick(s); every bad field is named"},
+    422: {
+        "model": ErrorBody,
+        "description": "Invalid tick(s), every bad field named; or new symbols past MAX_SYMBOLS (nothing stored)",
+    },
     429: {
         "model": ErrorBody,
         "description": "This API process holds INGEST_MAX_PENDING items; nothing was stored, retry after Retry-After",
@@ -85,13 +89,33 @@ async def _store(state: StateDep, kind: Kind, items: list[Any]) -> IngestResult:
     if not good:
         raise HTTPException(422, detail=[item.model_dump() for item in bad])
     flags = await state.committer.submit([(kind, key, record) for key, record in good])
-    accepted = sum(flags)
+    if REFUSED in flags:
+        raise _symbol_cap(state, good)
+    accepted = flags.count(1)
     for (key, _), new in zip(good, flags, strict=True):
         if not new:
             log.info("ingest.duplicate", kind=kind.name, event_id=key)
     metrics.INGEST_ITEMS.labels(kind.name, "accepted").inc(accepted)
     metrics.INGEST_ITEMS.labels(kind.name, "duplicate").inc(len(flags) - accepted)
     return IngestResult(accepted=accepted, duplicates=len(flags) - accepted, rejected=bad)
+
+
+def _symbol_cap(state: StateDep, good: list[tuple[str, dict[str, Any]]]) -> HTTPException:
+    symbols = sorted({record["symbol"] for _, record in good})
+    metrics.INGEST_ITEMS.labels(TICK.name, "refused").inc(len(good))
+    log.warning("ingest.symbol_cap", symbols=symbols[:20], max_symbols=state.settings.MAX_SYMBOLS)
+    shown = ", ".join(symbols[:20]) + (f" and {len(symbols) - 20} more" if len(symbols) > 20 else "")
+    return HTTPException(
+        422,
+        detail=[
+            {
+                "field": "symbol",
+                "message": f"MAX_SYMBOLS={state.settings.MAX_SYMBOLS} symbols are known already, so no new symbol is "
+                f"taken; nothing of this request was stored (its symbols: {shown}). Known symbols keep working; "
+                f"one is forgotten after SYMBOL_IDLE_S={state.settings.SYMBOL_IDLE_S} s without a tick.",
+            }
+        ],
+    )
 
 
 @router.post("/tick", response_model=IngestResult, responses=ERRORS, openapi_extra=_body_schema(_schema(TICK)))

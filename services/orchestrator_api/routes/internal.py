@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, field_validator
 
+from services.common import realtime
 from services.common.schemas import INT64_MAX, JsonInt, Symbol, envelope
 from services.common.scripts import register
 from services.orchestrator_api import metrics
@@ -73,17 +74,18 @@ async def agg_update(request: Request, state: StateDep) -> AggResult:
     except ValidationError as exc:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
     items = updates if isinstance(updates, list) else [updates]
-    args: list[Any] = [
-        state.keys.view(""),
-        state.keys.history,
-        state.settings.SSE_HISTORY,
-        state.settings.PUBSUB_CHANNEL,
-    ]
+    settings = state.settings
+    keys: list[str] = [state.keys.history]
+    args: list[Any] = [0, settings.PUBSUB_CHANNEL, settings.SYMBOL_IDLE_S]
+    size = 0
     for item in items:
         data = {"symbol": item.symbol, "view": item.view, "ts": item.ts}
-        args += (item.symbol, item.view.get("version", 0), orjson.dumps(item.view))
-        args.append(envelope("symbol.updated", data, symbol=item.symbol))
-    ids = await register(state.redis, "views")(args=args) if items else []
+        env = envelope("symbol.updated", data, symbol=item.symbol)
+        keys.append(state.keys.view(item.symbol))
+        args += (item.view.get("version", 0), orjson.dumps(item.view), env)
+        size += len(env)
+    args[0] = realtime.history_maxlen(settings, size / len(items)) if items else settings.SSE_HISTORY
+    ids = await register(state.redis, "views")(keys=keys, args=args) if items else []
     published = sum(1 for i in ids if i)
     metrics.VIEWS.labels("published").inc(published)
     metrics.VIEWS.labels("stale").inc(len(ids) - published)

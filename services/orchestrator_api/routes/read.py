@@ -28,14 +28,14 @@ SymbolPath = Annotated[str, Path(pattern=SYMBOL_PATTERN, description="Symbol", e
 
 
 async def _require_symbol(state: StateDep, symbol: str) -> None:
-    if not await state.redis.sismember(state.keys.symbols, symbol):
+    if await state.redis.zscore(state.keys.symbols, symbol) is None:
         raise HTTPException(404, detail=f"unknown symbol {symbol!r}")
 
 
 @router.get("")
 async def list_symbols(state: StateDep) -> dict[str, list[dict[str, Any]]]:
-    """Active symbols (those with a view), with last price and time."""
-    symbols = sorted(s.decode() for s in await state.redis.smembers(state.keys.symbols))
+    """Known symbols (a tick within SYMBOL_IDLE_S), with last price and time (null until the first view)."""
+    symbols = sorted(s.decode() for s in await state.redis.zrange(state.keys.symbols, 0, -1))
     async with state.redis.pipeline(transaction=False) as pipe:
         for symbol in symbols:
             pipe.hget(state.keys.view(symbol), "view")

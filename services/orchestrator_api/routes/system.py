@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from services.orchestrator_api import metrics
+from services.orchestrator_api import budget, metrics
 from services.orchestrator_api.security import check_api_key
 from services.orchestrator_api.state import StateDep
 
@@ -15,12 +15,15 @@ router = APIRouter(tags=["read"], dependencies=[Depends(check_api_key)])
 
 @router.get("/system")
 async def system(state: StateDep) -> dict[str, Any]:
-    """RQ queue depth by state, batches and items waiting for the flusher, and items accepted since start (by kind)."""
+    """RQ queue depth by state, batches and items waiting for the flusher, items accepted since start (by kind),
+    and Redis: memory used, and the steady state it levels off at per key family at the current rate."""
     figures = await metrics.queue_figures(state.redis, state.settings)
     accepted = {k.decode(): int(v) for k, v in (await state.redis.hgetall(state.keys.accepted)).items()}
+    rates = state.rate_meter.rates(accepted, await state.redis.zcard(state.keys.symbols))
     return {
         "queue": figures["queue"],
         "flush_backlog": figures["flush_backlog"],
         "unflushed_items": figures["unflushed_items"],
         "ingest": {"accepted_total": sum(accepted.values()), "accepted_by_kind": accepted},
+        "redis": await budget.redis_report(state.redis, state.settings, rates),
     }

@@ -1,0 +1,219 @@
+"""The Redis budget: each key family's bytes per item as declared, each bound enforced.
+
+Items are written the way the services write them (the group commit, calc-a,
+the views script, the RTTM scripts) on the real Redis, then measured with
+MEMORY USAGE; a family whose declared bytes per item drifts more than MARGIN
+from what it costs fails here, so `keys.project` stays a true forecast.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+import redis
+from rq import Queue
+
+from services.common import realtime
+from services.common.embedded import free_port
+from services.common.keys import DEMO_RATES, FAMILIES, Keys, Rates, family_of, project
+from services.common.keyspace import usage
+from services.common.kinds import TICK, TRADE
+from services.common.schemas import envelope
+from services.common.scripts import register
+from services.common.settings import Settings
+from services.consumers import calc_a, context
+from services.consumers.calc_b import build_view
+from services.consumers.rttm import apply as rttm_apply
+from services.consumers.worker import make_worker
+from services.orchestrator_api.app import create_app
+from services.orchestrator_api.commit import GroupCommitter
+from tests.factories import make_tick, stored_batch
+from tests.keys import unbounded_keys
+from tests.servers import serve
+
+MARGIN = 0.35  # measured / declared bytes per item must lie within 1 +- MARGIN
+BY_NAME = {f.name: f for f in FAMILIES}
+STAGES = ["simulation", "capture", "validation", "pms-core", "analytics", "leaderboard"]
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[redis.Redis]:
+    c = redis.Redis.from_url(settings.redis_url)
+    yield c
+    c.close()
+
+
+def per_item(client: redis.Redis, settings: Settings, family: str, items: int) -> float:
+    measured = usage(client, settings.KEY_PREFIX).get(family)
+    assert measured is not None, f"no key of family {family}"
+    return measured.bytes / items
+
+
+def assert_declared(family: str, measured: float) -> None:
+    declared = BY_NAME[family].item_bytes
+    assert declared * (1 - MARGIN) <= measured <= declared * (1 + MARGIN), (
+        f"{family}: {measured:.0f} bytes per item measured, {declared} declared in keys.FAMILIES"
+    )
+
+
+def commit(settings: Settings, client: redis.Redis, ticks: list[dict[str, Any]], per_request: int = 1) -> list[int]:
+    committer = GroupCommitter(settings, client)
+    now = time.time() * 1000
+    items = [(TICK, t["event_id"], {**t, "received_at": now}) for t in ticks]
+    return committer._commit([items[i : i + per_request] for i in range(0, len(items), per_request)])
+
+
+def test_every_family_is_bounded_and_every_key_has_a_family() -> None:
+    for family in FAMILIES:
+        assert family.bound in ("ttl", "entries", "count", "fixed"), family.name
+        assert family.setting, family.name
+        assert family.item_bytes > 0, family.name
+    assert family_of("md:dedup:tick:2946240", "md:").name == "dedup"  # type: ignore[union-attr]
+    assert family_of("md:sym:BTCUSDT:c:15m:1767225600000", "md:").name == "sym.candle"  # type: ignore[union-attr]
+    assert family_of("md:applied:0123", "md:") is None  # the old per-batch marker is no family: a leak
+
+
+def test_ingest_families_cost_what_they_declare(settings: Settings, client: redis.Redis) -> None:
+    settings.SSE_HISTORY = 1_000_000  # so the history's byte cap, not its entry cap, is what holds it
+    settings.SSE_HISTORY_BYTES = 512 * 1024
+    n = 20_000
+    ticks = [make_tick(symbol=f"S{i % 5}", event_id=f"feeder-7f3a-{i}") for i in range(n)]
+    flags = []
+    for i in range(0, n, 2000):
+        flags += commit(settings, client, ticks[i : i + 2000], per_request=2000)
+    assert flags == [1] * n
+
+    assert_declared("dedup", per_item(client, settings, "dedup", n))
+    assert_declared("batch", per_item(client, settings, "batch", n))
+    assert_declared("flush", per_item(client, settings, "flush", n))
+    history = usage(client, settings.KEY_PREFIX)["events"].bytes
+    assert history <= settings.SSE_HISTORY_BYTES * (1 + MARGIN), f"history holds {history} bytes"
+    assert history >= settings.SSE_HISTORY_BYTES * (1 - MARGIN)  # and it keeps what the budget allows
+    assert unbounded_keys(settings) == []
+
+
+def test_a_duplicate_within_the_window_is_caught_and_the_window_expires_whole(
+    settings: Settings, client: redis.Redis
+) -> None:
+    settings.DEDUP_WINDOW_S = 600
+    tick = make_tick(event_id="retry-me")
+    assert commit(settings, client, [tick]) == [1]
+    assert commit(settings, client, [tick, make_tick(event_id="other")]) == [0, 1]
+
+    keys = Keys(settings.KEY_PREFIX)
+    bucket = int(time.time() // 600)
+    [name] = [k.decode() for k in client.scan_iter(match=keys.dedup("tick", 0)[:-1] + "*")]
+    assert name in (keys.dedup("tick", bucket), keys.dedup("tick", bucket - 1))  # a bucket edge in between
+    expire_at = client.expiretime(name) if hasattr(client, "expiretime") else None
+    ttl = client.ttl(name)
+    assert 600 < ttl <= 1201  # both buckets it answers for, then gone
+    del expire_at
+    # A key in the previous bucket's set is still a duplicate.
+    client.rename(name, keys.dedup("tick", bucket - 1))
+    assert commit(settings, client, [tick]) == [0]
+
+
+def test_calc_a_families_cost_what_they_declare(settings: Settings, client: redis.Redis) -> None:
+    now = int(time.time() * 1000)
+    window = [
+        make_tick(symbol="BTCUSDT", ts=now - 59_000 + i * 5, event_id=f"w-{i}", price=60_000 + i % 97)
+        for i in range(10_000)
+    ]
+    calc_a.apply(client, settings, stored_batch(client, settings, "a" * 32, window), window)
+    assert_declared("sym.window", per_item(client, settings, "sym.window", len(window)))
+
+    # One tick in each of 300 minutes: CANDLES_KEEP 1m candles, plus the 5m and 15m ones.
+    settings.SYMBOL_IDLE_S = 10 * 24 * 3600  # so none is past its idle expiry
+    spread = [
+        make_tick(symbol="ETHUSDT", ts=now - (300 - i) * 60_000, event_id=f"c-{i}") | {"received_at": float(now)}
+        for i in range(300)
+    ]
+    [state] = calc_a.apply(client, settings, stored_batch(client, settings, "c" * 32, spread), spread)
+    keys = Keys(settings.KEY_PREFIX)
+    names = list(client.scan_iter(match=keys.sym("ETHUSDT") + "c:*"))
+    candles = len(names)
+    buckets = {ms: {t["ts"] - t["ts"] % ms for t in spread} for ms in (60_000, 300_000, 900_000)}
+    assert candles == sum(min(len(b), settings.CANDLES_KEEP) for b in buckets.values())
+    assert_declared("sym.candle", sum(client.memory_usage(n, samples=0) for n in names) / candles)
+
+    view = build_view(state, spread, now)
+    env = envelope("symbol.updated", {"symbol": "ETHUSDT", "view": view, "ts": view["ts"]}, symbol="ETHUSDT")
+    register(client, "views")(
+        keys=[keys.history, keys.view("ETHUSDT")],
+        args=[1000, settings.PUBSUB_CHANNEL, settings.SYMBOL_IDLE_S, view["version"], orjson.dumps(view), env],
+    )
+    assert_declared("view", per_item(client, settings, "view", 1))
+    assert_declared("sym.last", per_item(client, settings, "sym.last", 2))  # two symbols
+    assert unbounded_keys(settings) == []
+
+
+def test_rttm_trade_state_costs_what_it_declares(settings: Settings, client: redis.Redis) -> None:
+    now = int(time.time() * 1000)
+    trades = 2000
+    events = [
+        {
+            "event_key": f"T{i}:{stage}",
+            "event_id": f"evt-{i}-{stage}",
+            "trade_id": f"TRD-{i:08d}",
+            "service_name": STAGES[stage],
+            "event_type": "LEADERBOARD_UPDATED" if stage == 5 else f"STAGE_{stage}_DONE",
+            "event_status": "SUCCESS",
+            "event_time": now - 60_000 + i * 25 + stage * 40,
+            "received_at": float(now),
+        }
+        for i in range(trades)
+        for stage in range(6)
+    ]
+    batch = stored_batch(client, settings, "e" * 32, [], **{TRADE.name: events})
+    assert rttm_apply.apply(client, settings, batch, {TRADE.name: events}, now)
+    assert_declared("rttm.trade", per_item(client, settings, "rttm.trade", trades))
+    seconds = usage(client, settings.KEY_PREFIX)["rttm.counters"].keys
+    assert_declared("rttm.counters", per_item(client, settings, "rttm.counters", seconds))
+
+
+def test_a_job_that_succeeds_leaves_nothing_behind(settings: Settings, client: redis.Redis) -> None:
+    """RQ keeps no result payload and no job hash, and nothing of a batch outlives the batch."""
+    settings.API_PORT = free_port()
+    ticks = [make_tick(symbol="RQOK", event_id=f"ok-{i}") for i in range(3)]
+    with serve(create_app(settings), settings.API_PORT):
+        commit(settings, client, ticks, per_request=3)
+        [job_id] = Queue(settings.QUEUE_NAME, connection=client).get_job_ids()
+        make_worker(context.configure(settings)).work(burst=True)
+        assert client.hget(Keys(settings.KEY_PREFIX).view("RQOK"), "version") == b"1"  # it ran
+
+    assert client.exists(Keys(settings.KEY_PREFIX).batch(job_id), f"rq:job:{job_id}", f"rq:results:{job_id}") == 0
+    assert unbounded_keys(settings) == []
+
+
+def test_a_job_that_fails_for_good_drops_its_batch_and_its_record_expires(
+    settings: Settings, client: redis.Redis
+) -> None:
+    settings.API_URL = "http://127.0.0.1:9"  # the view post fails
+    settings.JOB_RETRIES = 0
+    commit(settings, client, [make_tick(symbol="RQX", event_id="rq-x")])
+    [job_id] = Queue(settings.QUEUE_NAME, connection=client).get_job_ids()
+    make_worker(context.configure(settings)).work(burst=True)
+
+    assert client.exists(Keys(settings.KEY_PREFIX).batch(job_id)) == 0
+    for name in (f"rq:job:{job_id}", f"rq:results:{job_id}"):
+        assert 0 < client.ttl(name) <= settings.JOB_FAILURE_TTL_S, name  # kept for a look, not for ever
+    assert unbounded_keys(settings) == []
+
+
+def test_the_demo_rate_fits_its_budget_and_so_does_1000_ticks_per_second() -> None:
+    settings = Settings()
+    demo = sum(project(settings, DEMO_RATES).values())
+    fast = sum(project(settings, Rates(ticks=1000.0, events=DEMO_RATES.events, trades=DEMO_RATES.trades)).values())
+    assert demo <= 50 * 2**20, f"demo rate projects to {demo / 2**20:.1f} MB"
+    assert fast <= 256 * 2**20, f"1,000 ticks/s projects to {fast / 2**20:.1f} MB"
+
+
+def test_history_cap_follows_envelope_size(settings: Settings) -> None:
+    settings.SSE_HISTORY, settings.SSE_HISTORY_BYTES = 10_000, 1_000_000
+    assert realtime.history_maxlen(settings, 0) == 10_000
+    assert realtime.history_maxlen(settings, 76) == 10_000
+    assert realtime.history_maxlen(settings, 1976) == 500
