@@ -32,6 +32,7 @@ from services.orchestrator_api.commit import GroupCommitter
 from services.orchestrator_api.fastpath import IngestFastPath
 from services.orchestrator_api.routes import ingest, internal, read, rttm, system
 from services.orchestrator_api.state import AppState
+from services.orchestrator_api.upgrade import upgrade_keys
 
 log = get_logger(__name__)
 
@@ -48,6 +49,10 @@ def create_app(settings: Settings) -> FastAPI:
             committer=GroupCommitter(settings, client),
         )
         app.state.mdstack = state
+        try:
+            await upgrade_keys(state.redis, state.keys)
+        except redis.RedisError as exc:  # Redis away at start: readiness says so; the next start upgrades
+            log.warning("api.redis_keys_not_upgraded", error=str(exc))
         await state.committer.start()
         if settings.demo_secrets_in_use:
             log.warning("api.demo_credentials", names=settings.demo_secrets_in_use)

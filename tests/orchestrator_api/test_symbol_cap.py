@@ -86,3 +86,20 @@ async def test_every_key_of_a_symbol_expires_after_its_idle_time(settings: Setti
     assert len(names) > 10  # window, sums, last ticks, candles and their indexes
     assert {n: 0 < client.ttl(n) <= 120 for n in names} == dict.fromkeys(names, True)
     client.close()
+
+
+async def test_keys_of_an_earlier_version_are_converted_at_start(settings: Settings) -> None:
+    from services.orchestrator_api.app import create_app
+
+    client = redis.Redis.from_url(settings.redis_url)
+    keys = Keys(settings.KEY_PREFIX)
+    client.sadd(keys.symbols, "OLD1", "OLD2")  # a set, as before
+    client.set(keys.batch("0" * 32), b'{"tick":[]}', ex=500)  # a string, as before
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        pass
+
+    assert sorted(client.zrange(keys.symbols, 0, -1)) == [b"OLD1", b"OLD2"]
+    assert client.hget(keys.batch("0" * 32), "items") == b'{"tick":[]}'
+    assert 0 < client.ttl(keys.batch("0" * 32)) <= 500
+    client.close()
