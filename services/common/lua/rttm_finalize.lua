@@ -14,6 +14,7 @@ for _, t in ipairs(cjson.decode(ARGV[5])) do
     for _, s in ipairs(t[3]) do
       if redis.call('SISMEMBER', stages, s[1]) == 1 or redis.call('SCARD', stages) < max_stages then
         redis.call('SADD', stages, s[1])
+        redis.call('EXPIRE', stages, ttl) -- services measured no more are forgotten with their sketches
         local key = lat_prefix .. s[1] .. ':' .. t[2]
         redis.call('HINCRBY', key, s[2], s[3])
         redis.call('EXPIRE', key, ttl)
