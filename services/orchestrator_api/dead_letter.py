@@ -28,6 +28,7 @@ from services.common.settings import Settings
 from services.orchestrator_api.aged_rows import delete_older
 
 PROGRAM_LIMIT_EXCEEDED = "54000"  # e.g. a value too large for an index row: the data, not the server
+MAX_KEY_CHARS = 500  # a dead letter's key must fit a btree index row (2,704 bytes) whatever the input was
 
 Item = tuple[str, tuple[object, ...]]  # (kind, row) as the flusher COPYs it
 
@@ -64,7 +65,7 @@ def letter(kind: str, event_key: object, record: object, exc: BaseException | st
     # JSON escapes NUL as \u0000, so the text stays storable; column names are str subclasses (quoted_name).
     body = orjson.dumps(record, default=repr, option=orjson.OPT_NON_STR_KEYS).decode()
     error = exc if isinstance(exc, str) else describe(exc)
-    return DeadLetter(kind, safe_text(str(event_key)), safe_text(body), safe_text(error))
+    return DeadLetter(kind, safe_text(str(event_key))[:MAX_KEY_CHARS], safe_text(body), safe_text(error))
 
 
 def isolate(

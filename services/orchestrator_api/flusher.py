@@ -302,28 +302,29 @@ class Flusher:
         Refused for its data FLUSH_POISON_ATTEMPTS times: dead-letter the rows at fault, write the rest.
         Asked to stop meanwhile: give up; the entries stay pending for the next start."""
         delay = 0.1
+        attempts = max(1, self.settings.FLUSH_POISON_ATTEMPTS)
         refused = 0
         poison: psycopg.Error | None = None
         while True:
-            isolating = poison is not None and refused >= self.settings.FLUSH_POISON_ATTEMPTS
             try:
-                if isolating:
-                    return self._isolate(batch, poison)  # type: ignore[arg-type]
+                if poison is not None and refused >= attempts:
+                    return self._isolate(batch, poison)
                 return self.write(batch)
             except psycopg.Error as exc:
-                if dead_letter.is_poison(exc) and not isolating:
+                if dead_letter.is_poison(exc) and refused < attempts:
                     refused += 1
                     poison = exc
+                isolate_now = poison is exc and refused >= attempts  # waiting will not change the data
                 metrics.ERRORS.labels("postgres").inc()
                 log.error(
                     "flusher.write_failed",
                     error=dead_letter.describe(exc),
                     rows=batch.size,
-                    retry_in_s=delay,
+                    retry_in_s=0 if isolate_now else delay,
                     poison_attempts=refused,
                 )
-                if poison is exc and refused >= self.settings.FLUSH_POISON_ATTEMPTS:
-                    continue  # isolate at once: waiting will not change the data
+                if isolate_now:
+                    continue
                 if self.stop.wait(delay):
                     raise
                 delay = min(delay * 2, BACKOFF_MAX_S)

@@ -14,6 +14,7 @@ import pytest
 import redis
 from prometheus_client import REGISTRY
 
+from services.common.embedded import free_port
 from services.common.keys import Keys
 from services.common.settings import Settings
 from services.consumers.rttm import alerts
@@ -103,7 +104,8 @@ def test_poison_rows_are_dead_lettered_while_the_rest_of_the_batch_persists(
     nul = raw_tick(source="feed\x00a")  # Postgres text cannot hold NUL: COPY refuses the row
     far = raw_tick(ts=1e20)  # to_timestamp(): timestamp out of range
     null_threshold = alert_row(threshold=None)  # what RTTM_ALERT_*=-inf became through orjson: NOT NULL
-    mixed = [raw_tick(), nul, raw_tick(), far, raw_tick()]
+    nested = raw_tick(source={"nested": 1})  # psycopg cannot adapt it: refused before it reaches the server
+    mixed = [raw_tick(), nul, raw_tick(), far, raw_tick(), nested]
     add_entry(settings, {"tick": mixed, "alert": [alert_row(), null_threshold]})
     good_after = accept(settings, 5)
 
@@ -114,14 +116,20 @@ def test_poison_rows_are_dead_lettered_while_the_rest_of_the_batch_persists(
     assert rows(settings) == dict.fromkeys(good, 1)
     letters = dead_letters(settings)
     assert sorted(letters) == sorted(
-        [("tick", nul["event_id"]), ("tick", far["event_id"]), ("alert", null_threshold["event_key"])]
+        [
+            ("tick", nul["event_id"]),
+            ("tick", far["event_id"]),
+            ("tick", nested["event_id"]),
+            ("alert", null_threshold["event_key"]),
+        ]
     )
     record, error = letters[("tick", nul["event_id"])]
     assert orjson.loads(record)["source"] == "feed\x00a"  # kept whole, as JSON text (jsonb cannot hold NUL)
     assert "0x00" in error
     assert "out of range" in letters[("tick", far["event_id"])][1]
     assert 'null value in column "threshold"' in letters[("alert", null_threshold["event_key"])][1]
-    assert counted("tick") - before["tick"] == 2
+    assert "cannot adapt type 'dict'" in letters[("tick", nested["event_id"])][1]
+    assert counted("tick") - before["tick"] == 3
     assert counted("alert") - before["alert"] == 1
     assert backlog(settings) == (0, 0)
     assert unflushed(settings) == 0  # dead-lettered items come off the backlog count too
@@ -167,6 +175,12 @@ def test_a_batch_dead_lettered_twice_is_stored_and_counted_once(settings: Settin
 
     assert list(dead_letters(settings)) == [("tick", poison["event_id"])]
     assert counted("tick") == before
+    with psycopg.connect(settings.pg_dsn) as conn:  # the good row's candles hold it once
+        assert conn.execute('SELECT "interval", count FROM md_candles ORDER BY 1').fetchall() == [
+            ("15m", 1),
+            ("1m", 1),
+            ("5m", 1),
+        ]
     assert backlog(settings) == (0, 0)
 
 
@@ -193,8 +207,6 @@ def test_unreadable_stream_entry_is_dead_lettered_not_fatal(settings: Settings, 
 
 def test_postgres_down_is_not_poison_the_batch_stays_pending(settings: Settings, flusher: Flusher) -> None:
     """A transient failure never dead-letters: connection errors retry until stopped, however many attempts."""
-    from services.common.embedded import free_port
-
     settings.FLUSH_POISON_ATTEMPTS = 1
     ids = accept(settings, 3)
     down = settings.model_copy(update={"PG_URL": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test"})
@@ -209,6 +221,24 @@ def test_postgres_down_is_not_poison_the_batch_stays_pending(settings: Settings,
     assert flusher.flush_once() == 3
     assert rows(settings) == dict.fromkeys(ids, 1)
     assert dead_letters(settings) == {}
+
+
+def test_only_errors_caused_by_the_data_are_poison(settings: Settings) -> None:
+    def error_of(sql: str, dsn: str = settings.pg_dsn) -> psycopg.Error:
+        try:
+            with psycopg.connect(dsn, connect_timeout=5) as conn:
+                conn.execute(sql)
+        except psycopg.Error as exc:
+            return exc
+        raise AssertionError(f"{sql} did not fail")
+
+    refused = f"postgresql://postgres@127.0.0.1:{free_port()}/test"
+
+    assert dead_letter.is_poison(error_of("SELECT 1 / 0"))  # 22012
+    assert dead_letter.is_poison(error_of("SELECT 'x'::float8"))  # 22P02
+    assert not dead_letter.is_poison(error_of("SELECT * FROM no_such_table"))  # 42P01: migrations missing
+    assert not dead_letter.is_poison(error_of("SET statement_timeout = 1; SELECT pg_sleep(1)"))  # 57014
+    assert not dead_letter.is_poison(error_of("SELECT pg_sleep(1)", refused))  # connection refused
 
 
 def test_expired_dead_letters_are_deleted(settings: Settings) -> None:
