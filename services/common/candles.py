@@ -31,7 +31,7 @@ def candle_from_hash(bucket_ms: int, fields: dict[Any, Any]) -> dict[str, Any] |
 
 
 def candle_from_row(row: Any) -> dict[str, Any]:
-    """The same shape from a row of md_candles (bucket_start, open, high, low, close, volume, count)."""
+    """The same shape from a row of `stored_candles_query`."""
     return {
         "t": round(row.bucket_start.timestamp() * 1000),
         "open": row.open,
@@ -39,7 +39,7 @@ def candle_from_row(row: Any) -> dict[str, Any]:
         "low": row.low,
         "close": row.close,
         "volume": row.volume,
-        "count": row.count,
+        "count": row.n,  # labelled: `count` is also a method of a row, as of any sequence
     }
 
 
@@ -47,7 +47,7 @@ def stored_candles_query(symbol: str, interval: str, limit: int) -> Select[Any]:
     """The newest `limit` candles of a symbol and interval in Postgres, newest first."""
     c = md_candles.c
     return (
-        select(c.bucket_start, c.open, c.high, c.low, c.close, c.volume, c["count"])
+        select(c.bucket_start, c.open, c.high, c.low, c.close, c.volume, c["count"].label("n"))
         .where(c.symbol == symbol, c.interval == interval)
         .order_by(c.bucket_start.desc())
         .limit(limit)
