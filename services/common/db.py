@@ -140,3 +140,40 @@ def migrate(settings: Settings) -> None:
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     config.set_main_option("sqlalchemy.url", settings.pg_url.replace("%", "%%"))
     command.upgrade(config, "head")
+
+
+# --- candles and dead letters (migration 0004) ---------------------------------
+
+# One row per symbol, interval and UTC-aligned bucket, merged by the flusher from the ticks each
+# transaction newly inserted (candle_store.py); the open/close event ids compare bytewise, as calc-a does.
+md_candles = Table(
+    "md_candles",
+    metadata,
+    Column("symbol", Text, primary_key=True),
+    Column("interval", Text, primary_key=True),
+    Column("bucket_start", DateTime(timezone=True), primary_key=True),
+    Column("open", Double, nullable=False),
+    Column("open_ts", DateTime(timezone=True), nullable=False),
+    Column("open_event_id", Text(collation="C"), nullable=False),
+    Column("high", Double, nullable=False),
+    Column("low", Double, nullable=False),
+    Column("close", Double, nullable=False),
+    Column("close_ts", DateTime(timezone=True), nullable=False),
+    Column("close_event_id", Text(collation="C"), nullable=False),
+    Column("volume", Double, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Index("ix_md_candles_bucket_start", "bucket_start"),  # retention deletes by age alone
+)
+
+# Rows the flusher could not write for a reason in the data itself (dead_letter.py). The record is
+# JSON as text, not jsonb: jsonb refuses the very NUL characters that make some rows poison.
+md_dead_letters = Table(
+    "md_dead_letters",
+    metadata,
+    Column("kind", Text, primary_key=True),
+    Column("event_key", Text, primary_key=True),
+    Column("record", Text, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("failed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_md_dead_letters_failed_at", "failed_at"),
+)

@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     FLUSH_INTERVAL_MS: int = 500
     FLUSH_CLAIM_IDLE_MS: int = 30_000  # entries a dead flusher held are taken over after this
     FLUSHER_NAME: str | None = None
+    # Writes of a batch refused for its data (22xxx, 23xxx) before its bad rows are found and dead-lettered.
+    FLUSH_POISON_ATTEMPTS: int = 3
+    FLUSH_MAINTENANCE_EVERY_S: float = 600.0  # how often a flusher deletes expired candles and dead letters
+    # Candles in Postgres outlive ticks (RETENTION_DAYS) and the deepest read (CANDLES_LIMIT_MAX 15m bars = 10.4
+    # days) at ~0.43 MB per symbol and day (doc/storage-and-db.md); 90 days would be 190 MB for the demo's 5.
+    CANDLE_RETENTION_DAYS: int = 30
+    DEAD_LETTER_RETENTION_DAYS: int = 30  # time for an operator to look at a poison row and replay it
 
     # Gateway.
     SSE_HISTORY: int = 10_000  # events kept for Last-Event-ID resume

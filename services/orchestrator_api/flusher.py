@@ -22,7 +22,9 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import orjson
 import psycopg
@@ -30,11 +32,13 @@ import redis
 from sqlalchemy.dialects import postgresql
 
 from services.common.keys import FLUSH_GROUP, Keys
-from services.common.kinds import KINDS, Kind
+from services.common.kinds import KINDS, TICK, Kind
 from services.common.logging import get_logger
 from services.common.scripts import register
 from services.common.settings import Settings
+from services.orchestrator_api import candle_store, dead_letter
 from services.orchestrator_api import flusher_metrics as metrics
+from services.orchestrator_api.dead_letter import DeadLetter
 
 log = get_logger(__name__)
 
@@ -80,22 +84,59 @@ class Batch:
     entry_items: list[int] = field(default_factory=list)  # per entry, the items it adds to the backlog count
     trace_ids: list[str] = field(default_factory=list)  # the ingest batch ids, as the workers log them
     rows: dict[str, list[tuple[object, ...]]] = field(default_factory=dict)  # by kind
+    unreadable: list[DeadLetter] = field(default_factory=list)  # entries that hold no rows we can write
     oldest_received_ms: float = float("inf")
 
     def add(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        """Take in one stream entry, whole; an entry that cannot be read becomes a dead letter of its own."""
         self.entry_ids.append(entry_id)
-        self.entry_items.append(int(fields.get(b"n", 0)))
-        self.trace_ids.append(fields[b"batch"].decode())
-        for name, records in orjson.loads(fields[b"items"]).items():
-            columns = KINDS[name].columns
-            rows = self.rows.setdefault(name, [])
-            for record in records:
-                rows.append(tuple(record.get(c) for c in columns))
-                self.oldest_received_ms = min(self.oldest_received_ms, record["received_at"])
+        self.entry_items.append(_item_count(fields))
+        try:
+            self.trace_ids.append(fields[b"batch"].decode())
+            parsed, oldest = _parse_items(fields[b"items"])
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:  # orjson's decode error is a ValueError
+            raw = {k.decode(errors="backslashreplace"): v.decode(errors="backslashreplace") for k, v in fields.items()}
+            reason = f"unreadable flush stream entry: {exc.args[0] if exc.args else type(exc).__name__}"
+            self.unreadable.append(dead_letter.letter("entry", entry_id.decode(), raw, reason))
+            return
+        for name, rows in parsed.items():
+            self.rows.setdefault(name, []).extend(rows)
+        self.oldest_received_ms = min(self.oldest_received_ms, oldest)
 
     @property
     def size(self) -> int:
         return sum(len(rows) for rows in self.rows.values())
+
+    def items(self) -> list[dead_letter.Item]:
+        return [(name, row) for name, rows in self.rows.items() for row in rows]
+
+
+def _item_count(fields: dict[bytes, bytes]) -> int:
+    try:
+        return int(fields.get(b"n", 0))
+    except ValueError:
+        return 0
+
+
+def _parse_items(items: bytes) -> tuple[dict[str, list[tuple[object, ...]]], float]:
+    """`{kind: [record, ...]}` as rows in each kind's column order, and the oldest `received_at`;
+    raises on anything else."""
+    out: dict[str, list[tuple[object, ...]]] = {}
+    oldest = float("inf")
+    decoded = orjson.loads(items)
+    if not isinstance(decoded, dict):
+        raise ValueError("items is not a JSON object of kinds")
+    for name, records in decoded.items():
+        if name not in KINDS:
+            raise ValueError(f"unknown kind {name!r}")
+        columns = KINDS[name].columns
+        rows = out[name] = []
+        for record in records:
+            rows.append(tuple(record.get(c) for c in columns))
+            received = record.get("received_at")
+            if isinstance(received, int | float) and received < oldest:
+                oldest = received
+    return out, oldest
 
 
 class Flusher:
@@ -108,6 +149,7 @@ class Flusher:
         self._conn: psycopg.Connection | None = None
         self._own_pending_read = False
         self._last_claim = 0.0
+        self._next_maintenance = 0.0  # at start, then every FLUSH_MAINTENANCE_EVERY_S
         self._ack = register(client, "flush_ack")
 
     # --- Redis side -------------------------------------------------------------
@@ -170,24 +212,67 @@ class Flusher:
         return self._conn
 
     def write(self, batch: Batch) -> int:
-        """All rows of every kind in one transaction; returns how many were new."""
+        """All rows of every kind, and the batch's unreadable entries, in one transaction; returns how many
+        rows were new."""
+        return self._write_rows(batch.rows, batch.unreadable)
+
+    def _write_rows(self, rows: dict[str, list[tuple[object, ...]]], letters: Sequence[DeadLetter] = ()) -> int:
         conn = self._connection()
         new: dict[str, int] = {}
         try:
             with conn.transaction(), conn.cursor() as cur:
-                for name, rows in batch.rows.items():
+                for name, kind_rows in rows.items():
                     with cur.copy(SQL[name].copy) as copy:
-                        for row in rows:
+                        for row in kind_rows:
                             copy.write_row(row)
-                    cur.execute(SQL[name].insert)
-                    new[name] = cur.rowcount
-        except psycopg.Error:
-            conn.close()
+                    if name == TICK.name:  # new ticks are merged into md_candles by the same statement
+                        cur.execute(candle_store.insert_ticks_with_candles(SQL[name].insert))
+                        new[name] = cur.fetchone()[0]  # type: ignore[index]
+                    else:
+                        cur.execute(SQL[name].insert)
+                        new[name] = cur.rowcount
+                stored = dead_letter.store(cur, letters)
+        except psycopg.Error as exc:
+            if not dead_letter.is_poison(exc):  # the transaction rolled back; only then may the session be unusable
+                conn.close()
             raise
         for name, count in new.items():  # counted once committed
             metrics.ROWS.labels(name, "inserted").inc(count)
-            metrics.ROWS.labels(name, "duplicate").inc(len(batch.rows[name]) - count)
+            metrics.ROWS.labels(name, "duplicate").inc(len(rows[name]) - count)
+        self._dead_lettered(letters, stored)
         return sum(new.values())
+
+    def _write_items(self, items: list[dead_letter.Item]) -> int:
+        rows: dict[str, list[tuple[object, ...]]] = {}
+        for name, row in items:
+            rows.setdefault(name, []).append(row)
+        return self._write_rows(rows)
+
+    def _isolate(self, batch: Batch, error: psycopg.Error) -> int:
+        """Write what can be written, dead-letter each row that fails alone; returns the rows written."""
+        log.warning("flusher.isolating", rows=batch.size, error=dead_letter.describe(error))
+        inserted, poison = dead_letter.isolate(batch.items(), error, self._write_items)
+        letters = list(batch.unreadable)
+        for (name, row), exc in poison:
+            kind = KINDS[name]
+            record = dict(zip(kind.columns, row, strict=True))
+            letters.append(dead_letter.letter(name, record.get(kind.conflict), record, exc))
+        conn = self._connection()
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                stored = dead_letter.store(cur, letters)
+        except psycopg.Error:
+            conn.close()
+            raise
+        self._dead_lettered(letters, stored)
+        return inserted
+
+    @staticmethod
+    def _dead_lettered(letters: Sequence[DeadLetter], stored: dict[str, int]) -> None:
+        for item in letters:
+            log.error("flusher.dead_lettered", kind=item.kind, event_key=item.event_key, error=item.error)
+        for name, count in stored.items():  # only the new ones: a batch isolated again counts nothing twice
+            metrics.DEAD_LETTERS.labels(name).inc(count)
 
     # --- loop -------------------------------------------------------------------
 
@@ -214,14 +299,32 @@ class Flusher:
 
     def _write_until_done(self, batch: Batch) -> int:
         """Postgres down: keep the batch (it is still pending in Redis) and retry with back-off.
+        Refused for its data FLUSH_POISON_ATTEMPTS times: dead-letter the rows at fault, write the rest.
         Asked to stop meanwhile: give up; the entries stay pending for the next start."""
         delay = 0.1
+        attempts = max(1, self.settings.FLUSH_POISON_ATTEMPTS)
+        refused = 0
+        poison: psycopg.Error | None = None
         while True:
             try:
+                if poison is not None and refused >= attempts:
+                    return self._isolate(batch, poison)
                 return self.write(batch)
             except psycopg.Error as exc:
+                if dead_letter.is_poison(exc) and refused < attempts:
+                    refused += 1
+                    poison = exc
+                isolate_now = poison is exc and refused >= attempts  # waiting will not change the data
                 metrics.ERRORS.labels("postgres").inc()
-                log.error("flusher.write_failed", error=str(exc).strip(), rows=batch.size, retry_in_s=delay)
+                log.error(
+                    "flusher.write_failed",
+                    error=dead_letter.describe(exc),
+                    rows=batch.size,
+                    retry_in_s=0 if isolate_now else delay,
+                    poison_attempts=refused,
+                )
+                if isolate_now:
+                    continue
                 if self.stop.wait(delay):
                     raise
                 delay = min(delay * 2, BACKOFF_MAX_S)
@@ -233,6 +336,7 @@ class Flusher:
         while not self.stop.is_set():
             try:
                 self.flush_once()
+                self._maintain_if_due()
                 delay = 0.1
             except redis.RedisError as exc:
                 metrics.ERRORS.labels("redis").inc()
@@ -246,6 +350,30 @@ class Flusher:
                 log.warning("flusher.batch_left_pending", reason="stopping while Postgres is unavailable")
         self.close()
         log.info("flusher.stopped", consumer=self.name)
+
+    def maintain(self, now: datetime | None = None) -> dict[str, int]:
+        """Delete candles and dead letters past their retention; returns how many of each."""
+        now = now or datetime.now(UTC)
+        conn = self._connection()
+        try:
+            deleted = {
+                "candles": candle_store.delete_expired_candles(conn, now, self.settings),
+                "dead_letters": dead_letter.delete_expired_dead_letters(conn, now, self.settings),
+            }
+        except psycopg.Error:
+            conn.close()
+            raise
+        log.info("flusher.maintained", **deleted)
+        return deleted
+
+    def _maintain_if_due(self) -> None:
+        if time.monotonic() < self._next_maintenance:
+            return
+        self._next_maintenance = time.monotonic() + self.settings.FLUSH_MAINTENANCE_EVERY_S
+        try:
+            self.maintain()
+        except psycopg.Error as exc:  # not worth holding up flushing: next time
+            log.warning("flusher.maintenance_failed", error=dead_letter.describe(exc))
 
     def _ensure_group_quietly(self) -> None:
         try:

@@ -5,6 +5,11 @@ from prometheus_client import Counter, Histogram
 BATCHES = Counter("mdstack_flush_batches_total", "Batches committed to Postgres")
 ROWS = Counter("mdstack_flush_rows_total", "Rows written, by kind", ["kind", "outcome"])
 ERRORS = Counter("mdstack_flush_errors_total", "Failed attempts", ["backend"])
+DEAD_LETTERS = Counter(
+    "mdstack_flusher_dead_letters",
+    "Rows Postgres refused for their data, moved to md_dead_letters (kind 'entry': an unreadable stream entry)",
+    ["kind"],
+)
 FLUSH_SECONDS = Histogram(
     "mdstack_flush_seconds",
     "Write + commit + ack of one batch",

@@ -95,6 +95,12 @@ class FaultRun:
         with psycopg.connect(self.settings.pg_dsn, connect_timeout=5) as conn:
             return dict(conn.execute("SELECT symbol, count(*) FROM md_ticks GROUP BY symbol").fetchall())
 
+    def counted_in_stored_candles(self) -> dict[str, int]:
+        """Ticks the flusher merged into md_candles, per symbol and interval: each interval must count each once."""
+        with psycopg.connect(self.settings.pg_dsn, connect_timeout=5) as conn:
+            found = conn.execute('SELECT symbol, "interval", sum(count) FROM md_candles GROUP BY 1, 2').fetchall()
+        return {f"{symbol}/{interval}": int(n) for symbol, interval, n in found}
+
     def counted_in_views(self) -> dict[str, int]:
         """Ticks calc-a applied, per symbol, read back through the API (every run fits in a few 15m candles)."""
         counts = {}
@@ -173,6 +179,8 @@ class FaultRun:
         by_symbol = self.persisted_by_symbol()
         views = self.counted_in_views()
         assert views == by_symbol, f"views disagree with Postgres: candles count {views}, Postgres holds {by_symbol}"
+        expected = {f"{symbol}/{interval}": n for symbol, n in by_symbol.items() for interval in ("1m", "5m", "15m")}
+        assert self.counted_in_stored_candles() == expected, "md_candles disagrees with md_ticks"
         assert unbounded_keys(self.settings) == [], "Redis keys that would grow forever"
         accepted = self.system()["ingest"]["accepted_by_kind"].get("tick", 0)
         assert accepted == len(rows) == sum(by_symbol.values()), "ingest's accepted count disagrees with Postgres"

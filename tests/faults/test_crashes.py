@@ -103,7 +103,7 @@ def blocked_on_lock(run: FaultRun) -> bool:
     with psycopg.connect(run.settings.pg_dsn, autocommit=True) as conn:
         row = conn.execute(
             "SELECT count(*) FROM pg_stat_activity"
-            " WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO md_ticks%'"
+            " WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO md_ticks%'"  # ticks: inside a WITH (candles)
         ).fetchone()
     return bool(row and row[0])
 

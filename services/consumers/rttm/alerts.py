@@ -21,6 +21,7 @@ through the flush stream, one row per transition) and published as
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,6 +89,9 @@ def load_rules(settings: Settings) -> list[Rule]:
             if metric not in METRICS or threshold is None:
                 raise ValueError(f"alert rule {r.name!r} needs a metric (one of {sorted(METRICS)}) and a threshold")
             rules[r.name] = Rule(r.name, metric, threshold)
+    for rule in rules.values():  # -inf would fire at once, and orjson stores a non-finite number as null
+        if not math.isfinite(rule.threshold):
+            raise ValueError(f"alert rule {rule.name!r}: threshold must be a finite number, not {rule.threshold}")
     return list(rules.values())
 
 

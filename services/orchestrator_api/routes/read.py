@@ -1,16 +1,19 @@
-"""Read API for dashboards: symbols, latest view W, history (Postgres) and candles."""
+"""Read API for dashboards: symbols, latest view W, history (Postgres) and candles (Redis, then Postgres)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import anyio
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+import sqlalchemy.exc
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from sqlalchemy import select
 
-from services.common.candles import candle_from_hash
+from services.common.candles import candle_from_hash, candle_from_row, merge_newest, stored_candles_query
 from services.common.db import md_ticks
 from services.common.keys import INTERVALS_MS
+from services.common.logging import get_logger
 from services.common.schemas import SYMBOL_PATTERN, ErrorBody
 from services.orchestrator_api.errors import BAD_PARAMETER
 from services.orchestrator_api.security import API_KEY_REFUSED, check_api_key
@@ -23,7 +26,14 @@ router = APIRouter(
     responses={**API_KEY_REFUSED, **BAD_PARAMETER},
 )
 
+log = get_logger(__name__)
+STORED_CANDLES_TIMEOUT_S = 3.0  # a Postgres that hangs must not hold up the candles Redis has
+PARTIAL_HEADER = "X-Candles-Partial"  # set when Postgres could not be asked: only the Redis candles are in
+
 UNKNOWN: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "Unknown symbol"}}
+POSTGRES_NEEDED: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorBody, "description": "Postgres is unavailable and Redis does not know the symbol"}
+}
 SymbolPath = Annotated[str, Path(pattern=SYMBOL_PATTERN, description="Symbol", examples=["BTCUSDT"])]
 
 
@@ -93,21 +103,43 @@ async def history(
     return {"symbol": symbol, "limit": limit, "ticks": ticks}
 
 
-@router.get("/{symbol}/candles", responses=UNKNOWN)
+@router.get("/{symbol}/candles", responses={**UNKNOWN, **POSTGRES_NEEDED})
 async def candles(
     symbol: SymbolPath,
     state: StateDep,
+    response: Response,
     interval: Literal["1m", "5m", "15m"] = "1m",
     limit: Annotated[int, Query(ge=1, description="Candles, oldest first; capped at CANDLES_LIMIT_MAX")] = 500,
 ) -> dict[str, Any]:
-    """OHLCV candles aligned to UTC boundaries, as maintained by calc-a."""
-    await _require_symbol(state, symbol)
+    """OHLCV candles aligned to UTC boundaries: the newest `limit`, from Redis (calc-a keeps the latest
+    CANDLES_KEEP) and, older or evicted ones, from Postgres (kept CANDLE_RETENTION_DAYS). With Postgres
+    unavailable, the Redis part alone, marked by the header `X-Candles-Partial`."""
     limit = min(limit, state.settings.CANDLES_LIMIT_MAX)
+    known = await state.redis.sismember(state.keys.symbols, symbol)
+    live = await _live_candles(state, symbol, interval, limit)
+    try:
+        with anyio.fail_after(STORED_CANDLES_TIMEOUT_S):
+            async with state.engine.connect() as conn:
+                rows = (await conn.execute(stored_candles_query(symbol, interval, limit))).all()
+    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, TimeoutError) as exc:
+        if not known:
+            detail = "Postgres is unavailable and Redis does not know this symbol"
+            raise HTTPException(503, detail=detail, headers={"Retry-After": "5"}) from exc
+        log.warning("api.candles_partial", symbol=symbol, error=type(exc).__name__)
+        response.headers[PARTIAL_HEADER] = "postgres-unavailable"
+        rows = []
+    if not known and not rows:
+        raise HTTPException(404, detail=f"unknown symbol {symbol!r}")
+    out = merge_newest(live, [candle_from_row(r) for r in rows], limit)
+    return {"symbol": symbol, "interval": interval, "interval_ms": INTERVALS_MS[interval], "candles": out}
+
+
+async def _live_candles(state: StateDep, symbol: str, interval: str, limit: int) -> list[dict[str, Any]]:
+    """The newest `limit` candles calc-a holds in Redis, oldest first."""
     buckets = [int(b) for b in await state.redis.zrevrange(state.keys.candle_index(symbol, interval), 0, limit - 1)]
     buckets.reverse()
     async with state.redis.pipeline(transaction=False) as pipe:
         for bucket in buckets:
             pipe.hgetall(state.keys.candle(symbol, interval, bucket))
         hashes = await pipe.execute()
-    out = [c for b, h in zip(buckets, hashes, strict=True) if (c := candle_from_hash(b, h))]
-    return {"symbol": symbol, "interval": interval, "interval_ms": INTERVALS_MS[interval], "candles": out}
+    return [c for b, h in zip(buckets, hashes, strict=True) if (c := candle_from_hash(b, h))]
