@@ -22,6 +22,7 @@ from services.orchestrator_api.app import create_app
 from services.orchestrator_api.commit import GroupCommitter
 from services.orchestrator_api.flusher import Flusher
 from services.orchestrator_api.routes.read import PARTIAL_HEADER
+from tests.factories import stored_batch
 from tests.orchestrator_api.test_flusher import _close_flushers, flusher  # noqa: F401 (a fixture: closes flushers)
 
 HOUR_MS = 3_600_000
@@ -46,7 +47,7 @@ def commit(settings: Settings, *batches: list[dict]) -> None:
     client = redis.Redis.from_url(settings.redis_url)
     committer = GroupCommitter(settings, client)
     for ticks in batches:
-        assert all(committer._commit([(TICK, t["event_id"], t) for t in ticks]))
+        assert all(committer._commit([[(TICK, t["event_id"], t) for t in ticks]]))
     client.close()
 
 
@@ -141,7 +142,7 @@ def test_postgres_candles_equal_the_candles_calc_a_keeps_in_redis(settings: Sett
     ticks = mixed_ticks(3, 300)
     commit(settings, ticks[:150], ticks[150:])
     client = redis.Redis.from_url(settings.redis_url)
-    calc_a.apply(client, settings, "one-batch", ticks)
+    calc_a.apply(client, settings, stored_batch(client, settings, "1" * 32, ticks), ticks)
     client.close()
     flush_all(flusher(settings))
 
@@ -293,7 +294,9 @@ async def test_route_merges_redis_and_postgres_newest_last_redis_winning(
     commit(settings, flushed)
     flush_all(flusher(settings))
     newer = [tick("r7", BASE + 7 * 60_000 + 30_000, 99.0), *minute_ticks(range(8, 10), tag="r")]
-    calc_a.apply(client, settings, "live", newer)  # Redis: minute 7 (a tick Postgres lacks), 8 and 9
+    calc_a.apply(
+        client, settings, stored_batch(client, settings, "2" * 32, newer), newer
+    )  # Redis: minute 7 (a tick Postgres lacks), 8 and 9
 
     answer = (await api.get("/symbols/CNDL/candles", params={"interval": "1m", "limit": 5})).json()
     everything = (await api.get("/symbols/CNDL/candles", params={"interval": "1m"})).json()
@@ -308,7 +311,8 @@ async def test_route_merges_redis_and_postgres_newest_last_redis_winning(
 async def test_route_serves_redis_candles_marked_partial_when_postgres_is_down(
     settings: Settings, client: redis.Redis
 ) -> None:
-    calc_a.apply(client, settings, "live", minute_ticks(range(3)))
+    live = minute_ticks(range(3))
+    calc_a.apply(client, settings, stored_batch(client, settings, "3" * 32, live), live)
     down = settings.model_copy(update={"PG_URL": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test"})
     app = create_app(down)
     async with app.router.lifespan_context(app):

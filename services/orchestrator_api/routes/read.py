@@ -115,7 +115,7 @@ async def candles(
     CANDLES_KEEP) and, older or evicted ones, from Postgres (kept CANDLE_RETENTION_DAYS). With Postgres
     unavailable, the Redis part alone, marked by the header `X-Candles-Partial`."""
     limit = min(limit, state.settings.CANDLES_LIMIT_MAX)
-    known = await state.redis.sismember(state.keys.symbols, symbol)
+    known = await state.redis.zscore(state.keys.symbols, symbol) is not None
     live = await _live_candles(state, symbol, interval, limit)
     try:
         with anyio.fail_after(STORED_CANDLES_TIMEOUT_S):
