@@ -4,8 +4,9 @@ Each ingest group commit adds one entry to the stream, its items grouped by
 kind (ticks into `md_ticks`, RTTM events into their `rttm_*` tables). The
 flusher reads entries through a consumer group, writes all their items in ONE
 Postgres transaction (per kind: COPY into a temp table, then INSERT ... ON
-CONFLICT on the kind's unique key DO NOTHING), and only after COMMIT
-acknowledges and deletes the entries.
+CONFLICT on the kind's unique key DO NOTHING, skipping keys any partition
+already holds: see KindSQL), and only after COMMIT acknowledges and deletes
+the entries.
 Killed before the commit: the entries stay pending and are read again (by
 this consumer name at start-up, or claimed by another flusher once idle).
 Killed after the commit but before the ack: they are written again and the
@@ -29,6 +30,7 @@ import psycopg
 import redis
 from sqlalchemy.dialects import postgresql
 
+from services.common.db import partition_key
 from services.common.keys import FLUSH_GROUP, Keys
 from services.common.kinds import KINDS, Kind
 from services.common.logging import get_logger
@@ -45,7 +47,16 @@ BACKOFF_MAX_S = 5.0
 
 @dataclass(frozen=True)
 class KindSQL:
-    """COPY into a session temp table, then INSERT ... ON CONFLICT DO NOTHING into the kind's table."""
+    """COPY into a session temp table, then INSERT the rows whose key the kind's table does not hold yet.
+
+    A table partitioned by day can only be unique on (key, partition key): that catches a
+    replayed row (same key, same time) in the conflict clause, and NOT EXISTS catches a key
+    already stored under another time in any partition (a probe of each partition's unique
+    index, whose leading column is the key). `OFFSET 0` keeps the NOT EXISTS a per-row probe:
+    as an anti-join the planner reads every partition in full for each batch, a cost that grows
+    with the table (doc/storage-and-db.md has the figures). DISTINCT ON keeps one row per key
+    within the batch: the first accepted (lowest received_at, then lowest time).
+    """
 
     ddl: str
     copy: str
@@ -53,20 +64,29 @@ class KindSQL:
 
     @classmethod
     def of(cls, kind: Kind) -> KindSQL:
-        stage = f"stage_{kind.table.name}"
+        table, stage = kind.table.name, f"stage_{kind.table.name}"
         columns = [kind.table.c[name] for name in kind.columns]
         names = ", ".join(f'"{c.name}"' for c in columns)
         typed = ", ".join(
             f'"{c.name}" {"float8" if c.name in kind.time_columns else c.type.compile(dialect=PG)}' for c in columns
         )
         picked = ", ".join(
-            f'to_timestamp("{c.name}" / 1000.0)' if c.name in kind.time_columns else f'"{c.name}"' for c in columns
+            f'to_timestamp(s."{c.name}" / 1000.0)' if c.name in kind.time_columns else f's."{c.name}"' for c in columns
         )
+        key, part = kind.conflict, partition_key(kind.table)
+        if part is None:
+            select = f'SELECT {picked} FROM {stage} s ON CONFLICT ("{key}") DO NOTHING'
+        else:
+            select = (
+                f'SELECT DISTINCT ON (s."{key}") {picked} FROM {stage} s '
+                f'WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t."{key}" = s."{key}" OFFSET 0) '
+                f'ORDER BY s."{key}", s."received_at", s."{part}" '
+                f'ON CONFLICT ("{key}", "{part}") DO NOTHING'
+            )
         return cls(
             ddl=f"CREATE TEMP TABLE IF NOT EXISTS {stage} ({typed}) ON COMMIT DELETE ROWS",
             copy=f"COPY {stage} ({names}) FROM STDIN",
-            insert=f"INSERT INTO {kind.table.name} ({names}) SELECT {picked} FROM {stage} "
-            f'ON CONFLICT ("{kind.conflict}") DO NOTHING',
+            insert=f"INSERT INTO {table} ({names}) {select}",
         )
 
 
