@@ -199,15 +199,15 @@ def wait_ready(url: str, timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def scratch_database(admin_url: str, prefix: str = "mdstack_scratch") -> Iterator[str]:
-    """A new, migrated database on the server of `admin_url`, dropped afterwards; yields its URL."""
+def scratch_database(admin_url: str, prefix: str = "mdstack_scratch", revision: str = "head") -> Iterator[str]:
+    """A new database migrated to `revision` on the server of `admin_url`, dropped afterwards; yields its URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = make_url(admin_url).set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
     try:
-        migrate(Settings(PG_URL=url))
+        migrate(Settings(PG_URL=url), revision)
         yield url
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:

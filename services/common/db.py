@@ -2,11 +2,19 @@
 
 The schema itself is created by the Alembic migrations in `migrations/`;
 these definitions are what queries are written against.
+
+The event tables are range-partitioned by day on their event time (`PARTITION_KEY`
+in `Table.info`; partitions are managed by `orchestrator_api/partitions.py`).
+Postgres wants the partition key in every unique constraint of a partitioned
+table, so the idempotency key is unique together with it: `(event_id, ts)`,
+`(event_key, event_time)`. The flusher's INSERT also skips a key already
+present in any partition (see `orchestrator_api/flusher.py`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -16,6 +24,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     Table,
     Text,
     UniqueConstraint,
@@ -27,10 +36,18 @@ from services.common.settings import Settings
 
 metadata = MetaData()
 
+PARTITION_KEY = "partition_key"  # Table.info entry: the column a table is range-partitioned by, per day
+
+
+def _partitioned(column: str) -> dict[str, Any]:
+    """Table keyword arguments of a table partitioned by day on `column`."""
+    return {"info": {PARTITION_KEY: column}, "postgresql_partition_by": f"RANGE ({column})"}
+
+
 md_ticks = Table(
     "md_ticks",
     metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("id", BigInteger, autoincrement=True),
     Column("event_id", Text, nullable=False),
     Column("symbol", Text, nullable=False),
     Column("price", Double, nullable=False),
@@ -39,24 +56,30 @@ md_ticks = Table(
     Column("ts", DateTime(timezone=True), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("inserted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    UniqueConstraint("event_id", name="uq_md_ticks_event_id"),
+    PrimaryKeyConstraint("id", "ts", name="md_ticks_pkey"),
+    UniqueConstraint("event_id", "ts", name="uq_md_ticks_event_id_ts"),
     Index("ix_md_ticks_symbol_ts", "symbol", "ts"),
+    **_partitioned("ts"),
 )
 
 
-def _rttm_table(name: str, *columns: Column, indexes: tuple[tuple[str, ...], ...] = ()) -> Table:
+def _rttm_table(
+    name: str, *columns: Column, time_column: str = "event_time", indexes: tuple[tuple[str, ...], ...] = ()
+) -> Table:
     """An RTTM event table: its columns plus the idempotency key and the API/insert times."""
     return Table(
         name,
         metadata,
-        Column("id", BigInteger, primary_key=True, autoincrement=True),
+        Column("id", BigInteger, autoincrement=True),
         Column("event_key", Text, nullable=False),
         Column("event_id", Text),
         *columns,
         Column("received_at", DateTime(timezone=True), nullable=False),
         Column("inserted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-        UniqueConstraint("event_key", name=f"uq_{name}_event_key"),
+        PrimaryKeyConstraint("id", time_column, name=f"{name}_pkey"),
+        UniqueConstraint("event_key", time_column, name=f"uq_{name}_event_key_{time_column}"),
         *(Index(f"ix_{name}_{'_'.join(cols)}", *cols) for cols in indexes),
+        **_partitioned(time_column),
     )
 
 
@@ -83,6 +106,7 @@ rttm_queue_metrics = _rttm_table(
     Column("produced_offset", BigInteger, nullable=False),
     Column("consumed_offset", BigInteger, nullable=False),
     Column("snapshot_time", DateTime(timezone=True), nullable=False),
+    time_column="snapshot_time",
     indexes=(("topic_name", "partition", "snapshot_time"),),
 )
 rttm_dlq_events = _rttm_table(
@@ -127,19 +151,28 @@ rttm_alerts = _rttm_table(
 )
 
 
+PARTITIONED = tuple(t for t in metadata.sorted_tables if PARTITION_KEY in t.info)
+
+
+def partition_key(table: Table) -> str | None:
+    """The column `table` is partitioned by day on, or None for a plain table."""
+    key = table.info.get(PARTITION_KEY)
+    return str(key) if key is not None else None
+
+
 def async_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(settings.pg_url, pool_size=5, max_overflow=5, pool_pre_ping=True)
 
 
-def migrate(settings: Settings) -> None:
-    """Apply every Alembic migration (`alembic upgrade head`)."""
+def migrate(settings: Settings, revision: str = "head") -> None:
+    """Apply the Alembic migrations up to `revision` (`alembic upgrade head` by default)."""
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     config.set_main_option("sqlalchemy.url", settings.pg_url.replace("%", "%%"))
-    command.upgrade(config, "head")
+    command.upgrade(config, revision)
 
 
 # --- candles and dead letters (migration 0004) ---------------------------------

@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     FLUSH_INTERVAL_MS: int = 500
     FLUSH_CLAIM_IDLE_MS: int = 30_000  # entries a dead flusher held are taken over after this
     FLUSHER_NAME: str | None = None
+    # Retention (orchestrator_api/partitions.py): event tables are partitioned by UTC day.
+    RETENTION_DAYS: int = 7  # ticks and RTTM events older than this are deleted (their daily partitions dropped)
+    PARTITIONS_AHEAD_DAYS: int = 2  # days made ahead of today, so a flusher down for a day still finds its partition
+    PARTITION_MAINTENANCE_S: float = 3600.0  # how often each flusher creates/drops partitions (also at start); 0 = off
     # Writes of a batch refused for its data (22xxx, 23xxx) before its bad rows are found and dead-lettered.
     FLUSH_POISON_ATTEMPTS: int = 3
     FLUSH_MAINTENANCE_EVERY_S: float = 600.0  # how often a flusher deletes expired candles and dead letters
@@ -151,6 +155,17 @@ class Settings(BaseSettings):
             if value.startswith(prefix):
                 return "postgresql+psycopg://" + value[len(prefix) :]
         return value
+
+    @model_validator(mode="after")
+    def _retention_in_range(self) -> Settings:
+        # One line naming the variable (load_settings prints only the message).
+        if self.RETENTION_DAYS < 1:
+            raise ValueError(f"RETENTION_DAYS must be at least 1, got {self.RETENTION_DAYS}")
+        if self.PARTITIONS_AHEAD_DAYS < 0:
+            raise ValueError(f"PARTITIONS_AHEAD_DAYS must be 0 or more, got {self.PARTITIONS_AHEAD_DAYS}")
+        if self.PARTITION_MAINTENANCE_S < 0:
+            raise ValueError(f"PARTITION_MAINTENANCE_S must be 0 (off) or more, got {self.PARTITION_MAINTENANCE_S}")
+        return self
 
     @model_validator(mode="after")
     def _refuse_demo_secrets_in_production(self) -> Settings:

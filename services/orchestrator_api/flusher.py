@@ -4,8 +4,9 @@ Each ingest group commit adds one entry to the stream, its items grouped by
 kind (ticks into `md_ticks`, RTTM events into their `rttm_*` tables). The
 flusher reads entries through a consumer group, writes all their items in ONE
 Postgres transaction (per kind: COPY into a temp table, then INSERT ... ON
-CONFLICT on the kind's unique key DO NOTHING), and only after COMMIT
-acknowledges and deletes the entries.
+CONFLICT on the kind's unique key DO NOTHING, skipping keys any partition
+already holds: see KindSQL), and only after COMMIT acknowledges and deletes
+the entries.
 Killed before the commit: the entries stay pending and are read again (by
 this consumer name at start-up, or claimed by another flusher once idle).
 Killed after the commit but before the ack: they are written again and the
@@ -31,6 +32,7 @@ import psycopg
 import redis
 from sqlalchemy.dialects import postgresql
 
+from services.common.db import partition_key
 from services.common.keys import FLUSH_GROUP, Keys
 from services.common.kinds import KINDS, TICK, Kind
 from services.common.logging import get_logger
@@ -49,7 +51,15 @@ BACKOFF_MAX_S = 5.0
 
 @dataclass(frozen=True)
 class KindSQL:
-    """COPY into a session temp table, then INSERT ... ON CONFLICT DO NOTHING into the kind's table."""
+    """COPY into a session temp table, then INSERT the rows whose key the kind's table does not hold yet.
+
+    A table partitioned by day can only be unique on (key, partition key): that catches every
+    replay (a re-written flush entry, a client's retry: same key, same time) in the conflict
+    clause. A key reused with another time is caught by ingest's window (DEDUP_WINDOW_S), which
+    de-duplicates by the key alone; a probe of every partition for it would cost one index lookup
+    per partition and row, about 5x the whole insert (doc/storage-and-db.md has the figures).
+    DISTINCT ON keeps one row per key within the batch: the first accepted (lowest received_at).
+    """
 
     ddl: str
     copy: str
@@ -57,20 +67,28 @@ class KindSQL:
 
     @classmethod
     def of(cls, kind: Kind) -> KindSQL:
-        stage = f"stage_{kind.table.name}"
+        table, stage = kind.table.name, f"stage_{kind.table.name}"
         columns = [kind.table.c[name] for name in kind.columns]
         names = ", ".join(f'"{c.name}"' for c in columns)
         typed = ", ".join(
             f'"{c.name}" {"float8" if c.name in kind.time_columns else c.type.compile(dialect=PG)}' for c in columns
         )
         picked = ", ".join(
-            f'to_timestamp("{c.name}" / 1000.0)' if c.name in kind.time_columns else f'"{c.name}"' for c in columns
+            f'to_timestamp(s."{c.name}" / 1000.0)' if c.name in kind.time_columns else f's."{c.name}"' for c in columns
         )
+        key, part = kind.conflict, partition_key(kind.table)
+        if part is None:
+            select = f'SELECT {picked} FROM {stage} s ON CONFLICT ("{key}") DO NOTHING'
+        else:
+            select = (
+                f'SELECT DISTINCT ON (s."{key}") {picked} FROM {stage} s '
+                f'ORDER BY s."{key}", s."received_at", s."{part}" '
+                f'ON CONFLICT ("{key}", "{part}") DO NOTHING'
+            )
         return cls(
             ddl=f"CREATE TEMP TABLE IF NOT EXISTS {stage} ({typed}) ON COMMIT DELETE ROWS",
             copy=f"COPY {stage} ({names}) FROM STDIN",
-            insert=f"INSERT INTO {kind.table.name} ({names}) SELECT {picked} FROM {stage} "
-            f'ON CONFLICT ("{kind.conflict}") DO NOTHING',
+            insert=f"INSERT INTO {table} ({names}) {select}",
         )
 
 

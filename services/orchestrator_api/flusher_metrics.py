@@ -20,3 +20,12 @@ TICK_TO_DB = Histogram(
     "From API acceptance to committed in Postgres (oldest tick of each batch)",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+PARTITIONS_CREATED = Counter("mdstack_partitions_created_total", "Daily partitions created ahead", ["table"])
+PARTITIONS_DROPPED = Counter(
+    "mdstack_partitions_dropped_total", "Daily partitions dropped past RETENTION_DAYS", ["table"]
+)
+DEFAULT_ROWS_DELETED = Counter(
+    "mdstack_partition_default_rows_deleted_total",
+    "Rows past RETENTION_DAYS deleted from default partitions",
+    ["table"],
+)
