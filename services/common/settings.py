@@ -94,10 +94,10 @@ class Settings(BaseSettings):
     # Retention (orchestrator_api/partitions.py): event tables are partitioned by UTC day.
     RETENTION_DAYS: int = 7  # ticks and RTTM events older than this are deleted (their daily partitions dropped)
     PARTITIONS_AHEAD_DAYS: int = 2  # days made ahead of today, so a flusher down for a day still finds its partition
-    PARTITION_MAINTENANCE_S: float = 3600.0  # how often each flusher creates/drops partitions (also at start); 0 = off
+    # How often each flusher keeps the tables to their retention (retention.py; also at start); 0 = off.
+    RETENTION_EVERY_S: float = 600.0
     # Writes of a batch refused for its data (22xxx, 23xxx) before its bad rows are found and dead-lettered.
     FLUSH_POISON_ATTEMPTS: int = 3
-    FLUSH_MAINTENANCE_EVERY_S: float = 600.0  # how often a flusher deletes expired candles and dead letters
     # Candles in Postgres outlive ticks (RETENTION_DAYS) and the deepest read (CANDLES_LIMIT_MAX 15m bars = 10.4
     # days) at ~0.43 MB per symbol and day (doc/storage-and-db.md); 90 days would be 190 MB for the demo's 5.
     CANDLE_RETENTION_DAYS: int = 30
@@ -163,8 +163,8 @@ class Settings(BaseSettings):
             raise ValueError(f"RETENTION_DAYS must be at least 1, got {self.RETENTION_DAYS}")
         if self.PARTITIONS_AHEAD_DAYS < 0:
             raise ValueError(f"PARTITIONS_AHEAD_DAYS must be 0 or more, got {self.PARTITIONS_AHEAD_DAYS}")
-        if self.PARTITION_MAINTENANCE_S < 0:
-            raise ValueError(f"PARTITION_MAINTENANCE_S must be 0 (off) or more, got {self.PARTITION_MAINTENANCE_S}")
+        if self.RETENTION_EVERY_S < 0:
+            raise ValueError(f"RETENTION_EVERY_S must be 0 (off) or more, got {self.RETENTION_EVERY_S}")
         return self
 
     @model_validator(mode="after")

@@ -25,7 +25,6 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import orjson
 import psycopg
@@ -167,7 +166,6 @@ class Flusher:
         self._conn: psycopg.Connection | None = None
         self._own_pending_read = False
         self._last_claim = 0.0
-        self._next_maintenance = 0.0  # at start, then every FLUSH_MAINTENANCE_EVERY_S
         self._ack = register(client, "flush_ack")
 
     # --- Redis side -------------------------------------------------------------
@@ -354,7 +352,6 @@ class Flusher:
         while not self.stop.is_set():
             try:
                 self.flush_once()
-                self._maintain_if_due()
                 delay = 0.1
             except redis.RedisError as exc:
                 metrics.ERRORS.labels("redis").inc()
@@ -368,30 +365,6 @@ class Flusher:
                 log.warning("flusher.batch_left_pending", reason="stopping while Postgres is unavailable")
         self.close()
         log.info("flusher.stopped", consumer=self.name)
-
-    def maintain(self, now: datetime | None = None) -> dict[str, int]:
-        """Delete candles and dead letters past their retention; returns how many of each."""
-        now = now or datetime.now(UTC)
-        conn = self._connection()
-        try:
-            deleted = {
-                "candles": candle_store.delete_expired_candles(conn, now, self.settings),
-                "dead_letters": dead_letter.delete_expired_dead_letters(conn, now, self.settings),
-            }
-        except psycopg.Error:
-            conn.close()
-            raise
-        log.info("flusher.maintained", **deleted)
-        return deleted
-
-    def _maintain_if_due(self) -> None:
-        if time.monotonic() < self._next_maintenance:
-            return
-        self._next_maintenance = time.monotonic() + self.settings.FLUSH_MAINTENANCE_EVERY_S
-        try:
-            self.maintain()
-        except psycopg.Error as exc:  # not worth holding up flushing: next time
-            log.warning("flusher.maintenance_failed", error=dead_letter.describe(exc))
 
     def _ensure_group_quietly(self) -> None:
         try:

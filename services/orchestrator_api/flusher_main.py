@@ -1,7 +1,7 @@
 """`mdstack flusher` / `python -m services.orchestrator_api.flusher_main`: batches ticks into Postgres.
 
-It also maintains the daily partitions (partitions.py): once before flushing, then every
-PARTITION_MAINTENANCE_S in a thread.
+It also keeps every table to its retention (retention.py): once before flushing, then every
+RETENTION_EVERY_S in a thread.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from services.common.logging import configure_logging
 from services.common.redis import sync_redis
 from services.common.settings import load_settings
 from services.orchestrator_api.flusher import Flusher
-from services.orchestrator_api.partitions import Maintainer
+from services.orchestrator_api.retention import Maintainer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
             lambda: readiness_problems_sync(client, settings),
         )
     flusher.install_signal_handlers()
-    if settings.PARTITION_MAINTENANCE_S > 0:
+    if settings.RETENTION_EVERY_S > 0:
         maintainer = Maintainer(settings, flusher.stop)
         maintainer.run_once()  # before the first batch: today's partition exists and old days are gone
         maintainer.start()

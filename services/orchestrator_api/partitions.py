@@ -3,8 +3,8 @@
 Every table of `db.PARTITIONED` (md_ticks on `ts`, the rttm_* tables on their
 event or snapshot time) has one partition per UTC day, `<table>_pYYYYMMDD`,
 plus `<table>_default`, which takes any row outside them so an insert never
-fails. `maintain` (each flusher runs it at start and every
-PARTITION_MAINTENANCE_S, see `Maintainer`), per table:
+fails. `maintain` (each flusher runs it at start and every RETENTION_EVERY_S,
+see retention.py), per table:
 
 - creates the missing partitions of today .. today + PARTITIONS_AHEAD_DAYS; rows
   of such a day already in the default partition move into the new one in the
@@ -24,7 +24,6 @@ RETRY_S.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -34,7 +33,6 @@ from psycopg import sql
 
 from services.common.db import PARTITIONED, partition_key
 from services.common.logging import get_logger
-from services.common.settings import Settings
 from services.orchestrator_api import flusher_metrics as metrics
 
 log = get_logger(__name__)
@@ -214,36 +212,3 @@ def _prune_default(conn: psycopg.Connection, default: str, key: str, cutoff: dat
         sql.Identifier(default), sql.Identifier(key), sql.Literal(cutoff)
     )
     return conn.execute(query).rowcount
-
-
-class Maintainer:
-    """Runs `maintain` in a flusher process: `run_once` at start, then `start` a thread for the interval."""
-
-    def __init__(self, settings: Settings, stop: threading.Event) -> None:
-        self.settings = settings
-        self.stop = stop
-
-    def run_once(self, now: datetime | None = None) -> Report | None:
-        try:
-            with psycopg.connect(self.settings.pg_dsn, autocommit=True, connect_timeout=5) as conn:
-                return maintain(
-                    conn,
-                    now=now,
-                    retention_days=self.settings.RETENTION_DAYS,
-                    ahead_days=self.settings.PARTITIONS_AHEAD_DAYS,
-                )
-        except psycopg.Error as exc:  # Postgres down: the flusher retries its writes, this retries in RETRY_S
-            log.error("partitions.maintenance_failed", error=str(exc).strip(), retry_in_s=RETRY_S)
-            return Report(failed=[f"connect: {str(exc).strip()}"])
-
-    def run(self) -> None:
-        interval = self.settings.PARTITION_MAINTENANCE_S
-        delay = interval
-        while not self.stop.wait(delay):
-            report = self.run_once()
-            delay = min(RETRY_S, interval) if report is not None and report.failed else interval
-
-    def start(self) -> threading.Thread:
-        thread = threading.Thread(target=self.run, name="partition-maintenance", daemon=True)
-        thread.start()
-        return thread

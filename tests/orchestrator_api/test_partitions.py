@@ -325,7 +325,7 @@ def test_the_flusher_process_maintains_partitions_at_start(fresh: Settings, tmp_
     [
         ("RETENTION_DAYS", 0, "RETENTION_DAYS must be at least 1, got 0"),
         ("PARTITIONS_AHEAD_DAYS", -1, "PARTITIONS_AHEAD_DAYS must be 0 or more, got -1"),
-        ("PARTITION_MAINTENANCE_S", -5, "PARTITION_MAINTENANCE_S must be 0 (off) or more, got -5.0"),
+        ("RETENTION_EVERY_S", -5, "RETENTION_EVERY_S must be 0 (off) or more, got -5.0"),
     ],
 )
 def test_retention_settings_out_of_range_are_refused_naming_the_variable(name: str, value: int, message: str) -> None:
