@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging("worker", settings.LOG_LEVEL)
     ctx = context.configure(settings)
     worker = make_worker(ctx, args.name, stop)
-    reaper = Reaper(settings, ctx.redis, worker.name)
+    reaper = Reaper(settings, ctx.redis, worker)
     if args.metrics_port:
         # `worker` is looked up at each request: the current RQ worker, also after a restart below.
         serve_health(settings.API_HOST, args.metrics_port, lambda: readiness(worker, ctx))
@@ -54,9 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         # RQ sets _shutdown_requested_date on SIGTERM/SIGINT whether busy or idle (_stop_requested only when busy).
         if args.burst or worker._shutdown_requested_date is not None or not wait_for_redis(ctx.redis, stop):
             return 0
-        # A new name: the old one may still be registered. Its job is left started; the reaper requeues it.
+        # A new name: the old one may still be registered. Whatever it left started is abandoned: serve() drops
+        # the old heartbeat, so the reaper requeues it at its next round.
         worker = make_worker(ctx, None, stop)
-        reaper.name = worker.name
+        reaper.serve(worker)
         log.warning("worker.restarted", worker=worker.name)
 
 
