@@ -3,18 +3,31 @@
 RQ finds a job whose worker died only when the job's started-registry entry
 expires (job timeout + 60 s for a SimpleWorker) and its maintenance pass runs
 (every 10 minutes). Instead, every worker process keeps a short-lived
-heartbeat key; a background thread renews it while jobs run (the GIL lets it),
-and the same thread in every live worker looks, under a shared lock, for
-started jobs whose worker has no heartbeat. Those are handed to RQ's own
-`StartedJobRegistry.cleanup`, which retries them (an abandoned run uses one
-of the job's retries) or, with no retries left, fails them. Jobs are safe to
-run twice (see tasks.py), so a worker that was only slow costs a re-run, not
-a wrong result.
+heartbeat key naming the executions its RQ worker is running right now
+(`job_id:execution_id`, as in the started registry; empty when idle). A
+background thread writes it from the worker object while jobs run (the GIL
+lets it), and the same thread in every live worker looks, under a shared
+lock, for abandoned started jobs:
+
+- the worker named in the execution (RQ's `rq:execution:*` hash) has no
+  heartbeat: it died, or the hash itself is gone;
+- or its live heartbeat does not name the execution, and the execution was
+  created more than WORKER_DEAD_AFTER_S ago (the heartbeat may be a beat
+  behind a job that has just started). This is the worker that lost Redis
+  mid-job and carries on, or an entry left by a pipeline whose reply was
+  lost with the connection: nothing will ever finish that entry.
+
+Those are handed to RQ's own `StartedJobRegistry.cleanup`, which retries
+them (an abandoned run uses one of the job's retries) or, with no retries
+left, fails them. Jobs are safe to run twice (see tasks.py), so a worker that
+was only slow costs a re-run, not a wrong result.
 
 A job popped from the queue by a worker that lost Redis (or died) before
 marking it started stays in RQ's intermediate list; RQ requeues it after a
 minute at a maintenance pass. Here it goes back to the queue once it has
-sat there STRANDED_S.
+sat there STRANDED_S. That includes a job whose execution was created but
+which was never marked started (its status still `queued`): cleanup drops
+its registry entry, and the stranded sweep requeues it.
 
 The same thread stands in for RQ's scheduler when it is gone: a retry waiting
 in the scheduled registry more than SCHEDULER_LATE_S past its time is
@@ -30,12 +43,13 @@ import time
 
 import redis
 from rq import Queue
+from rq.executions import Execution
 from rq.job import Job
 
 from services.common.keys import Keys
 from services.common.logging import get_logger
 from services.common.settings import Settings
-from services.consumers.worker import count_failure
+from services.consumers.worker import Worker, count_failure
 
 log = get_logger(__name__)
 EXPIRED = 1  # started-registry score given to an abandoned job: long past, so cleanup(EXPIRED) takes it
@@ -44,17 +58,38 @@ STRANDED_S = 5  # a live worker marks a popped job started within milliseconds
 
 
 class Reaper:
-    def __init__(self, settings: Settings, client: redis.Redis, worker_name: str) -> None:
+    def __init__(self, settings: Settings, client: redis.Redis, worker: Worker) -> None:
         self.settings = settings
         self.redis = client
         self.keys = Keys(settings.KEY_PREFIX)
-        self.name = worker_name
+        self.worker = worker
         self.queue = Queue(settings.QUEUE_NAME, connection=client)
         self.ttl_ms = int(settings.WORKER_DEAD_AFTER_S * 1000)
         self.stop = threading.Event()
 
+    @property
+    def name(self) -> str:
+        return self.worker.name
+
+    def running(self) -> str:
+        """The started-registry entries of what the worker runs now, space-separated ("" when idle)."""
+        executions = list(self.worker.executions.values())  # one C-level copy: safe against the worker's thread
+        return " ".join(sorted(execution.composite_key for execution in executions))
+
     def beat(self) -> None:
-        self.redis.set(self.keys.worker_alive(self.name), 1, px=self.ttl_ms)
+        self.redis.set(self.keys.worker_alive(self.name), self.running(), px=self.ttl_ms)
+
+    def serve(self, worker: Worker) -> None:
+        """Beat for `worker` from now on (a new RQ worker after a lost connection), before it takes a job.
+
+        The old worker's heartbeat goes at once: whatever it left started is abandoned, and reaped now."""
+        old = self.name
+        self.worker = worker
+        try:
+            self.beat()
+            self.redis.delete(self.keys.worker_alive(old))
+        except redis.RedisError as exc:  # Redis gone again: the thread beats at its next round
+            log.warning("worker.reaper_failed", error=str(exc))
 
     def sweep(self) -> tuple[list[str], list[str]]:
         """Under the shared lock: requeue abandoned jobs, queue late retries; returns the ids of both."""
@@ -66,23 +101,39 @@ class Reaper:
             self.redis.delete(self.keys.reaper_lock)
 
     def reap(self) -> list[str]:
-        """Requeue (or fail) the started jobs of workers without a heartbeat; returns their ids."""
+        """Requeue (or fail) the abandoned started jobs (see the module docstring); returns their ids."""
+        return self.hand_back(self.abandoned(self.queue.started_job_registry.get_job_and_execution_ids(cleanup=False)))
+
+    def hand_back(self, abandoned: dict[str, str]) -> list[str]:
+        """Give `abandoned` entries to RQ's cleanup; returns the ids of the jobs whose entries were still there."""
         registry = self.queue.started_job_registry
-        entries = registry.get_job_and_execution_ids(cleanup=False)
-        if not entries:
+        with self.redis.pipeline(transaction=False) as pipe:
+            for entry in abandoned:  # xx: an entry whose job finished since it was read is gone, and stays gone
+                pipe.zadd(registry.key, {entry: EXPIRED}, xx=True, ch=True)
+            handed = [entry for entry, changed in zip(abandoned, pipe.execute(), strict=True) if changed]
+        if not handed:
             return []
-        jobs = Job.fetch_many([job_id for job_id, _ in entries], connection=self.redis)
-        owners = {job.id: job.worker_name for job in jobs if job is not None and job.worker_name}
-        names = sorted(set(owners.values()))
-        alive = dict(zip(names, self.redis.mget([self.keys.worker_alive(n) for n in names]), strict=True))
-        dead = [(job_id, ex) for job_id, ex in entries if job_id in owners and alive[owners[job_id]] is None]
-        if not dead:
-            return []
-        self.redis.zadd(registry.key, {f"{job_id}:{execution}": EXPIRED for job_id, execution in dead}, xx=True)
         registry.cleanup(timestamp=EXPIRED, exception_handlers=[count_failure])
-        ids = [job_id for job_id, _ in dead]
-        log.warning("worker.abandoned_jobs_requeued", jobs=ids, workers=sorted({owners[i] for i in ids}))
+        ids = [entry.split(":")[0] for entry in handed]
+        log.warning("worker.abandoned_jobs_requeued", jobs=ids, workers=sorted({abandoned[e] for e in handed}))
         return ids
+
+    def abandoned(self, entries: list[tuple[str, str]]) -> dict[str, str]:
+        """The started-registry entries (`job_id:execution_id`) nobody runs any more, with their worker's name."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for job_id, execution_id in entries:
+                pipe.hmget(Execution(execution_id, job_id, self.redis).key, "worker_name", "created_at")
+            executions = [(_text(owner), float(created or 0)) for owner, created in pipe.execute()]
+        names = sorted({owner for owner, _ in executions if owner})
+        heartbeats = self.redis.mget([self.keys.worker_alive(n) for n in names]) if names else []
+        beats = dict(zip(names, heartbeats, strict=True))
+        grace_ends = time.time() - self.settings.WORKER_DEAD_AFTER_S  # created before: past the grace
+        abandoned = {}
+        for (job_id, execution_id), (owner, created) in zip(entries, executions, strict=True):
+            entry, beat = f"{job_id}:{execution_id}", beats.get(owner)
+            if beat is None or (entry not in _text(beat).split() and created < grace_ends):
+                abandoned[entry] = owner or "?"  # "?": the execution's hash is gone, so is its worker
+        return abandoned
 
     def stranded(self) -> list[str]:
         """Put back on the queue the jobs left in RQ's intermediate list; returns their ids."""
@@ -133,3 +184,7 @@ class Reaper:
         thread = threading.Thread(target=self.run, name="reaper", daemon=True)
         thread.start()
         return thread
+
+
+def _text(value: bytes | str | None) -> str:
+    return value.decode() if isinstance(value, bytes) else (value or "")

@@ -4,13 +4,27 @@ A SimpleWorker runs jobs in its own process (no fork per job: forking costs
 more than a batch). A failed job is retried JOB_RETRIES times with the
 JOB_RETRY_INTERVALS back-off (the scheduler re-queues it), then stays in RQ's
 failed registry with its traceback; every failure is counted in /metrics.
+
+RQ installs its warm-shutdown handlers (SIGTERM/SIGINT: finish the job, then
+stop) only inside `work()`, after registering the worker and starting its
+scheduler. Until then the process's own handler (`catch_stop`) records a stop
+request, and `Worker` passes it on to RQ's loop, which then ends before it
+takes a job. `Worker.can_stop` is set once RQ's handlers are in place: the
+process is ready only from then on.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+from types import FrameType
+
 from rq import Queue, SimpleWorker
 from rq.job import Job
+from rq.utils import now
 
+from services.common.health import Readiness, readiness_problems_sync
 from services.common.logging import get_logger
 from services.consumers import metrics, tasks
 from services.consumers.context import WorkerContext
@@ -28,6 +42,46 @@ def count_failure(job: Job, exc_type: type, exc_value: BaseException, _tb: objec
     return True  # go on to RQ's own handling: retry, or the failed registry
 
 
-def make_worker(ctx: WorkerContext, name: str | None = None) -> SimpleWorker:
+class Worker(SimpleWorker):
+    """A SimpleWorker that says when a SIGTERM would stop it cleanly, and keeps a stop asked for before."""
+
+    def __init__(self, *args: object, stop: threading.Event | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.stop = stop or threading.Event()  # set by `catch_stop` before RQ's handlers are installed
+        self.can_stop = threading.Event()
+
+    def _install_signal_handlers(self) -> None:
+        super()._install_signal_handlers()  # from here on a SIGTERM is RQ's warm shutdown
+        if self.stop.is_set():  # asked for while starting: RQ's loop checks this before taking a job
+            self._stop_requested = True
+            self._shutdown_requested_date = now()
+        self.can_stop.set()
+
+
+def make_worker(ctx: WorkerContext, name: str | None = None, stop: threading.Event | None = None) -> Worker:
     queue = Queue(ctx.settings.QUEUE_NAME, connection=ctx.redis)
-    return SimpleWorker([queue], connection=ctx.redis, name=name, exception_handlers=[count_failure])
+    return Worker([queue], connection=ctx.redis, name=name, exception_handlers=[count_failure], stop=stop)
+
+
+def readiness(worker: Worker, ctx: WorkerContext) -> Readiness:
+    """Redis answers, and the RQ loop runs with its SIGTERM handler in place (a stop now would be clean)."""
+    ready = readiness_problems_sync(ctx.redis, ctx.settings, postgres="unused")
+    if not worker.can_stop.is_set():
+        return Readiness([*ready.problems, "worker: RQ loop not running yet"], ready.degraded)
+    return ready
+
+
+def catch_stop(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT only set `stop`: for the moments no RQ loop runs (starting, restarting)."""
+    pid = os.getpid()
+
+    def record(signum: int, _frame: FrameType | None) -> None:
+        if os.getpid() != pid:  # RQ's forked scheduler before it installs its own handlers: die, as by default
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        log.info("worker.stop_requested", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, record)
+    signal.signal(signal.SIGINT, record)

@@ -1,7 +1,11 @@
-"""RQ workers end to end against a real API: views, several workers, retries, failed registry."""
+"""RQ workers end to end against a real API: views, several workers, retries, failed registry; readiness and
+stop requests around RQ's own signal handlers."""
 
 from __future__ import annotations
 
+import signal
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +22,7 @@ from services.common.embedded import free_port
 from services.common.keys import Keys
 from services.common.settings import Settings
 from services.consumers import context
-from services.consumers.worker import make_worker
+from services.consumers.worker import make_worker, readiness
 from services.orchestrator_api.app import create_app
 from tests.consumers.test_calc import T0, assert_same_view, comparable, reference, tick
 from tests.servers import serve
@@ -135,3 +139,60 @@ def test_failing_job_is_retried_then_lands_in_failed_registry(api_url: str, sett
     work(settings)
     assert registry.count == 0
     assert httpx.get(f"{api_url}/symbols/AAA").status_code == 404
+
+
+@pytest.fixture
+def own_signal_handlers() -> Iterator[None]:
+    """RQ's work() installs SIGTERM/SIGINT handlers in this process: put pytest's back afterwards."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
+@pytest.mark.usefixtures("own_signal_handlers")
+def test_worker_is_ready_only_once_rq_would_stop_it_cleanly(settings: Settings) -> None:
+    ctx = context.configure(settings)
+    worker = make_worker(ctx)
+
+    before = readiness(worker, ctx)
+    worker.work(burst=True)  # an empty queue: installs RQ's handlers, then returns
+
+    assert before.problems == ["worker: RQ loop not running yet"]
+    assert signal.getsignal(signal.SIGTERM) == worker.request_stop  # RQ's warm shutdown
+    assert readiness(worker, ctx).problems == []
+
+
+@pytest.mark.usefixtures("own_signal_handlers")
+def test_stop_asked_for_before_rq_handlers_ends_the_worker_before_its_first_job(
+    api_url: str, settings: Settings
+) -> None:
+    post(api_url, settings, market(3))
+    stop = threading.Event()
+    worker = make_worker(context.configure(settings), stop=stop)
+    stop.set()  # what the process's own SIGTERM handler does while RQ is starting
+
+    worked = worker.work(burst=True)
+
+    assert worked is False
+    assert Queue(settings.QUEUE_NAME, connection=redis.Redis.from_url(settings.redis_url)).count == 1  # still queued
+    assert httpx.get(f"{api_url}/symbols/AAA").status_code == 404
+
+
+def test_worker_process_stopped_as_soon_as_it_has_started_exits_cleanly(settings: Settings, tmp_path: Path) -> None:
+    """SIGTERM right after `worker.started`: RQ is still registering and starting its scheduler."""
+    stack = Stack(settings, tmp_path)
+    proc = stack.start("worker", health=True)
+    log = tmp_path / "worker.log"
+    try:
+        deadline = time.monotonic() + 30
+        while "worker.started" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+        proc.send_signal(signal.SIGTERM)
+
+        assert proc.wait(10) == 0, log.read_text()
+        assert "worker.restarted" not in log.read_text()
+        assert "Traceback" not in log.read_text()
+    finally:
+        stack.stop_all()
