@@ -7,6 +7,8 @@ at start-up, so by the time a service runs both URLs are set.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -28,6 +30,9 @@ class Settings(BaseSettings):
     SERVICE_NAME: str = "mdstack"
     STATE_DIR: str = ".mdstack"
     LOG_LEVEL: str = "INFO"
+    # json | console | auto (console on a terminal): people read the terminal, collectors parse JSON.
+    LOG_FORMAT: Literal["auto", "json", "console"] = "auto"
+    UP_STATUS_S: float = 5.0  # `mdstack up` prints a status line this often (0 = never): rate, backlog, memory
 
     REDIS_URL: str | None = None
     PG_URL: str | None = None

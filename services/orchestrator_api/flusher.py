@@ -304,7 +304,7 @@ class Flusher:
         metrics.BATCHES.inc()
         metrics.FLUSH_SECONDS.observe(elapsed)
         metrics.TICK_TO_DB.observe(max(0.0, time.time() - batch.oldest_received_ms / 1000.0))
-        log.info(
+        log.debug(
             "flusher.flushed",
             rows=batch.size,
             inserted=inserted,
