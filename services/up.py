@@ -3,8 +3,10 @@
 With REDIS_URL / PG_URL unset it first starts the embedded redis-server and
 PostgreSQL under STATE_DIR (and writes their URLs to STATE_DIR/servers.json
 so `mdstack <service>` run by hand joins them), applies the migrations, then
-runs the API, N workers, the flusher, the gateway and a feeder. Ctrl-C stops
-everything, the embedded servers last.
+runs the API, N workers, the flusher, the gateway and a feeder, and every
+UP_STATUS_S a status line (services/up_status.py). On a terminal the services
+log readable lines (LOG_FORMAT=console), else JSON. Ctrl-C stops everything,
+the embedded servers last.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from honcho.manager import Manager
 from honcho.printer import Printer
 
 from services.common.db import migrate
 from services.common.embedded import EmbeddedPostgres, EmbeddedRedis
-from services.common.logging import configure_logging, get_logger
+from services.common.logging import configure_logging, get_logger, use_console
 from services.common.settings import SERVERS_FILE, get_settings
 
 log = get_logger(__name__)
@@ -37,11 +40,11 @@ def main(argv: list[str] | None = None) -> int:
         "--metrics-base-port", type=int, default=METRICS_BASE_PORT, help="flusher/worker /metrics ports (0: off)"
     )
     args = parser.parse_args(argv)
-    configure_logging("up", settings.LOG_LEVEL)
+    configure_logging("up", settings.LOG_LEVEL, settings.LOG_FORMAT)
 
     state = Path(settings.STATE_DIR).resolve()
     embedded: list[EmbeddedRedis | EmbeddedPostgres] = []
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", LOG_FORMAT=child_log_format(settings.LOG_FORMAT, sys.stdout))
     try:
         if not settings.REDIS_URL:
             server = EmbeddedRedis(state, args.redis_port or None)
@@ -72,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_feeder:
             port = base + args.workers + 1 if base else 0
             manager.add_process("feeder", f"{py} -m services.feeder --metrics-port {port}", env=env)
+        if settings.UP_STATUS_S > 0:
+            manager.add_process("status", f"{py} -m services.up_status", env=env)
         sys.stdout.write(_banner(settings, args.workers, not args.no_feeder, base))
         sys.stdout.flush()
         manager.loop()
@@ -80,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         for server in reversed(embedded):
             server.stop()
         (state / SERVERS_FILE).unlink(missing_ok=True)
+
+
+def child_log_format(log_format: str, stdout: TextIO) -> str:
+    """The services write to honcho's pipes, never a terminal: `auto` is decided here, by up's own stdout."""
+    return "console" if use_console(log_format, stdout) else "json"
 
 
 def _banner(settings, workers: int, feeder: bool, metrics_base: int) -> str:  # type: ignore[no-untyped-def]
@@ -99,6 +109,7 @@ def _banner(settings, workers: int, feeder: bool, metrics_base: int) -> str:  # 
         f"  flusher metrics http://127.0.0.1:{metrics_base}/metrics" if metrics_base else "  flusher metrics off",
         f"  feeder          {feed if feeder else 'off'}",
         f"  pipeline (RTTM) {api}/rttm/metrics",
+        f"  status line     every {settings.UP_STATUS_S:g} s" if settings.UP_STATUS_S > 0 else "  status line     off",
     ]
     if settings.demo_secrets_in_use:
         lines += [

@@ -60,7 +60,9 @@ def test_up_runs_the_stack_on_embedded_servers(tmp_path: Path) -> None:
         SYMBOLS="UPAAA,UPBBB",
         TPS="40",
         FLUSH_INTERVAL_MS="200",
+        UP_STATUS_S="1",
     )
+    env.pop("LOG_FORMAT", None)
     log = (tmp_path / "up.log").open("wb")
     up = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "up", "--workers", "1", "--redis-port", str(redis_port),
@@ -92,6 +94,17 @@ def test_up_runs_the_stack_on_embedded_servers(tmp_path: Path) -> None:
         assert httpx.get(f"http://127.0.0.1:{metrics_base + 1}/health/readiness").status_code == 200
         servers_file = tmp_path / "state" / "servers.json"
         assert servers_file.exists()
+
+        def status_line() -> str | None:
+            """a status line reported ticks flowing"""
+            lines = (tmp_path / "up.log").read_text().splitlines()
+            return next(
+                (line for line in lines if "status" in line and " ticks/s " in line and "ingest 0.0" not in line), None
+            )
+
+        line = poll(status_line)
+        assert "| backlog " in line
+        assert " MiB projected | refused " in line
     finally:
         up.send_signal(signal.SIGINT)
         try:
@@ -103,6 +116,8 @@ def test_up_runs_the_stack_on_embedded_servers(tmp_path: Path) -> None:
     output = (tmp_path / "up.log").read_text()
     assert "mdstack is starting" in output
     assert "DEMO CREDENTIALS IN USE" in output
+    assert '"event": "api.started"' in output  # up's stdout is a file here: the services log JSON
+    assert '"event": "flusher.flushed"' not in output  # per-flush lines are DEBUG
     # Everything stopped: the embedded servers too.
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{api}/health/liveness")
