@@ -41,6 +41,7 @@ from bench import soak_probe, soak_report
 from bench.stack import Stack, bench_settings
 from services.common.keys import DEMO_RATES, Rates
 from services.common.settings import Settings
+from services.feeder.__main__ import non_negative, positive  # the feeder's own argument checks
 
 DRAIN_TIMEOUT_S = 120.0  # after the feeder stops: until Postgres and the queue have caught up
 WORKERS = 2
@@ -71,13 +72,6 @@ def setting(text: str) -> tuple[str, str]:
     except ValidationError as exc:
         raise argparse.ArgumentTypeError(f"{name}={value}: {exc.errors()[0]['msg']}") from None
     return name, value
-
-
-def positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
 
 
 def run_settings(env: dict[str, str]) -> Settings:
@@ -141,11 +135,17 @@ def run(args: argparse.Namespace, settings: Settings, workdir: Path) -> dict[str
     baseline = int(client.info("memory")["used_memory"])
     client.close()
     try:
-        stack.up(WORKERS, health=True)
+        try:
+            stack.up(WORKERS, health=True)
+        except TimeoutError:
+            sys.stderr.write(stack.logs() + "\n")
+            raise
         with soak_probe.SseListener(stack.gateway_url) as listener:
             probe = soak_probe.Probe(stack, listener)
             try:
                 samples, feeder_status, started = feed(args, stack, probe)
+                if not (workdir / "summary.json").exists():
+                    raise RuntimeError(f"the feeder exited {feeder_status} without a summary:\n{stack.logs()}")
                 summary = json.loads((workdir / "summary.json").read_text())
                 drained = drain(probe, summary["accepted"])
                 samples.append(probe.sample(time.monotonic() - started, "drained"))
@@ -205,11 +205,11 @@ def _lost(ticks: dict[str, int], events: dict[str, dict[str, int]], drained: flo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n")[0])
-    parser.add_argument("--minutes", type=positive, default=5.0, help="how long the feeder runs")
-    parser.add_argument("--tps", type=positive, default=DEMO_RATES.ticks, help="ticks per second, open loop")
-    parser.add_argument("--trade-tps", type=float, default=DEMO_RATES.trades, help="trades started per second (0: off)")
-    parser.add_argument("--batch", type=int, default=10, help="ticks per POST (the demo feeder posts 1)")
-    parser.add_argument("--sample-s", type=positive, default=5.0, help="seconds between samples")
+    parser.add_argument("--minutes", type=positive(float), default=5.0, help="how long the feeder runs")
+    parser.add_argument("--tps", type=positive(float), default=DEMO_RATES.ticks, help="ticks per second, open loop")
+    parser.add_argument("--trade-tps", type=non_negative, default=DEMO_RATES.trades, help="trades per second (0: off)")
+    parser.add_argument("--batch", type=positive(int), default=10, help="ticks per POST (the demo feeder posts 1)")
+    parser.add_argument("--sample-s", type=positive(float), default=5.0, help="seconds between samples")
     parser.add_argument("--env", type=setting, action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for every process and the projection (repeatable)")  # fmt: skip
     parser.add_argument("--json", type=Path, default=Path("soak-results.json"), help="where the JSON goes")

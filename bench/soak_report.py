@@ -264,7 +264,8 @@ def table(result: dict[str, Any]) -> str:
     lines += [
         "",
         f"ticks: {d['acknowledged']} acknowledged, {d['persisted']} in Postgres, {d['missing']} missing,"
-        f" {d['duplicates']} duplicated; refused answers (API): {result['refused_answers']}",
+        f" {d['duplicates']} duplicated; refused answers (API): {result['refused_answers']};"
+        f" feeder errors: {result['feeder']['errors_by_cause'] or 'none'}",
     ]
     lines += [f"!! {p}" for p in result["problems"]]
     return "\n".join(lines) + "\n"

@@ -3,6 +3,8 @@ Postgres relations with partitions, slopes and the problems it must shout about.
 
 from __future__ import annotations
 
+import argparse
+import re
 import subprocess
 import sys
 import uuid
@@ -13,6 +15,7 @@ import pytest
 import redis
 from rq import Queue
 
+from bench.soak import setting
 from bench.soak_probe import pg_relations, process_rss, rq_usage
 from bench.soak_report import problems, slope_per_min
 from services.common.keyspace import UNKNOWN
@@ -112,3 +115,18 @@ def test_problems_name_keys_of_no_family_and_ttl_families_without_ttl() -> None:
         "2 keys of no family (at 10.0 s), e.g. md:applied:1, md:x",
         "family dedup is TTL-bound but had 3 keys without a TTL",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("DEDUP_WINDOW_S", "expected NAME=VALUE, got 'DEDUP_WINDOW_S'"),
+        ("DEDUP_WINDOWS=30", "DEDUP_WINDOWS is not a setting (services/common/settings.py)"),
+        ("KEY_PREFIX=x:", "KEY_PREFIX is set by the bench for each run"),
+        ("DEDUP_WINDOW_S=soon", "DEDUP_WINDOW_S=soon: Input should be a valid integer"),
+    ],
+)
+def test_env_overrides_are_refused_naming_what_is_wrong(text: str, message: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=re.escape(message)):
+        setting(text)
+    assert setting("DEDUP_WINDOW_S=30") == ("DEDUP_WINDOW_S", "30")
