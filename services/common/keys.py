@@ -208,7 +208,9 @@ class Family:
     bound: Bound  # ttl: every key expires; entries: one key, capped; count: a capped number of keys; fixed: one key
     setting: str  # the settings that set the bound
     item: str  # what one item is
-    item_bytes: int  # Redis memory per item (MEMORY USAGE, measured; see tests/common/test_key_budget.py)
+    # Redis memory per item (MEMORY USAGE, measured; see tests/common/test_key_budget.py): the larger of what
+    # Redis 7.0 (listpack) and 6.2 (ziplist, the embedded server) take, so a projection errs on the safe side.
+    item_bytes: int
     items: Callable[[Settings, Rates], float]  # items in the steady state
 
     def project(self, settings: Settings, rates: Rates) -> int:
@@ -263,7 +265,7 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "sym.last", r"sym:[^:]+:(last|agg)", "ttl", "MAX_SYMBOLS, SYMBOL_IDLE_S",
-        "one symbol's 10 latest ticks and window sums", 530, lambda s, r: min(r.symbols, s.MAX_SYMBOLS),
+        "one symbol's 10 latest ticks and window sums", 900, lambda s, r: min(r.symbols, s.MAX_SYMBOLS),
     ),
     Family(
         "sym.candle", r"sym:[^:]+:c:(1m|5m|15m):\d+", "ttl", "CANDLES_KEEP, SYMBOL_IDLE_S", "one candle", 260,
@@ -271,7 +273,7 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "sym.candle_index", r"sym:[^:]+:ci:(1m|5m|15m)", "ttl", "CANDLES_KEEP, MAX_SYMBOLS, SYMBOL_IDLE_S",
-        "one candle's entry in its symbol's index", 25, _candles,
+        "one candle's entry in its symbol's index", 40, _candles,
     ),
     Family(
         "worker", r"worker:[^:]+:alive", "ttl", "WORKER_DEAD_AFTER_S", "one worker process", 100,
@@ -285,7 +287,7 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "rttm.latency", r"rttm:lat:.+:\d+", "ttl", "RTTM_RETENTION_S, RTTM_MAX_STAGES",
-        "one stage's latency sketch over 10 s", 700,
+        "one stage's latency sketch over 10 s", 300,
         lambda s, r: (s.RTTM_RETENTION_S / 10) * 7 if r.trades else 0,
     ),
     Family(
@@ -307,7 +309,7 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "rttm.fixed", r"rttm:(stages|late|snapshot|alerts|leader)", "entries",
-        "RTTM_MAX_STAGES, alert rules", "the snapshot and small bounded sets", 4000, lambda s, r: 1,
+        "RTTM_MAX_STAGES, alert rules", "the snapshot and small bounded sets", 8000, lambda s, r: 1,
     ),
 )  # fmt: skip
 

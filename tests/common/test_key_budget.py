@@ -35,7 +35,10 @@ from tests.factories import make_tick, stored_batch
 from tests.keys import unbounded_keys
 from tests.servers import serve
 
-MARGIN = 0.35  # measured / declared bytes per item must lie within 1 +- MARGIN
+# Measured bytes per item must be at most declared x (1 + MARGIN) and at least declared x FLOOR: declared
+# sizes are the larger of Redis 7.0's and 6.2's, so the other may be well under them.
+MARGIN = 0.35
+FLOOR = 0.5
 BY_NAME = {f.name: f for f in FAMILIES}
 STAGES = ["simulation", "capture", "validation", "pms-core", "analytics", "leaderboard"]
 
@@ -55,7 +58,7 @@ def per_item(client: redis.Redis, settings: Settings, family: str, items: int) -
 
 def assert_declared(family: str, measured: float) -> None:
     declared = BY_NAME[family].item_bytes
-    assert declared * (1 - MARGIN) <= measured <= declared * (1 + MARGIN), (
+    assert declared * FLOOR <= measured <= declared * (1 + MARGIN), (
         f"{family}: {measured:.0f} bytes per item measured, {declared} declared in keys.FAMILIES"
     )
 
@@ -108,10 +111,7 @@ def test_a_duplicate_within_the_window_is_caught_and_the_window_expires_whole(
     bucket = int(time.time() // 600)
     [name] = [k.decode() for k in client.scan_iter(match=keys.dedup("tick", 0)[:-1] + "*")]
     assert name in (keys.dedup("tick", bucket), keys.dedup("tick", bucket - 1))  # a bucket edge in between
-    expire_at = client.expiretime(name) if hasattr(client, "expiretime") else None
-    ttl = client.ttl(name)
-    assert 600 < ttl <= 1201  # both buckets it answers for, then gone
-    del expire_at
+    assert 600 < client.ttl(name) <= 1201  # both buckets it answers for, then gone
     # A key in the previous bucket's set is still a duplicate.
     client.rename(name, keys.dedup("tick", bucket - 1))
     assert commit(settings, client, [tick]) == [0]
