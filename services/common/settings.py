@@ -110,7 +110,8 @@ class Settings(BaseSettings):
 
     # Gateway.
     SSE_HISTORY: int = 10_000  # events kept for Last-Event-ID resume
-    SSE_HISTORY_BYTES: int = 4 * 1024 * 1024  # and at most about this many bytes of them
+    # and at most about this many bytes of them: ~7,000 views of 2.3 kB, a minute or more of resume at the demo rate
+    SSE_HISTORY_BYTES: int = 16 * 1024 * 1024
     SSE_CLIENT_BUFFER: int = 1000  # events queued per client before it is dropped
     SSE_PING_S: float = 15.0
     SSE_SEND_TIMEOUT_S: float = 10.0
