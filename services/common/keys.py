@@ -261,7 +261,7 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "sym.window", r"sym:[^:]+:(win|px)", "ttl", "MAX_SYMBOLS, SYMBOL_IDLE_S",
-        "one tick in the 60 s window (kept twice: by time and by price)", 260, _symbol_ticks,
+        "one tick in the 60 s window (kept twice: by time and by price)", 450, _symbol_ticks,
     ),
     Family(
         "sym.last", r"sym:[^:]+:(last|agg)", "ttl", "MAX_SYMBOLS, SYMBOL_IDLE_S",
