@@ -8,6 +8,7 @@ at start-up, so by the time a service runs both URLs are set.
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,12 +22,21 @@ DEMO_SECRETS = {
     "INGEST_PASSWORD": DEMO_INGEST_PASSWORD,
     "INTERNAL_TOKEN": DEMO_INTERNAL_TOKEN,
 }
+MIN_SECRET_LENGTH = 12  # passwords, tokens and keys shorter than this are refused in every environment
+# MDSTACK_ENV after strip + lower; an unknown value is refused rather than run as development by mistake.
+ENVIRONMENTS = {
+    "development": "development",
+    "dev": "development",
+    "test": "test",
+    "production": "production",
+    "prod": "production",
+}
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=False, hide_input_in_errors=True)
 
-    MDSTACK_ENV: str = "development"
+    MDSTACK_ENV: str = "development"  # development | test | production (also dev, prod; any case, spaces ignored)
     SERVICE_NAME: str = "mdstack"
     STATE_DIR: str = ".mdstack"
     LOG_LEVEL: str = "INFO"
@@ -151,6 +161,13 @@ class Settings(BaseSettings):
     RTTM_ALERT_P99_MS: float = 2000.0  # end-to-end p99 over the window
     RTTM_ALERT_STUCK_TRADES: float = 5.0
 
+    # Secrets and who may read (doc/security-secrets.md). Every process checks the same rules at start:
+    # empty or short secrets never, and in production no demo secret, no open reads by accident, no Redis
+    # without a password. Names agreed in issue 13 (the gateway implements the viewer login).
+    PUBLIC_READS: bool = False  # reads (REST, /stream, the dashboard) open to anyone on purpose: the public demo
+    VIEWER_USERNAME: str | None = None  # the dashboard login (HTTP Basic at the gateway) when reads are private
+    VIEWER_PASSWORD: str | None = None
+
     @field_validator("PG_URL")
     @classmethod
     def _psycopg3_url(cls, value: str | None) -> str | None:
@@ -173,6 +190,38 @@ class Settings(BaseSettings):
             raise ValueError(f"RETENTION_EVERY_S must be 0 (off) or more, got {self.RETENTION_EVERY_S}")
         return self
 
+    @field_validator("MDSTACK_ENV")
+    @classmethod
+    def _known_environment(cls, value: str) -> str:
+        # "Production " or "PROD" must not run as development with the checks below off.
+        normal = ENVIRONMENTS.get(value.strip().lower())
+        if normal is None:
+            raise ValueError(f"MDSTACK_ENV must be development, test or production (or dev, prod), got {value[:32]!r}")
+        return normal
+
+    @field_validator("API_KEY", "VIEWER_USERNAME", "VIEWER_PASSWORD")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        # `API_KEY=` (compose's `${API_KEY:-}`) means "not set"; production then refuses it unless reads are public.
+        return value if value and value.strip() else None
+
+    @model_validator(mode="after")
+    def _refuse_weak_secrets(self) -> Settings:
+        # Always, in every environment: an empty secret would switch its check off. Names only, never values.
+        if not self.INGEST_USERNAME.strip():
+            raise ValueError("INGEST_USERNAME is empty: set the ingest Basic Auth user name")
+        if (self.VIEWER_USERNAME is None) != (self.VIEWER_PASSWORD is None):
+            raise ValueError("VIEWER_USERNAME and VIEWER_PASSWORD go together: set both or neither")
+        for name in ("INGEST_PASSWORD", "INTERNAL_TOKEN", "API_KEY", "VIEWER_PASSWORD"):
+            value = getattr(self, name)
+            if value is None:  # optional ones; the production rules below say when they are required
+                continue
+            if not value.strip():
+                raise ValueError(f"{name} is empty: set a secret of at least {MIN_SECRET_LENGTH} characters")
+            if len(value) < MIN_SECRET_LENGTH:
+                raise ValueError(f"{name} is shorter than {MIN_SECRET_LENGTH} characters: set a longer secret")
+        return self
+
     @model_validator(mode="after")
     def _refuse_demo_secrets_in_production(self) -> Settings:
         if self.is_production:
@@ -181,9 +230,35 @@ class Settings(BaseSettings):
                 raise ValueError(f"MDSTACK_ENV=production but demo defaults are in use for: {', '.join(demo)}")
         return self
 
+    @model_validator(mode="after")
+    def _refuse_open_deployment_in_production(self) -> Settings:
+        if not self.is_production:
+            return self
+        if self.API_KEY is None and not self.PUBLIC_READS:
+            raise ValueError(
+                "MDSTACK_ENV=production and API_KEY is unset: set API_KEY (private reads) "
+                "or PUBLIC_READS=true (reads open to anyone, on purpose)"
+            )
+        if not self.PUBLIC_READS and self.VIEWER_PASSWORD is None:
+            raise ValueError(
+                "MDSTACK_ENV=production with private reads needs the dashboard login: "
+                "set VIEWER_USERNAME and VIEWER_PASSWORD (or PUBLIC_READS=true)"
+            )
+        if self.REDIS_URL is not None and not redis_url_has_password(self.REDIS_URL):
+            raise ValueError(
+                "MDSTACK_ENV=production and REDIS_URL carries no password: "
+                "use redis://:PASSWORD@host:6379/0 (or rediss://) with requirepass set on the server"
+            )
+        if "*" in self.cors_origins:
+            raise ValueError(
+                "MDSTACK_ENV=production and CORS_ORIGINS is '*': list the allowed origins (or leave empty)"
+            )
+        return self
+
     @property
     def is_production(self) -> bool:
-        return self.MDSTACK_ENV.lower() in {"prod", "production"}
+        # Normalised by _known_environment; again here for a value assigned after validation.
+        return ENVIRONMENTS.get(self.MDSTACK_ENV.strip().lower()) == "production"
 
     @property
     def demo_secrets_in_use(self) -> list[str]:
@@ -229,6 +304,12 @@ class Settings(BaseSettings):
     def pg_dsn(self) -> str:
         """PG_URL as plain libpq DSN, for psycopg without SQLAlchemy."""
         return self.pg_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def redis_url_has_password(url: str) -> bool:
+    """A password in the userinfo (`redis://:pw@host`, `redis://user:pw@host`) or redis-py's `?password=`."""
+    parts = urlsplit(url)
+    return bool(parts.password) or any(parse_qs(parts.query).get("password", []))
 
 
 def get_settings(**overrides: object) -> Settings:

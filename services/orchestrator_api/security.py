@@ -26,8 +26,15 @@ TOKEN_REFUSED: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _equal(given: str | None, expected: str) -> bool:
-    return secrets.compare_digest((given or "").encode(), expected.encode())
+def _equal(given: str | None, expected: str | None) -> bool:
+    """True only for a credential that was sent and matches a configured, non-empty secret.
+
+    Settings refuse empty secrets at start; this holds even if one got through (a test, a later
+    assignment): nothing sent, or nothing to compare with, never passes.
+    """
+    if not given or not expected:
+        return False
+    return secrets.compare_digest(given.encode(), expected.encode())
 
 
 async def check_basic(request: Request) -> None:

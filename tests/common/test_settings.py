@@ -25,12 +25,18 @@ def test_pg_url_is_normalised_for_psycopg3(given: str, expected: str) -> None:
 
 def test_production_refuses_demo_secrets() -> None:
     with pytest.raises(ValidationError, match="demo defaults are in use for: INGEST_USERNAME, INGEST_PASSWORD"):
-        Settings(MDSTACK_ENV="production", INTERNAL_TOKEN="real-token")
+        Settings(MDSTACK_ENV="production", INTERNAL_TOKEN="real-token-0123")
 
 
 def test_production_with_real_secrets_starts() -> None:
     settings = Settings(
-        MDSTACK_ENV="production", INGEST_USERNAME="feed", INGEST_PASSWORD="s3cret", INTERNAL_TOKEN="t0ken"
+        MDSTACK_ENV="production",
+        INGEST_USERNAME="feed",
+        INGEST_PASSWORD="s3cret-password",
+        INTERNAL_TOKEN="t0ken-0123456789",
+        PUBLIC_READS=True,
+        REDIS_URL="redis://:redis-password-0123@redis:6379/0",
+        CORS_ORIGINS="https://md.example",
     )
     assert settings.demo_secrets_in_use == []
 

@@ -84,7 +84,7 @@ def test_retries_reuse_event_ids_until_the_api_comes_up(feeder: Feeder, settings
 
 
 def test_wrong_credentials_are_errors_without_retries(api_url: str, feeder: Feeder) -> None:
-    run = feeder("--target-url", api_url, "--count", "20", "--tps", "200", INGEST_PASSWORD="wrong")
+    run = feeder("--target-url", api_url, "--count", "20", "--tps", "200", INGEST_PASSWORD="wrong-password-0123")
     assert run.wait(RUN_TIMEOUT_S) == 1
     summary = run.summary()
     assert (summary["acknowledged"], summary["errors"]) == (0, 20)

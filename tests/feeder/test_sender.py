@@ -101,7 +101,7 @@ def test_invalid_ticks_are_not_retried(settings: Settings, change: dict) -> None
 
 
 def test_wrong_credentials_are_not_retried(settings: Settings) -> None:
-    wrong = settings.model_copy(update={"INGEST_PASSWORD": "wrong"})
+    wrong = settings.model_copy(update={"INGEST_PASSWORD": "wrong-password-0123"})
     with serve(create_app(settings)) as url:
         outcome, stats = send(url, wrong, [make_tick()])
     assert outcome == Outcome(error="http_401")

@@ -311,7 +311,7 @@ def test_no_credential_reaches_the_logs(settings: Settings, tmp_path: Path) -> N
 
 @pytest.mark.parametrize("demo", list(DEMO_SECRETS))
 def test_production_settings_name_the_demo_secret_left_in_use(demo: str) -> None:
-    real = {"INGEST_USERNAME": "feed", "INGEST_PASSWORD": "s3cret-pw", "INTERNAL_TOKEN": "t0ken-xyz"}
+    real = {"INGEST_USERNAME": "feed", "INGEST_PASSWORD": "s3cret-password", "INTERNAL_TOKEN": "t0ken-0123456789"}
     with pytest.raises(ValidationError) as refused:
         Settings(MDSTACK_ENV="production", **{**real, demo: DEMO_SECRETS[demo]})
     assert [e["msg"] for e in refused.value.errors()] == [
