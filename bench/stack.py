@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from services.common.db import migrate
 from services.common.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from services.common.jobs import SERIALIZER, all_job_ids
 from services.common.settings import Settings
 
 MODULES = {
@@ -171,18 +172,7 @@ def purge(settings: Settings) -> None:
 
 def rq_job_ids(client: redis.Redis, queue_name: str) -> set[str]:
     """Every job RQ still knows of on a queue; job hashes are not named after their queue."""
-    queue = Queue(queue_name, connection=client)
-    ids = set(queue.get_job_ids())
-    for registry in (
-        queue.started_job_registry,
-        queue.finished_job_registry,
-        queue.failed_job_registry,
-        queue.scheduled_job_registry,
-        queue.deferred_job_registry,
-        queue.canceled_job_registry,
-    ):
-        ids.update(registry.get_job_ids())
-    return ids
+    return all_job_ids(Queue(queue_name, connection=client, serializer=SERIALIZER))
 
 
 def wait_ready(url: str, timeout: float = 30.0) -> None:

@@ -19,10 +19,9 @@ from typing import Any
 
 import httpx
 import redis
-from rq import Queue
-from rq.job import Job
 
 from bench.stack import Stack, bench_settings, report, wait_ready
+from services.common.jobs import BatchJob, job_queue
 from services.common.settings import Settings
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XAUUSD", "EURUSD")
@@ -55,11 +54,11 @@ def fill(stack: Stack, ticks: int, job_size: int, run: str) -> int:
 
 def drain(stack: Stack, settings: Settings, tag: str) -> dict[str, Any]:
     client = redis.Redis.from_url(settings.redis_url)
-    queue = Queue(settings.QUEUE_NAME, connection=client)
+    queue = job_queue(settings, client)
     job_ids = queue.get_job_ids()
     worker = stack.start(f"worker-{tag}", "--burst", "--no-rttm", "--metrics-port", "0", service="worker")
     worker.wait(600)
-    jobs = [job for job in Job.fetch_many(job_ids, connection=client) if job is not None]
+    jobs = [job for job in BatchJob.fetch_many(job_ids, connection=client) if job is not None]
     client.close()
     started = min(job.started_at for job in jobs if job.started_at)
     ended = max(job.ended_at for job in jobs if job.ended_at)

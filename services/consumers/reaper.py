@@ -42,10 +42,9 @@ import threading
 import time
 
 import redis
-from rq import Queue
 from rq.executions import Execution
-from rq.job import Job
 
+from services.common.jobs import BatchJob, job_queue
 from services.common.keys import Keys
 from services.common.logging import get_logger
 from services.common.settings import Settings
@@ -63,7 +62,7 @@ class Reaper:
         self.redis = client
         self.keys = Keys(settings.KEY_PREFIX)
         self.worker = worker
-        self.queue = Queue(settings.QUEUE_NAME, connection=client)
+        self.queue = job_queue(settings, client)
         self.ttl_ms = int(settings.WORKER_DEAD_AFTER_S * 1000)
         self.stop = threading.Event()
 
@@ -158,7 +157,7 @@ class Reaper:
         registry = self.queue.scheduled_job_registry
         due = registry.get_jobs_to_schedule(int(time.time()) - SCHEDULER_LATE_S)
         queued = []
-        for job in Job.fetch_many(due, connection=self.redis):
+        for job in BatchJob.fetch_many(due, connection=self.redis):
             if job is not None and registry.remove(job):  # removed here: a scheduler waking now will not queue it
                 self.queue.enqueue_job(job)
                 queued.append(job.id)

@@ -4,6 +4,8 @@ A SimpleWorker runs jobs in its own process (no fork per job: forking costs
 more than a batch). A failed job is retried JOB_RETRIES times with the
 JOB_RETRY_INTERVALS back-off (the scheduler re-queues it), then stays in RQ's
 failed registry with its traceback; every failure is counted in /metrics.
+Jobs are JSON and only `process_batch(batch_id)` runs (services/common/jobs.py):
+anything else fails at once, unretried, without being called.
 
 RQ installs its warm-shutdown handlers (SIGTERM/SIGINT: finish the job, then
 stop) only inside `work()`, after registering the worker and starting its
@@ -21,10 +23,12 @@ import threading
 from types import FrameType
 
 from rq import Queue, SimpleWorker
+from rq.executions import Execution
 from rq.job import Job
 from rq.utils import now
 
 from services.common.health import Readiness, readiness_problems_sync
+from services.common.jobs import PROCESS_BATCH, SERIALIZER, BatchJob, batch_id_of, job_queue
 from services.common.logging import get_logger
 from services.consumers import metrics, tasks
 from services.consumers.context import WorkerContext
@@ -37,8 +41,9 @@ def count_failure(job: Job, exc_type: type, exc_value: BaseException, _tb: objec
     log.error(
         "worker.job_failed", trace_id=job.id, error=f"{exc_type.__name__}: {exc_value}", retries_left=job.retries_left
     )
-    if not job.retries_left and "batch_id" in job.kwargs:  # no retry follows: nothing will read the batch
-        tasks.forget_batch(job.kwargs["batch_id"])
+    batch_id = batch_id_of(job)  # None for a refused job (not ours, or not JSON): its data is never read
+    if not job.retries_left and batch_id is not None:  # no retry follows: nothing will read the batch
+        tasks.forget_batch(batch_id)
     return True  # go on to RQ's own handling: retry, or the failed registry
 
 
@@ -50,6 +55,14 @@ class Worker(SimpleWorker):
         self.stop = stop or threading.Event()  # set by `catch_stop` before RQ's handlers are installed
         self.can_stop = threading.Event()
 
+    def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
+        """A job that is not `process_batch(batch_id)` in JSON (jobs.py) fails for good: BatchJob refuses to run it,
+        and a retry would only be refused again."""
+        if batch_id_of(job) is None:
+            job.retries_left = 0
+            log.error("worker.job_refused", trace_id=job.id, reason=f"not {PROCESS_BATCH}(batch_id) in JSON")
+        return super().perform_job(job, queue, execution)
+
     def _install_signal_handlers(self) -> None:
         super()._install_signal_handlers()  # from here on a SIGTERM is RQ's warm shutdown
         if self.stop.is_set():  # asked for while starting: RQ's loop checks this before taking a job
@@ -59,8 +72,16 @@ class Worker(SimpleWorker):
 
 
 def make_worker(ctx: WorkerContext, name: str | None = None, stop: threading.Event | None = None) -> Worker:
-    queue = Queue(ctx.settings.QUEUE_NAME, connection=ctx.redis)
-    return Worker([queue], connection=ctx.redis, name=name, exception_handlers=[count_failure], stop=stop)
+    queue = job_queue(ctx.settings, ctx.redis)
+    return Worker(
+        [queue],
+        connection=ctx.redis,
+        name=name,
+        exception_handlers=[count_failure],
+        stop=stop,
+        serializer=SERIALIZER,  # never pickle: see services/common/jobs.py
+        job_class=BatchJob,
+    )
 
 
 def readiness(worker: Worker, ctx: WorkerContext) -> Readiness:

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 import redis
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
@@ -32,7 +33,7 @@ from services.orchestrator_api.commit import GroupCommitter
 from services.orchestrator_api.fastpath import IngestFastPath
 from services.orchestrator_api.routes import ingest, internal, read, rttm, system
 from services.orchestrator_api.state import AppState
-from services.orchestrator_api.upgrade import upgrade_keys
+from services.orchestrator_api.upgrade import upgrade_jobs, upgrade_keys
 
 log = get_logger(__name__)
 
@@ -51,6 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.mdstack = state
         try:
             await upgrade_keys(state.redis, state.keys)
+            await anyio.to_thread.run_sync(upgrade_jobs, client, settings)  # before any worker meets a pickle
         except redis.RedisError as exc:  # Redis away at start: readiness says so; the next start upgrades
             log.warning("api.redis_keys_not_upgraded", error=str(exc))
         await state.committer.start()

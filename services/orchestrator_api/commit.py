@@ -30,10 +30,11 @@ import anyio.to_thread
 import orjson
 import redis
 from redis.exceptions import NoScriptError
-from rq import Queue, Retry
+from rq import Retry
 from starlette.exceptions import HTTPException
 
 from services.common import realtime
+from services.common.jobs import PROCESS_BATCH, job_queue
 from services.common.keys import Keys
 from services.common.kinds import TICK, Kind
 from services.common.logging import get_logger
@@ -42,7 +43,6 @@ from services.common.settings import Settings
 from services.orchestrator_api import dedup, metrics
 
 log = get_logger(__name__)
-PROCESS_BATCH = "services.consumers.tasks.process_batch"
 # A batch normally dies with its job. One whose job has not run within the hour only carries views the
 # dashboards have long moved past (its items are in Postgres by then), so it goes anyway.
 BATCH_TTL_S = 3600
@@ -63,7 +63,7 @@ class GroupCommitter:
         self.settings = settings
         self.client = client
         self.keys = Keys(settings.KEY_PREFIX)
-        self.queue = Queue(settings.QUEUE_NAME, connection=client)
+        self.queue = job_queue(settings, client)  # JSON jobs (services/common/jobs.py)
         self.script = register(client, "ingest")
         # RQ refuses Retry(max=0): JOB_RETRIES=0 means no Retry at all.
         self.retry = (

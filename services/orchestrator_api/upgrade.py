@@ -5,16 +5,24 @@ batch as a string (now a hash whose `items` field the job reads). Both would
 make every commit, or the jobs in flight, fail with WRONGTYPE. The old
 per-event dedup keys and per-batch `applied:` markers are no family any more;
 they carry their own TTLs (24 h, 7 days) and simply expire.
+
+Earlier versions also let RQ pickle its jobs; workers now read JSON only
+(services/common/jobs.py) and refuse anything else. A pickled job an older API
+left is rewritten as JSON when it is `process_batch(batch_id)` (read without
+importing anything: no code runs), and deleted with a log line otherwise.
 """
 
 from __future__ import annotations
 
 import time
 
+import redis
 import redis.asyncio as aioredis
 
+from services.common.jobs import BatchJob, all_job_ids, is_json, job_data, job_queue, legacy_batch_id
 from services.common.keys import Keys
 from services.common.logging import get_logger
+from services.common.settings import Settings
 
 log = get_logger(__name__)
 
@@ -45,4 +53,30 @@ async def upgrade_keys(client: aioredis.Redis, keys: Keys) -> dict[str, int]:
         done["batches"] += 1
     if any(done.values()):
         log.warning("api.redis_keys_upgraded", **done)
+    return done
+
+
+def upgrade_jobs(client: redis.Redis, settings: Settings) -> dict[str, int]:
+    """Rewrite the pickled jobs of an older version as JSON, or delete them; returns how many of each."""
+    done = {"converted": 0, "dropped": 0}
+    queue = job_queue(settings, client)
+    for job_id in sorted(all_job_ids(queue)):
+        key = BatchJob.key_for(job_id)
+        data, meta = client.hmget(key, "data", "meta")
+        if data is None or is_json(data):
+            continue
+        batch_id = legacy_batch_id(data)
+        if batch_id is None:  # not a job mdstack wrote: nothing to convert it to, and it must never run
+            BatchJob.fetch(job_id, connection=client).delete()
+            log.warning("api.pickled_job_dropped", trace_id=job_id, queue=settings.QUEUE_NAME)
+            done["dropped"] += 1
+            continue
+        with client.pipeline(transaction=True) as pipe:
+            pipe.hset(key, "data", job_data(batch_id))
+            if meta is not None and not is_json(meta):  # mdstack sets no meta; a pickled one is not kept
+                pipe.hdel(key, "meta")
+            pipe.execute()
+        done["converted"] += 1
+    if any(done.values()):
+        log.warning("api.pickled_jobs_upgraded", queue=settings.QUEUE_NAME, **done)
     return done

@@ -15,10 +15,10 @@ from typing import Any
 import orjson
 import pytest
 import redis
-from rq import Queue
 
 from services.common import realtime
 from services.common.embedded import free_port
+from services.common.jobs import job_queue
 from services.common.keys import DEMO_RATES, FAMILIES, Keys, Rates, family_of, project
 from services.common.keyspace import usage
 from services.common.kinds import TICK, TRADE
@@ -181,7 +181,7 @@ def test_a_job_that_succeeds_leaves_nothing_behind(settings: Settings, client: r
     ticks = [make_tick(symbol="RQOK", event_id=f"ok-{i}") for i in range(3)]
     with serve(create_app(settings), settings.API_PORT):
         commit(settings, client, ticks, per_request=3)
-        [job_id] = Queue(settings.QUEUE_NAME, connection=client).get_job_ids()
+        [job_id] = job_queue(settings, client).get_job_ids()
         make_worker(context.configure(settings)).work(burst=True)
         assert client.hget(Keys(settings.KEY_PREFIX).view("RQOK"), "version") == b"1"  # it ran
 
@@ -195,7 +195,7 @@ def test_a_job_that_fails_for_good_drops_its_batch_and_its_record_expires(
     settings.API_URL = "http://127.0.0.1:9"  # the view post fails
     settings.JOB_RETRIES = 0
     commit(settings, client, [make_tick(symbol="RQX", event_id="rq-x")])
-    [job_id] = Queue(settings.QUEUE_NAME, connection=client).get_job_ids()
+    [job_id] = job_queue(settings, client).get_job_ids()
     make_worker(context.configure(settings)).work(burst=True)
 
     assert client.exists(Keys(settings.KEY_PREFIX).batch(job_id)) == 0

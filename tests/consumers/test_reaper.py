@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 import redis
-from rq import Queue, Retry
+from rq import Retry
 from rq.job import Job, JobStatus
 
 from bench.stack import Stack, wait_ready
+from services.common.jobs import SERIALIZER, BatchJob, job_queue
 from services.common.keys import Keys
 from services.common.settings import Settings
 from services.consumers.reaper import Reaper
@@ -21,13 +22,15 @@ from services.consumers.worker import Worker
 
 
 def a_worker(settings: Settings, client: redis.Redis, name: str) -> Worker:
-    return Worker([Queue(settings.QUEUE_NAME, connection=client)], connection=client, name=name)
+    return Worker(
+        [job_queue(settings, client)], connection=client, name=name, serializer=SERIALIZER, job_class=BatchJob
+    )
 
 
 def started_by(settings: Settings, client: redis.Redis, worker: Worker | str, batch_id: str = "x") -> Job:
     """A job taken by `worker` exactly as RQ takes it, then left there (the worker 'died' or lost Redis)."""
     worker = a_worker(settings, client, worker) if isinstance(worker, str) else worker
-    queue = Queue(settings.QUEUE_NAME, connection=client)
+    queue = job_queue(settings, client)
     job = queue.enqueue("services.consumers.tasks.process_batch", batch_id=batch_id, retry=Retry(max=2))
     queue.pop_job_id()
     worker.prepare_execution(job)
@@ -43,14 +46,14 @@ def started_ago(client: redis.Redis, job: Job, seconds: float) -> None:
 
 
 def started_jobs(settings: Settings, client: redis.Redis) -> list[str]:
-    return Queue(settings.QUEUE_NAME, connection=client).started_job_registry.get_job_ids(cleanup=False)
+    return job_queue(settings, client).started_job_registry.get_job_ids(cleanup=False)
 
 
 def test_job_of_a_worker_without_heartbeat_goes_back_to_the_queue(settings: Settings) -> None:
     settings.JOB_RETRY_INTERVALS = "0"
     client = redis.Redis.from_url(settings.redis_url)
     job = started_by(settings, client, "dead-worker")
-    queue = Queue(settings.QUEUE_NAME, connection=client)
+    queue = job_queue(settings, client)
 
     assert Reaper(settings, client, a_worker(settings, client, "live-worker")).sweep() == ([job.id], [])
 
@@ -89,7 +92,7 @@ def test_job_a_live_worker_no_longer_runs_goes_back_to_the_queue(settings: Setti
     assert Reaper(settings, client, a_worker(settings, client, "other-worker")).sweep() == ([lost.id], [])
 
     assert started_jobs(settings, client) == ([other.id] if other else [])
-    assert Queue(settings.QUEUE_NAME, connection=client).get_job_ids() == [lost.id]
+    assert job_queue(settings, client).get_job_ids() == [lost.id]
     client.close()
 
 
@@ -109,7 +112,7 @@ def test_job_whose_execution_was_created_but_never_marked_started_goes_back_to_t
     """Redis died right after RQ created the execution (started registry, execution hash) and before it marked
     the job started (status, worker_name, out of the intermediate list). The worker carries on under a new name."""
     client = redis.Redis.from_url(settings.redis_url)
-    queue = Queue(settings.QUEUE_NAME, connection=client)
+    queue = job_queue(settings, client)
     job = queue.enqueue("services.consumers.tasks.process_batch", batch_id="p", retry=Retry(max=2))
     client.lmove(queue.key, queue.intermediate_queue.key)
     a_worker(settings, client, "old-name").prepare_execution(job)
@@ -131,7 +134,7 @@ def test_a_job_that_finishes_while_the_reaper_looks_is_neither_touched_nor_repor
     client = redis.Redis.from_url(settings.redis_url)
     worker = a_worker(settings, client, "busy-worker")  # no heartbeat yet: as good as dead to a reaper
     job = started_by(settings, client, worker)
-    queue = Queue(settings.QUEUE_NAME, connection=client)
+    queue = job_queue(settings, client)
     reaper = Reaper(settings, client, a_worker(settings, client, "live-worker"))
     entries = queue.started_job_registry.get_job_and_execution_ids(cleanup=False)
     with client.pipeline() as pipe:  # the job ends between the reaper's reads, as RQ ends it
@@ -172,7 +175,7 @@ def test_only_one_worker_reaps_at_a_time(settings: Settings) -> None:
 
 def test_a_retry_the_scheduler_left_late_is_queued(settings: Settings) -> None:
     client = redis.Redis.from_url(settings.redis_url)
-    queue = Queue(settings.QUEUE_NAME, connection=client)
+    queue = job_queue(settings, client)
     late = queue.enqueue_at(datetime.now(UTC) - timedelta(seconds=30), "services.consumers.tasks.process_batch", "a")
     on_time = queue.enqueue_at(datetime.now(UTC) - timedelta(seconds=1), "services.consumers.tasks.process_batch", "b")
 
@@ -185,7 +188,7 @@ def test_a_retry_the_scheduler_left_late_is_queued(settings: Settings) -> None:
 
 def test_a_job_stranded_between_queue_and_started_goes_back_to_the_queue(settings: Settings) -> None:
     client = redis.Redis.from_url(settings.redis_url)
-    queue = Queue(settings.QUEUE_NAME, connection=client)
+    queue = job_queue(settings, client)
     job = queue.enqueue("services.consumers.tasks.process_batch", batch_id="s")
     client.lmove(queue.key, queue.intermediate_queue.key)  # popped by a worker that lost Redis right then
     reaper = Reaper(settings, client, a_worker(settings, client, "live-worker"))

@@ -14,11 +14,11 @@ import orjson
 import pytest
 import redis
 from prometheus_client import REGISTRY
-from rq import Queue
 from rq.registry import FailedJobRegistry
 
 from bench.stack import Stack
 from services.common.embedded import free_port
+from services.common.jobs import job_queue
 from services.common.keys import Keys
 from services.common.settings import Settings
 from services.consumers import context
@@ -73,7 +73,7 @@ def test_worker_posts_views_that_match_the_reference(api_url: str, settings: Set
         assert_same_view(comparable(view(api_url, symbol)), expected)
     listed = httpx.get(f"{api_url}/symbols").json()["symbols"]
     assert [s["symbol"] for s in listed] == ["AAA", "BBB", "CCC"]
-    assert Queue(settings.QUEUE_NAME, connection=redis.Redis.from_url(settings.redis_url)).count == 0
+    assert job_queue(settings, redis.Redis.from_url(settings.redis_url)).count == 0
     leftovers = list(
         redis.Redis.from_url(settings.redis_url).scan_iter(match=Keys(settings.KEY_PREFIX).batch_prefix + "*")
     )
@@ -123,7 +123,7 @@ def test_failing_job_is_retried_then_lands_in_failed_registry(api_url: str, sett
     client = redis.Redis.from_url(settings.redis_url)
     registry = FailedJobRegistry(settings.QUEUE_NAME, connection=client)
     [job_id] = registry.get_job_ids()
-    job = Queue(settings.QUEUE_NAME, connection=client).fetch_job(job_id)
+    job = job_queue(settings, client).fetch_job(job_id)
     assert "ConnectError" in job.latest_result().exc_string
     assert job.retries_left == 0
     failed = REGISTRY.get_sample_value("mdstack_worker_jobs_total", {"outcome": "failed"}) - failed_before
@@ -175,7 +175,7 @@ def test_stop_asked_for_before_rq_handlers_ends_the_worker_before_its_first_job(
     worked = worker.work(burst=True)
 
     assert worked is False
-    assert Queue(settings.QUEUE_NAME, connection=redis.Redis.from_url(settings.redis_url)).count == 1  # still queued
+    assert job_queue(settings, redis.Redis.from_url(settings.redis_url)).count == 1  # still queued
     assert httpx.get(f"{api_url}/symbols/AAA").status_code == 404
 
 

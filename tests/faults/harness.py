@@ -24,10 +24,10 @@ import orjson
 import psycopg
 import redis
 from prometheus_client.parser import text_string_to_metric_families
-from rq import Queue
 
 from bench.stack import Stack, isolated_settings
 from services.common.db import migrate
+from services.common.jobs import job_queue
 from services.common.keys import Keys
 from services.common.settings import Settings
 from tests.keys import unbounded_keys
@@ -114,7 +114,7 @@ class FaultRun:
 
     def rq_left(self) -> dict[str, int]:
         client = self.redis()
-        queue = Queue(self.settings.QUEUE_NAME, connection=client)
+        queue = job_queue(self.settings, client)
         left = {
             "queued": queue.count,
             "started": len(queue.started_job_registry.get_job_ids(cleanup=False)),

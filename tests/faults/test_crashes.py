@@ -13,10 +13,11 @@ import orjson
 import psycopg
 import pytest
 import redis
-from rq import Queue, Worker
-from rq.job import Job, JobStatus
+from rq import Worker
+from rq.job import JobStatus
 
 from bench.stack import Stack
+from services.common.jobs import BatchJob, job_queue
 from services.common.keys import FLUSH_GROUP, Keys
 from tests.faults.harness import FaultRun
 from tests.realtime_gateway.sse import SSEReader, fields
@@ -29,7 +30,7 @@ def rq_worker_name(stack: Stack, process: str) -> str:
     pid = stack.processes[process].pid
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        workers = Worker.all(connection=client, queue=Queue(stack.settings.QUEUE_NAME, connection=client))
+        workers = Worker.all(connection=client, queue=job_queue(stack.settings, client))
         for worker in workers:
             if worker.pid == pid:
                 client.close()
@@ -43,12 +44,14 @@ def freeze_mid_job(stack: Stack, process: str) -> str:
     name = rq_worker_name(stack, process)
     pid = stack.processes[process].pid
     client = redis.Redis.from_url(stack.settings.redis_url)
-    registry = Queue(stack.settings.QUEUE_NAME, connection=client).started_job_registry
+    registry = job_queue(stack.settings, client).started_job_registry
     try:
         for attempt in range(2000):
             os.kill(pid, signal.SIGSTOP)
             started = registry.get_job_ids(cleanup=False)
-            held = [j for j in Job.fetch_many(started, connection=client) if j is not None and j.worker_name == name]
+            held = [
+                j for j in BatchJob.fetch_many(started, connection=client) if j is not None and j.worker_name == name
+            ]
             if held:
                 return held[0].id
             os.kill(pid, signal.SIGCONT)
@@ -66,7 +69,7 @@ def test_worker_killed_mid_job_has_its_batch_run_again(stack: Stack, run: FaultR
     killed_at = time.monotonic()
 
     client = redis.Redis.from_url(stack.settings.redis_url)
-    job = Job.fetch(job_id, connection=client)
+    job = BatchJob.fetch(job_id, connection=client)
     # A job that succeeds is deleted at once (JOB_RESULT_TTL_S=0): gone means finished.
     while (status := client.hget(job.key, "status")) not in (None, JobStatus.FINISHED.value.encode()):
         assert time.monotonic() - killed_at < RERUN_WITHIN_S, f"job {job_id} is {status!r}"

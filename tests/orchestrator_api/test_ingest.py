@@ -12,8 +12,8 @@ import orjson
 import pytest
 import redis
 import redis.asyncio as aioredis
-from rq import Queue
 
+from services.common.jobs import job_queue
 from services.common.keys import Keys
 from services.common.settings import Settings
 from services.orchestrator_api.app import create_app
@@ -33,7 +33,7 @@ def queued_batches(settings: Settings) -> list[list[dict]]:
     client = redis.Redis.from_url(settings.redis_url)
     keys = Keys(settings.KEY_PREFIX)
     out = []
-    for job in Queue(settings.QUEUE_NAME, connection=client).get_jobs():
+    for job in job_queue(settings, client).get_jobs():
         assert job.func_name == "services.consumers.tasks.process_batch"
         raw = client.hget(keys.batch(job.kwargs["batch_id"]), "items")
         out.append(orjson.loads(raw)["tick"] if raw else [])

@@ -11,8 +11,8 @@ import orjson
 import psycopg
 import pytest
 import redis
-from rq import Queue
 
+from services.common.jobs import job_queue
 from services.common.keys import Keys
 from services.common.kinds import KINDS
 from services.common.settings import Settings
@@ -106,8 +106,7 @@ def redis_keys(settings: Settings) -> dict[str, dict[str, list[str]]]:
     client = redis.Redis.from_url(settings.redis_url)
     keys = Keys(settings.KEY_PREFIX)
     bodies = [
-        client.hget(keys.batch(job.kwargs["batch_id"]), "items")
-        for job in Queue(settings.QUEUE_NAME, connection=client).get_jobs()
+        client.hget(keys.batch(job.kwargs["batch_id"]), "items") for job in job_queue(settings, client).get_jobs()
     ]
     out: dict[str, dict[str, list[str]]] = {"queued": defaultdict(list), "flush": defaultdict(list)}
     for where, raws in (("queued", bodies), ("flush", [f[b"items"] for _, f in client.xrange(keys.flush_stream)])):
