@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
 
         manager = Manager(Printer(sys.stdout))
         py = sys.executable
-        manager.add_process("api", f"{py} -m services.orchestrator_api", env=env)
+        # The API and the gateway keep /metrics and /docs on their own ports here (the banner's URLs).
+        web_env = {k: v for k, v in env.items() if k != "METRICS_PORT"}
+        manager.add_process("api", f"{py} -m services.orchestrator_api", env=web_env)
         base = args.metrics_base_port
         for i in range(1, args.workers + 1):
             port = base + i if base else 0
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{py} -m services.orchestrator_api.flusher_main --metrics-port {base}",
             env=dict(env, FLUSHER_NAME="flusher-1"),
         )
-        manager.add_process("gateway", f"{py} -m services.realtime_gateway", env=env)
+        manager.add_process("gateway", f"{py} -m services.realtime_gateway", env=web_env)
         if not args.no_feeder:
             port = base + args.workers + 1 if base else 0
             manager.add_process("feeder", f"{py} -m services.feeder --metrics-port {port}", env=env)

@@ -167,6 +167,8 @@ class Settings(BaseSettings):
     PUBLIC_READS: bool = False  # reads (REST, /stream, the dashboard) open to anyone on purpose: the public demo
     VIEWER_USERNAME: str | None = None  # the dashboard login (HTTP Basic at the gateway) when reads are private
     VIEWER_PASSWORD: str | None = None
+    # /health/readiness answers are reused this long (seconds): a flood of probes costs one check (common/health.py).
+    READINESS_CACHE_S: float = 1.0
 
     @field_validator("PG_URL")
     @classmethod

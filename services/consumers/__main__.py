@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     reaper = Reaper(settings, ctx.redis, worker)
     if args.metrics_port:
         # `worker` is looked up at each request: the current RQ worker, also after a restart below.
-        serve_health(settings.API_HOST, args.metrics_port, lambda: readiness(worker, ctx))
+        serve_health(settings.API_HOST, args.metrics_port, lambda: readiness(worker, ctx), settings.READINESS_CACHE_S)
     reaper.start()
     if not args.no_rttm:
         Ticker(settings, ctx.redis, worker.name).start()

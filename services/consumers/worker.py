@@ -86,7 +86,7 @@ def make_worker(ctx: WorkerContext, name: str | None = None, stop: threading.Eve
 
 def readiness(worker: Worker, ctx: WorkerContext) -> Readiness:
     """Redis answers, and the RQ loop runs with its SIGTERM handler in place (a stop now would be clean)."""
-    ready = readiness_problems_sync(ctx.redis, ctx.settings, postgres="unused")
+    ready = readiness_problems_sync(ctx.redis, postgres="unused")
     if not worker.can_stop.is_set():
         return Readiness([*ready.problems, "worker: RQ loop not running yet"], ready.degraded)
     return ready

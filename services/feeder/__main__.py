@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import httpx
 
-from services.common.health import serve_health
+from services.common.health import serve_health, unavailable
 from services.common.logging import configure_logging
 from services.common.settings import load_settings
 from services.feeder.plan import ConfigError, FeederOptions
@@ -91,7 +91,7 @@ def target_problems(target_url: str) -> list[str]:
     try:
         httpx.get(f"{target_url}/health/liveness", timeout=2).raise_for_status()
     except httpx.HTTPError as exc:
-        return [f"target {target_url}: {type(exc).__name__}: {exc}"]
+        return [unavailable("target", exc)]  # the URL and the error go to the log only
     return []
 
 
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics_port = settings.METRICS_PORT if args.metrics_port is None else args.metrics_port
     if metrics_port:
         target = args.target_url or settings.TARGET_URL
-        serve_health(settings.API_HOST, metrics_port, lambda: target_problems(target))
+        serve_health(settings.API_HOST, metrics_port, lambda: target_problems(target), settings.READINESS_CACHE_S)
     # httpx logs every request at INFO: thousands of lines a second; progress lines say it better.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     symbols = [s.strip() for s in args.symbols.split(",") if s.strip()] if args.symbols else None

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-import uvicorn
-
 from services.common.logging import configure_logging
+from services.common.metrics_port import serve
 from services.common.settings import load_settings
 from services.orchestrator_api.app import create_app
 
@@ -16,9 +15,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mdstack api", description=__doc__)
     parser.add_argument("--host", default=settings.API_HOST)
     parser.add_argument("--port", type=int, default=settings.API_PORT)
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=settings.METRICS_PORT,
+        help="serve /metrics and the docs on this port only (0: on the public port)",
+    )
     args = parser.parse_args(argv)
+    settings = settings.model_copy(update={"METRICS_PORT": args.metrics_port})
     configure_logging("api", settings.LOG_LEVEL)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False)
+    serve(create_app(settings), args.host, args.port, args.metrics_port)
     return 0
 
 

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from services.common.db import async_engine
 from services.common.health import Readiness, health_routes, readiness_problems
 from services.common.logging import get_logger
+from services.common.metrics_port import docs_options, split_ports
 from services.common.redis import async_redis, sync_redis
 from services.common.settings import Settings
 from services.orchestrator_api import errors, metrics, rttm_metrics
@@ -73,11 +74,12 @@ def create_app(settings: Settings) -> FastAPI:
         version="0.1.0",
         description="Ingest market ticks, serve views W, history and candles.",
         lifespan=lifespan,
+        **docs_options(settings),
     )
 
     async def readiness() -> Readiness:
         state: AppState = app.state.mdstack
-        return await readiness_problems(state.redis, settings, postgres="optional")
+        return await readiness_problems(state.redis, state.engine, postgres="optional")  # on the pool
 
     async def refresh_metrics() -> None:
         try:
@@ -86,7 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
         except redis.RedisError as exc:
             log.warning("api.metrics_refresh_failed", error=str(exc))
 
-    app.include_router(health_routes(readiness, refresh_metrics))
+    app.include_router(health_routes(readiness, refresh_metrics, settings.READINESS_CACHE_S))
     app.include_router(ingest.router)
     app.include_router(internal.router)
     app.include_router(read.router)
@@ -103,7 +105,8 @@ def create_app(settings: Settings) -> FastAPI:
         max_age=600,
     )
     if settings.INGEST_FASTPATH:
-        app.add_middleware(IngestFastPath, endpoints=ingest.endpoints())  # outermost: skips the stack below
+        app.add_middleware(IngestFastPath, endpoints=ingest.endpoints())  # skips the stack below
+    split_ports(app, settings)  # outermost: /metrics and /docs on METRICS_PORT only
     return app
 
 

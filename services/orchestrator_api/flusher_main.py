@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from services.common.health import readiness_problems_sync, serve_health
+from services.common.health import PostgresProbe, readiness_problems_sync, serve_health
 from services.common.logging import configure_logging
 from services.common.redis import sync_redis
 from services.common.settings import load_settings
@@ -26,10 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     client = sync_redis(settings)
     flusher = Flusher(settings, client, args.name)
     if args.metrics_port:
+        probe = PostgresProbe(settings.pg_dsn)  # one connection for every probe, not one per request
         serve_health(
             settings.API_HOST,
             args.metrics_port,
-            lambda: readiness_problems_sync(client, settings),
+            lambda: readiness_problems_sync(client, probe),
+            settings.READINESS_CACHE_S,
         )
     flusher.install_signal_handlers()
     if settings.RETENTION_EVERY_S > 0:

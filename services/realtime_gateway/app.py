@@ -26,6 +26,7 @@ from starlette.background import BackgroundTask
 
 from services.common.health import Readiness, health_routes, readiness_problems
 from services.common.logging import get_logger
+from services.common.metrics_port import docs_options, split_ports
 from services.common.realtime import is_stream_id
 from services.common.redis import async_redis
 from services.common.schemas import SYMBOL_PATTERN, ErrorBody
@@ -99,6 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
         version="0.1.0",
         description="Server-Sent Events fan-out of realtime updates, with Last-Event-ID resume.",
         lifespan=lifespan,
+        **docs_options(settings),
     )
     app.add_middleware(
         CORSMiddleware,
@@ -113,9 +115,9 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status, headers=headers)
 
     async def readiness() -> Readiness:
-        return await readiness_problems(app.state.gateway.redis, settings, postgres="unused")
+        return await readiness_problems(app.state.gateway.redis, postgres="unused")
 
-    app.include_router(health_routes(readiness))
+    app.include_router(health_routes(readiness, cache_s=settings.READINESS_CACHE_S))
 
     @app.get(
         "/stream",
@@ -167,6 +169,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
 
     dashboard.mount(app, settings)
+    split_ports(app, settings)  # outermost: /metrics and /docs on METRICS_PORT only
     return app
 
 

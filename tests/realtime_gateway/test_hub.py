@@ -57,7 +57,7 @@ async def test_hub_comes_back_after_redis_restarts_and_replays_what_was_publishe
 ) -> None:
     server = EmbeddedRedis(tmp_path, appendonly=True)  # our own server: this test stops it
     url = server.start()
-    local = Settings(**{**settings.model_dump(), "REDIS_URL": url})
+    local = Settings(**{**settings.model_dump(), "REDIS_URL": url, "READINESS_CACHE_S": 0})  # each probe fresh
     client = aioredis.Redis.from_url(url)
     publisher = Publisher(client, local)
     reconnects_before = sample(RECONNECTS)

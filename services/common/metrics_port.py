@@ -1,0 +1,83 @@
+"""/metrics and the API docs off the public port of the web services (API, gateway).
+
+With METRICS_PORT set, one uvicorn server listens on both ports (`serve`),
+and `PortSplit` lets the operator paths (`OPERATOR_PATHS`: /metrics, /docs,
+/redoc, /openapi.json) answer on the metrics port only, while that port serves
+nothing else but the health probes: the ingress and Render expose the public
+port alone, Prometheus scrapes the other. Which port a request came in on is
+the listening socket's own address (ASGI `server`), which no header can
+change. In production without METRICS_PORT the docs are off altogether
+(`docs_options`); /metrics stays on the public port then, as before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from services.common.settings import Settings
+
+OPERATOR_PATHS = frozenset({"/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+PROBE_PREFIX = "/health/"  # liveness and readiness answer on both ports
+NOT_FOUND = b'{"error":"not_found","detail":"Not Found"}'
+
+
+def docs_options(settings: Settings) -> dict[str, str | None]:
+    """FastAPI's keyword arguments for the docs: FastAPI's defaults, or none in production without METRICS_PORT."""
+    if settings.is_production and not settings.METRICS_PORT:
+        return {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    return {}
+
+
+class PortSplit:
+    """Pure ASGI middleware: operator paths on `metrics_port` only, and only those (and probes) there."""
+
+    def __init__(self, app: ASGIApp, metrics_port: int) -> None:
+        self.app = app
+        self.metrics_port = metrics_port
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            server = scope.get("server")
+            on_metrics_port = server is not None and server[1] == self.metrics_port
+            path = scope["path"]
+            if on_metrics_port:
+                allowed = path in OPERATOR_PATHS or path.startswith(PROBE_PREFIX)
+            else:
+                allowed = path not in OPERATOR_PATHS
+            if not allowed:
+                await _not_found(scope, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _not_found(scope: Scope, send: Send) -> None:
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(NOT_FOUND)).encode())]
+    await send({"type": "http.response.start", "status": 404, "headers": headers})
+    await send({"type": "http.response.body", "body": NOT_FOUND})
+
+
+def split_ports(app: FastAPI, settings: Settings) -> None:
+    """With METRICS_PORT set, put `PortSplit` around everything `app` has: call it after the last add_middleware."""
+    if settings.METRICS_PORT:
+        app.add_middleware(PortSplit, metrics_port=settings.METRICS_PORT)
+
+
+def serve(app: ASGIApp, host: str, port: int, metrics_port: int, **options: Any) -> None:
+    """Run `app` with uvicorn on `port`, and on `metrics_port` too when set (one server, one event loop).
+
+    `options` are uvicorn.Config's (proxy headers and the like), for both ports."""
+    options = {"log_config": None, "access_log": False, **options}
+    config = uvicorn.Config(app, host=host, port=port, **options)
+    server = uvicorn.Server(config)
+    if not metrics_port:
+        server.run()
+        return
+    metrics = uvicorn.Config(app, host=host, port=metrics_port, **options)
+    server.run(sockets=[config.bind_socket(), metrics.bind_socket()])
