@@ -24,6 +24,10 @@ DEMO_SECRETS = {
 }
 MIN_SECRET_LENGTH = 12  # passwords, tokens and keys shorter than this are refused in every environment
 # MDSTACK_ENV after strip + lower; an unknown value is refused rather than run as development by mistake.
+# Production rules on reads apply to the processes that serve them, by SERVICE_NAME (load_settings sets it; any
+# other name, the default included, gets them all): a worker holds no read key and no dashboard login.
+SERVE_NO_READS = frozenset({"worker", "flusher", "feeder", "migrate", "status"})
+ASK_NO_LOGIN = SERVE_NO_READS | {"api"}  # the gateway alone asks for the viewer login
 ENVIRONMENTS = {
     "development": "development",
     "dev": "development",
@@ -161,9 +165,9 @@ class Settings(BaseSettings):
     RTTM_ALERT_P99_MS: float = 2000.0  # end-to-end p99 over the window
     RTTM_ALERT_STUCK_TRADES: float = 5.0
 
-    # Secrets and who may read (doc/security-secrets.md). Every process checks the same rules at start:
-    # empty or short secrets never, and in production no demo secret, no open reads by accident, no Redis
-    # without a password. Names agreed in issue 13 (the gateway implements the viewer login).
+    # Secrets and who may read (doc/security-secrets.md), checked at every start: empty or short secrets never;
+    # in production no demo secret, no Redis without a password, and (where reads are served) no open reads by
+    # accident, no private dashboard without its login. Names agreed in issue 13 (the gateway does the login).
     PUBLIC_READS: bool = False  # reads (REST, /stream, the dashboard) open to anyone on purpose: the public demo
     VIEWER_USERNAME: str | None = None  # the dashboard login (HTTP Basic at the gateway) when reads are private
     VIEWER_PASSWORD: str | None = None
@@ -236,12 +240,12 @@ class Settings(BaseSettings):
     def _refuse_open_deployment_in_production(self) -> Settings:
         if not self.is_production:
             return self
-        if self.API_KEY is None and not self.PUBLIC_READS:
+        if self.API_KEY is None and not self.PUBLIC_READS and self.SERVICE_NAME not in SERVE_NO_READS:
             raise ValueError(
                 "MDSTACK_ENV=production and API_KEY is unset: set API_KEY (private reads) "
                 "or PUBLIC_READS=true (reads open to anyone, on purpose)"
             )
-        if not self.PUBLIC_READS and self.VIEWER_PASSWORD is None:
+        if not self.PUBLIC_READS and self.VIEWER_PASSWORD is None and self.SERVICE_NAME not in ASK_NO_LOGIN:
             raise ValueError(
                 "MDSTACK_ENV=production with private reads needs the dashboard login: "
                 "set VIEWER_USERNAME and VIEWER_PASSWORD (or PUBLIC_READS=true)"

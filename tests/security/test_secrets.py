@@ -118,6 +118,21 @@ def test_production_with_private_reads_requires_the_dashboard_login() -> None:
     assert Settings(**{**values, "PUBLIC_READS": True}).is_production
 
 
+@pytest.mark.parametrize("service", ["worker", "flusher", "feeder", "migrate"])
+def test_processes_that_serve_no_reads_hold_no_read_key_and_no_login(service: str) -> None:
+    values = {**PRIVATE, "MDSTACK_ENV": "production", "SERVICE_NAME": service}
+    settings = Settings(**{**values, "API_KEY": None, "VIEWER_USERNAME": None, "VIEWER_PASSWORD": None})
+    assert (settings.API_KEY, settings.VIEWER_PASSWORD) == (None, None)
+    assert refusal(**{**values, "REDIS_URL": "redis://redis:6379/0"}).startswith("MDSTACK_ENV=production and REDIS_URL")
+
+
+def test_the_api_needs_the_read_key_but_not_the_login_the_gateway_needs_both() -> None:
+    values = {**PRIVATE, "MDSTACK_ENV": "production", "VIEWER_USERNAME": None, "VIEWER_PASSWORD": None}
+    assert Settings(**{**values, "SERVICE_NAME": "api"}).VIEWER_PASSWORD is None
+    assert "API_KEY is unset" in refusal(**{**values, "SERVICE_NAME": "api", "API_KEY": None})
+    assert "needs the dashboard login" in refusal(**{**values, "SERVICE_NAME": "gateway"})
+
+
 @pytest.mark.parametrize(
     "url",
     ["redis://redis:6379/0", "redis://user@redis:6379/0", "redis://:@redis:6379/0", "rediss://redis:6380/0"],
