@@ -25,6 +25,7 @@ from services.common.logging import get_logger
 from services.common.settings import Settings
 
 log = get_logger(__name__)
+UPGRADE_CHUNK = 1000  # jobs read per round trip when looking for pickled ones
 
 
 async def upgrade_keys(client: aioredis.Redis, keys: Keys) -> dict[str, int]:
@@ -60,23 +61,32 @@ def upgrade_jobs(client: redis.Redis, settings: Settings) -> dict[str, int]:
     """Rewrite the pickled jobs of an older version as JSON, or delete them; returns how many of each."""
     done = {"converted": 0, "dropped": 0}
     queue = job_queue(settings, client)
-    for job_id in sorted(all_job_ids(queue)):
-        key = BatchJob.key_for(job_id)
-        data, meta = client.hmget(key, "data", "meta")
-        if data is None or is_json(data):
-            continue
-        batch_id = legacy_batch_id(data)
-        if batch_id is None:  # not a job mdstack wrote: nothing to convert it to, and it must never run
-            BatchJob.fetch(job_id, connection=client).delete()
-            log.warning("api.pickled_job_dropped", trace_id=job_id, queue=settings.QUEUE_NAME)
-            done["dropped"] += 1
-            continue
-        with client.pipeline(transaction=True) as pipe:
-            pipe.hset(key, "data", job_data(batch_id))
-            if meta is not None and not is_json(meta):  # mdstack sets no meta; a pickled one is not kept
-                pipe.hdel(key, "meta")
-            pipe.execute()
-        done["converted"] += 1
+    ids = sorted(all_job_ids(queue))
+    for start in range(
+        0, len(ids), UPGRADE_CHUNK
+    ):  # a full queue is tens of thousands of jobs: one round trip each chunk
+        chunk = ids[start : start + UPGRADE_CHUNK]
+        with client.pipeline(transaction=False) as pipe:
+            for job_id in chunk:
+                pipe.hmget(BatchJob.key_for(job_id), "data", "meta")
+            fields = pipe.execute()
+        for job_id, (data, meta) in zip(chunk, fields, strict=True):
+            if data is not None and not is_json(data):
+                done[_upgrade_job(client, settings, job_id, data, meta)] += 1
     if any(done.values()):
         log.warning("api.pickled_jobs_upgraded", queue=settings.QUEUE_NAME, **done)
     return done
+
+
+def _upgrade_job(client: redis.Redis, settings: Settings, job_id: str, data: bytes, meta: bytes | None) -> str:
+    batch_id = legacy_batch_id(data)
+    if batch_id is None:  # not a job mdstack wrote: nothing to convert it to, and it must never run
+        BatchJob.fetch(job_id, connection=client).delete()
+        log.warning("api.pickled_job_dropped", trace_id=job_id, queue=settings.QUEUE_NAME)
+        return "dropped"
+    with client.pipeline(transaction=True) as pipe:
+        pipe.hset(BatchJob.key_for(job_id), "data", job_data(batch_id))
+        if meta is not None and not is_json(meta):  # mdstack sets no meta; a pickled one is not kept
+            pipe.hdel(BatchJob.key_for(job_id), "meta")
+        pipe.execute()
+    return "converted"
