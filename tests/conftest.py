@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+import redis
 import structlog
 
 from bench.stack import isolated_settings, purge, scratch_database
@@ -70,6 +71,14 @@ def settings(redis_url: str, pg_url: str) -> Iterator[Settings]:
         conn.execute(f"TRUNCATE {', '.join(t.name for t in metadata.sorted_tables)}")
     yield s
     purge(s)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[redis.Redis]:
+    """A plain Redis client on the test's server."""
+    c = redis.Redis.from_url(settings.redis_url)
+    yield c
+    c.close()
 
 
 @pytest.fixture(scope="session")

@@ -60,6 +60,12 @@ class Keys:
         return f"{self.prefix}backlog"
 
     @property
+    def queued(self) -> str:
+        """Count of accepted items whose batch is still there for its job (ingest adds, the batch's deletion
+        takes off, see batch_done.lua): queued work bounded in items, whatever the size of a job."""
+        return f"{self.prefix}queued"
+
+    @property
     def flush_stream(self) -> str:
         """Redis Stream of accepted batches waiting for the flusher."""
         return f"{self.prefix}flush"
@@ -236,8 +242,9 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family("accepted", r"accepted", "fixed", "-", "one counter per kind", 100, lambda s, r: 1),
     Family("backlog", r"backlog", "fixed", "-", "one counter", 60, lambda s, r: 1),
+    Family("queued", r"queued", "fixed", "-", "one counter", 60, lambda s, r: 1),
     Family(
-        "batch", r"batch:[0-9a-f]{32}", "ttl", "INGEST_MAX_QUEUED_JOBS, BATCH_TTL_S",
+        "batch", r"batch:[0-9a-f]{32}", "ttl", "INGEST_MAX_QUEUED_ITEMS, BATCH_TTL_S",
         "one accepted item waiting for its job (deleted when the job ends)", 230,
         lambda s, r: r.items * 1.0,  # a job runs within about a second of its commit
     ),

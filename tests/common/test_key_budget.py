@@ -9,11 +9,9 @@ from what it costs fails here, so `keys.project` stays a true forecast.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
-import pytest
 import redis
 from rq import Queue
 
@@ -41,13 +39,6 @@ MARGIN = 0.35
 FLOOR = 0.5
 BY_NAME = {f.name: f for f in FAMILIES}
 STAGES = ["simulation", "capture", "validation", "pms-core", "analytics", "leaderboard"]
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(settings.redis_url)
-    yield c
-    c.close()
 
 
 def per_item(client: redis.Redis, settings: Settings, family: str, items: int) -> float:
@@ -186,6 +177,7 @@ def test_a_job_that_succeeds_leaves_nothing_behind(settings: Settings, client: r
         assert client.hget(Keys(settings.KEY_PREFIX).view("RQOK"), "version") == b"1"  # it ran
 
     assert client.exists(Keys(settings.KEY_PREFIX).batch(job_id), f"rq:job:{job_id}", f"rq:results:{job_id}") == 0
+    assert client.get(Keys(settings.KEY_PREFIX).queued) == b"0"
     assert unbounded_keys(settings) == []
 
 
@@ -199,6 +191,7 @@ def test_a_job_that_fails_for_good_drops_its_batch_and_its_record_expires(
     make_worker(context.configure(settings)).work(burst=True)
 
     assert client.exists(Keys(settings.KEY_PREFIX).batch(job_id)) == 0
+    assert client.get(Keys(settings.KEY_PREFIX).queued) == b"0"  # no job will read it: not queued work any more
     for name in (f"rq:job:{job_id}", f"rq:results:{job_id}"):
         assert 0 < client.ttl(name) <= settings.JOB_FAILURE_TTL_S, name  # kept for a look, not for ever
     assert unbounded_keys(settings) == []

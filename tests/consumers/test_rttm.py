@@ -76,13 +76,6 @@ def queue(t: int, produced: int, consumed: int, partition: int = 0) -> dict[str,
             "snapshot_time": t, "received_at": float(t)}  # fmt: skip
 
 
-@pytest.fixture
-def client(settings: Settings) -> redis.Redis:
-    c = redis.Redis.from_url(settings.redis_url)
-    yield c
-    c.close()
-
-
 def tick(settings: Settings, client: redis.Redis, now: int = NOW, name: str = "w1") -> dict[str, Any]:
     settings.RTTM_FINALIZE_GRACE_S = 0
     snap = Ticker(settings, client, name).tick(now)
