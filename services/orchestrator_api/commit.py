@@ -261,6 +261,10 @@ class GroupCommitter:
         results = self._transaction(batch_id, script_keys, args)
         if isinstance(results[0], NoScriptError):  # Redis lost its script cache (a restart): load, redo once
             self.client.script_load(self.script.script)
+            # MULTI does not roll back: the job went in without its batch. It would only run empty, but
+            # it is work and memory that nobody asked for.
+            if (orphan := self.queue.fetch_job(batch_id)) is not None:
+                orphan.delete()
             batch_id = uuid.uuid4().hex
             script_keys[0], args[0] = keys.batch(batch_id), batch_id
             results = self._transaction(batch_id, script_keys, args)
