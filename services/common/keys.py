@@ -280,7 +280,7 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "sym.candle_index", r"sym:[^:]+:ci:(1m|5m|15m)", "ttl", "CANDLES_KEEP, MAX_SYMBOLS, SYMBOL_IDLE_S",
-        "one candle's entry in its symbol's index", 40, _candles,
+        "one candle's entry in its symbol's index (a skiplist past 128 entries)", 90, _candles,
     ),
     Family(
         "worker", r"worker:[^:]+:alive", "ttl", "WORKER_DEAD_AFTER_S", "one worker process", 100,

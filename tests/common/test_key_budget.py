@@ -19,16 +19,20 @@ from services.common import realtime
 from services.common.embedded import free_port
 from services.common.keys import DEMO_RATES, FAMILIES, Keys, Rates, family_of, project
 from services.common.keyspace import usage
-from services.common.kinds import TICK, TRADE
+from services.common.kinds import QUEUE, TICK, TRADE
 from services.common.schemas import envelope
 from services.common.scripts import register
 from services.common.settings import Settings
 from services.consumers import calc_a, context
 from services.consumers.calc_b import build_view
+from services.consumers.reaper import Reaper
 from services.consumers.rttm import apply as rttm_apply
+from services.consumers.rttm.ticker import Ticker
 from services.consumers.worker import make_worker
 from services.orchestrator_api.app import create_app
 from services.orchestrator_api.commit import GroupCommitter
+from tests.consumers.test_rttm import pipeline_trades
+from tests.consumers.test_rttm import queue as rttm_queue
 from tests.factories import make_tick, stored_batch
 from tests.keys import unbounded_keys
 from tests.servers import serve
@@ -210,3 +214,49 @@ def test_history_cap_follows_envelope_size(settings: Settings) -> None:
     assert realtime.history_maxlen(settings, 0) == 10_000
     assert realtime.history_maxlen(settings, 76) == 10_000
     assert realtime.history_maxlen(settings, 1976) == 500
+
+
+def test_small_and_rttm_families_cost_what_they_declare(settings: Settings, client: redis.Redis) -> None:
+    """The families the other tests do not fill: counters, symbols, candle indexes, heartbeats, and RTTM's
+    in-flight trades, latency sketches, partition metrics and snapshot."""
+    keys = Keys(settings.KEY_PREFIX)
+    symbols = 5
+    ticks = [make_tick(symbol=f"SM{i % symbols}", event_id=f"sm-{i}") for i in range(50)]
+    assert commit(settings, client, ticks, per_request=10) == [1] * 50
+    for family in ("accepted", "backlog", "queued"):
+        assert_declared(family, per_item(client, settings, family, 1))
+    assert_declared("symbols", per_item(client, settings, "symbols", symbols))
+
+    now = int(time.time() * 1000)
+    spread = [make_tick(symbol="CI", ts=now - (300 - i) * 60_000, event_id=f"ci-{i}") for i in range(300)]
+    calc_a.apply(client, settings, stored_batch(client, settings, "c" * 32, spread), spread)
+    names = list(client.scan_iter(match=keys.sym("CI") + "c:*"))
+    assert_declared("sym.candle_index", per_item(client, settings, "sym.candle_index", len(names)))
+
+    worker = make_worker(context.configure(settings), name="budget-worker")
+    Reaper(settings, client, worker).beat()
+    assert_declared("worker", per_item(client, settings, "worker", 1))
+    client.set(keys.reaper_lock, worker.name, px=int(settings.WORKER_DEAD_AFTER_S * 1000))  # as Reaper.sweep holds it
+    assert_declared("reaper", per_item(client, settings, "reaper", 1))
+
+    # RTTM at the demo's shape: 18 partitions reporting every 2 s, trades through six stages, some in flight.
+    settings.RTTM_FINALIZE_GRACE_S = 0
+    seconds = 60
+    metrics = [
+        rttm_queue(now - seconds * 1000 + t * 2000, produced=t * 10, consumed=t * 9, partition=p)
+        for t in range(seconds // 2)
+        for p in range(18)
+    ]
+    done = pipeline_trades(300, seed=3, start=now - seconds * 1000)
+    in_flight = [e for e in pipeline_trades(40, seed=4, start=now - 5_000) if e["event_key"][-1] in "012"]
+    items = {TRADE.name: done + in_flight, QUEUE.name: metrics}
+    assert rttm_apply.apply(client, settings, stored_batch(client, settings, "d" * 32, [], **items), items, now)
+    assert_declared("rttm.active", per_item(client, settings, "rttm.active", 300 + 40))  # due, and in flight
+    assert_declared("rttm.queues", per_item(client, settings, "rttm.queues", 18))
+    assert_declared("rttm.queue_trend", per_item(client, settings, "rttm.queue_trend", seconds // 10))
+    assert Ticker(settings, client, "budget-ticker").tick(now + 1000) is not None
+    sketches = usage(client, settings.KEY_PREFIX)["rttm.latency"].keys
+    assert sketches >= (seconds // 10) * 5  # per 10 s: end to end and the stages with a predecessor
+    assert_declared("rttm.latency", per_item(client, settings, "rttm.latency", sketches))
+    assert_declared("rttm.fixed", per_item(client, settings, "rttm.fixed", 1))
+    assert unbounded_keys(settings) == []
