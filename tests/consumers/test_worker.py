@@ -4,6 +4,8 @@ stop requests around RQ's own signal handlers."""
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -196,3 +198,31 @@ def test_worker_process_stopped_as_soon_as_it_has_started_exits_cleanly(settings
         assert "Traceback" not in log.read_text()
     finally:
         stack.stop_all()
+
+
+# A stop signal lands between two bytecodes of the main thread, here inside logging's own loop over its
+# loggers (what RQ's start runs when redis-py sets a level). The handler must not create a logger there.
+SIGNAL_DURING_LOGGING = """
+import logging, signal, sys, threading
+from services.common.logging import configure_logging
+from services.consumers.worker import catch_stop
+from services.orchestrator_api.flusher import Flusher
+stop = threading.Event()
+catch_stop(stop)
+configure_logging("worker", "INFO", "json")
+handlers = [signal.getsignal(signal.SIGTERM)]
+flusher = Flusher.__new__(Flusher)
+flusher.stop = threading.Event()
+flusher.install_signal_handlers()
+handlers.append(signal.getsignal(signal.SIGTERM))
+for handler in handlers:
+    for i, _ in enumerate(logging.Logger.manager.loggerDict.values()):
+        if i == 0:  # once: a second signal makes the flusher leave at once
+            handler(signal.SIGTERM, None)
+assert stop.is_set() and flusher.stop.is_set()
+"""
+
+
+def test_a_stop_signal_inside_loggings_own_loop_only_sets_the_flag() -> None:
+    done = subprocess.run([sys.executable, "-c", SIGNAL_DURING_LOGGING], capture_output=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
