@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from bench.stack import Stack
 from services.common.embedded import free_port
 from services.common.keys import Keys
 from services.common.settings import Settings
-from services.consumers import context
+from services.consumers import context, metrics
+from services.consumers.tasks import count_rttm
 from services.consumers.worker import make_worker, readiness
 from services.orchestrator_api.app import create_app
 from tests.consumers.test_calc import T0, assert_same_view, comparable, reference, tick
@@ -196,3 +198,33 @@ def test_worker_process_stopped_as_soon_as_it_has_started_exits_cleanly(settings
         assert "Traceback" not in log.read_text()
     finally:
         stack.stop_all()
+
+
+def _series(name: str) -> dict[tuple[str, ...], float]:
+    return {
+        tuple(s.labels.values()): s.value
+        for family in REGISTRY.collect()
+        for s in family.samples
+        if s.name == name
+    }
+
+
+def test_services_clients_name_make_a_bounded_number_of_metric_series() -> None:
+    """Every new service name was a series in every worker for good: a client sending new ones grew them all."""
+    names = [f"svc-{uuid.uuid4().hex}" for _ in range(2 * metrics.MAX_SERIES)]
+    dlq_before, errors_before = _series("mdstack_rttm_dlq_total"), _series("mdstack_rttm_errors_total")
+
+    count_rttm(
+        {
+            "dlq": [{"service_name": n} for n in names],
+            "error": [{"service_name": n, "error_type": "DB_TIMEOUT"} for n in names],
+        }
+    )
+
+    dlq, errors = _series("mdstack_rttm_dlq_total"), _series("mdstack_rttm_errors_total")
+    assert len(dlq) <= metrics.MAX_SERIES + 1
+    assert len(errors) <= metrics.MAX_SERIES + 1
+    assert sum(dlq.values()) - sum(dlq_before.values()) == len(names)
+    assert sum(errors.values()) - sum(errors_before.values()) == len(names)
+    assert dlq[(metrics.OTHER,)] >= len(names) - metrics.MAX_SERIES
+    assert errors[(metrics.OTHER, metrics.OTHER)] >= len(names) - metrics.MAX_SERIES
