@@ -37,12 +37,14 @@ from services.consumers import calc_a
 from services.consumers.calc_b import build_view
 from services.consumers.rttm.ticker import Ticker
 from services.orchestrator_api.app import create_app
+from services.orchestrator_api.flusher import Flusher
 from services.realtime_gateway.app import create_app as create_gateway
 from tests.consumers.test_calc import tick
 from tests.factories import stored_batch
-from tests.security.helpers import openapi
+from tests.security.helpers import make_item, openapi
 
 API_KEY = "test-api-key"
+SEEDED_TRADE = "T-SEEDED"  # read_app's trade, with a DLQ event: GET /rttm/dlq links to its trace
 TIME_FIELDS = {"ts", "event_time", "snapshot_time"}
 FLOAT_EXACT = 2**53  # integers past this lose precision as floats
 
@@ -154,19 +156,29 @@ def router_app(served: Settings) -> FastAPI:
 
 @pytest.fixture
 def read_app(served: Settings) -> FastAPI:
-    """The API with what its reads serve: symbol BTCUSDT (the path example) with a view and candles, and an
-    RTTM snapshot, made by the workers' own code, so the examples get 200s and not only 404s and 503s."""
+    """The API with what its reads serve: symbol BTCUSDT (the path example) with a view and candles, an RTTM
+    snapshot, and a trade with a DLQ event in Postgres, made by the services' own code, so the examples (and
+    the stateful links) get 200s and not only 404s and 503s."""
     client = redis.Redis.from_url(served.redis_url)
     ticks = [tick(i, int(time.time() * 1000) - 1000 * i, 100.0 + i, 1.0) for i in range(3)]
     [state] = calc_a.apply(client, served, stored_batch(client, served, "seed", ticks), ticks)
     Ticker(served, client).tick()
-    client.close()
     view = build_view(state, ticks, time.time() * 1000)
     app = create_app(served)
     with asgi.get_client(app) as http:  # starts the lifespan the fuzzer's requests then share
         update = {"symbol": state.symbol, "view": view, "ts": view["ts"]}
         seeded = http.post("/internal/agg-update", json=update, **credentials(served))
+        trade = http.post("/ingest/trade-events", json=make_item("/ingest/trade-events", trade_id=SEEDED_TRADE),
+                          **credentials(served))  # fmt: skip
+        dlq = http.post("/ingest/dlq-events", json=make_item("/ingest/dlq-events", trade_id=SEEDED_TRADE),
+                        **credentials(served))  # fmt: skip
     assert seeded.json() == {"published": 1, "stale": 0}
+    assert trade.json()["accepted"] == dlq.json()["accepted"] == 1
+    flusher = Flusher(served.model_copy(update={"FLUSH_INTERVAL_MS": 50}), client, "fuzz-seed")
+    flusher.ensure_group()
+    flusher.flush_once()
+    flusher.close()
+    client.close()
     return app
 
 
@@ -281,7 +293,8 @@ def test_ingest_and_reads_hold_up_when_chained(read_app: FastAPI, served: Settin
     Scenario.run(settings=STATEFUL)
 
     reached = {(method, path) for method, path, status in answered if status == 200}
-    assert {("POST", "/ingest/tick"), ("GET", "/symbols/{symbol}")} <= reached, sorted(set(answered))
+    chained = {("POST", "/ingest/tick"), ("GET", "/symbols/{symbol}"), ("GET", "/rttm/trades/{trade_id}")}
+    assert chained <= reached, sorted(set(answered))
 
 
 @pytest.mark.parametrize("service", ["api", "gateway"])
