@@ -27,6 +27,13 @@ INTERVALS_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000}
 FLUSH_GROUP = "flusher"  # consumer group of the flush stream
 WINDOW_MS = 60_000  # calc-a's sliding window (volume_1m, vwap_1m, high/low)
 LAST_TICKS = 10  # calc-a's last_ticks
+# Internal names that sit beside client-chosen ones (a trade hash's fields are event keys, the stage set holds
+# service names) start with MARK, which neither an event key (schemas.EVENT_ID_PATTERN, events.DERIVED) nor a
+# service name (events.Name) can start with. The Lua scripts spell the trade marks out: '~term', '~final'.
+MARK = "~"
+TERM_MARK = MARK + "term"  # a trade's terminal event was seen: 1 success, 2 failure (rttm_apply.lua)
+FINAL_MARK = MARK + "final"  # a trade was measured; later events are late (rttm_finalize.lua)
+END_TO_END_STAGE = MARK + "end_to_end"  # the latency sketch of whole trades, beside the per-service ones
 
 
 @dataclass(frozen=True)
@@ -131,11 +138,11 @@ class Keys:
         return f"{self.rttm}c:{second_ms}"
 
     def rttm_latency(self, stage: str, bucket_ms: int) -> str:
-        """Latency sketch (DDSketch bucket index -> count) of a stage over a 10 s bucket."""
+        """Latency sketch (DDSketch bucket index -> count) of a stage (a service, or END_TO_END_STAGE) over 10 s."""
         return f"{self.rttm}lat:{stage}:{bucket_ms}"
 
     def rttm_trade(self, trade_id: str) -> str:
-        """Hash of a trade's events: event_key -> "time|service|type|status", plus ~term / ~final marks."""
+        """Hash of a trade's events: event_key -> "time|service|type|status", plus the TERM_MARK / FINAL_MARK fields."""
         return f"{self.rttm}tr:{trade_id}"
 
     @property

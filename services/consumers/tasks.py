@@ -59,9 +59,9 @@ def count_rttm(items: dict[str, list]) -> None:
     for kind in ("trade", "queue", "dlq", "error", "log"):
         metrics.RTTM_EVENTS.labels(kind).inc(len(items.get(kind, [])))
     for e in items.get("dlq", []):
-        metrics.RTTM_DLQ.labels(e["service_name"]).inc()
+        metrics.RTTM_DLQ.labels(*metrics.RTTM_DLQ_LABELS(e["service_name"])).inc()
     for e in items.get("error", []):
-        metrics.RTTM_ERRORS.labels(e["service_name"], e["error_type"]).inc()
+        metrics.RTTM_ERRORS.labels(*metrics.RTTM_ERRORS_LABELS(e["service_name"], e["error_type"])).inc()
 
 
 def post_views(ctx: context.WorkerContext, batch_id: str, ticks: list[TickRecord]) -> int:

@@ -138,7 +138,7 @@ def test_calc_a_families_cost_what_they_declare(settings: Settings, client: redi
     view = build_view(state, spread, now)
     env = envelope("symbol.updated", {"symbol": "ETHUSDT", "view": view, "ts": view["ts"]}, symbol="ETHUSDT")
     register(client, "views")(
-        keys=[keys.history, keys.view("ETHUSDT")],
+        keys=[keys.history, keys.view("ETHUSDT"), keys.sym_state("ETHUSDT")["agg"]],
         args=[1000, settings.PUBSUB_CHANNEL, settings.SYMBOL_IDLE_S, view["version"], orjson.dumps(view), env],
     )
     assert_declared("view", per_item(client, settings, "view", 1))
