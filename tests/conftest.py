@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+import redis
 import structlog
 
 from bench.stack import isolated_settings, purge, scratch_database
@@ -66,10 +67,21 @@ def settings(redis_url: str, pg_url: str) -> Iterator[Settings]:
         INTERNAL_TOKEN="test-internal-token",
         JOB_RETRY_INTERVALS="0,0,0",
     )
-    with psycopg.connect(s.pg_dsn, autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {', '.join(t.name for t in metadata.sorted_tables)}")
+    # DELETE, not TRUNCATE: a test leaves a few rows, and TRUNCATE of the partitioned tables (a new file for
+    # each of ~100 relations) cost 150-250 ms per test, about two minutes of the suite.
+    with psycopg.connect(s.pg_dsn) as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(f"DELETE FROM {table.name}")
     yield s
     purge(s)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[redis.Redis]:
+    """A plain Redis client on the test's server."""
+    c = redis.Redis.from_url(settings.redis_url)
+    yield c
+    c.close()
 
 
 @pytest.fixture(scope="session")

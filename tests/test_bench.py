@@ -22,7 +22,9 @@ def test_tick_path_bench_short_run_delivers_everything_once(tmp_path: Path) -> N
     )
     assert done.returncode == 0, done.stderr.decode()[-3000:]
     result = json.loads(out.read_text())
-    assert result["sent"] == result["acknowledged"] == result["persisted"] == 200
+    assert result["sent"] == result["acknowledged"] == result["persisted"] > 0
+    # A rate, not a count: a busy machine sends fewer on time, and the feeder says how many it missed.
+    assert result["sent"] + result["feeder_missed"] == 200
     assert result["duplicates_in_postgres"] == 0
     assert result["acknowledged_missing_in_postgres"] == 0
     assert result["views_received"] > 0

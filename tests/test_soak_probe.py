@@ -8,7 +8,6 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -20,13 +19,6 @@ from bench.soak_probe import pg_relations, process_rss, rq_usage
 from bench.soak_report import problems, slope_per_min
 from services.common.keyspace import UNKNOWN
 from services.common.settings import Settings
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(settings.redis_url)
-    yield c
-    c.close()
 
 
 def test_rq_usage_counts_the_keys_of_its_queue_and_its_jobs_only(settings: Settings, client: redis.Redis) -> None:

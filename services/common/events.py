@@ -5,6 +5,12 @@ one, else what identifies the event naturally (topic + partition + offset for
 a consumed trade event, service + topic + partition + snapshot time for a
 queue metric, a hash of the content otherwise), so a replay or a retry is
 stored once. Times are epoch milliseconds in the stored record.
+
+The two sources of keys cannot meet: a derived key starts with DERIVED, which
+an `event_id` cannot start with (it starts with a letter or digit), so no
+client can pick an id that suppresses another event as its duplicate. Its
+parts are joined by SEP, which no name may contain, so two different events
+never derive the same key either.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 
 from services.common.schemas import EpochMs, EventId, json_integer
 
-Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]  # never contains SEP or starts with MARK
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9_]{1,64}$")]  # event types, statuses, categories
 TradeId = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,128}$")]
 # Free text: any printable characters (tabs and newlines allowed), bounded.
@@ -28,10 +34,18 @@ Offset = Annotated[int, Field(ge=0, le=2**62), BeforeValidator(json_integer)]
 LogLevel = Annotated[str, StringConstraints(pattern=r"^(TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL)$")]
 
 
+DERIVED = "@"  # first character of every key mdstack derives (see schemas.EVENT_ID_PATTERN)
+SEP = "|"  # between the parts of a derived key: not in Name, so the parts are read back one way only
+
+
+def derived_key(kind: str, *parts: object) -> str:
+    return DERIVED + SEP.join((kind, *(str(p) for p in parts)))
+
+
 def content_key(kind: str, fields: dict[str, Any]) -> str:
     """A stable key from the content, for events sent without an id."""
     digest = hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
-    return f"{kind}:{digest}"
+    return derived_key(kind, digest)
 
 
 class _Event(BaseModel):
@@ -39,7 +53,9 @@ class _Event(BaseModel):
     KIND: ClassVar[str] = "event"
     TIME_FIELD: ClassVar[str] = "event_time"
 
-    event_id: EventId | None = Field(default=None, description="Idempotency key; derived from the content if absent")
+    event_id: EventId | None = Field(
+        default=None, description="Idempotency key (starts with a letter or digit); derived from the content if absent"
+    )
 
     def natural_key(self) -> str:
         fields = self.model_dump(exclude={"event_id"})
@@ -74,7 +90,7 @@ class TradeEventIn(_Event):
 
     def natural_key(self) -> str:
         if self.topic_name is not None and self.partition is not None and self.offset is not None:
-            return f"trade:{self.topic_name}:{self.partition}:{self.offset}:{self.service_name}"
+            return derived_key(self.KIND, self.topic_name, self.partition, self.offset, self.service_name)
         return super().natural_key()
 
 
@@ -91,7 +107,7 @@ class QueueMetricIn(_Event):
     snapshot_time: EpochMs
 
     def natural_key(self) -> str:
-        return f"queue:{self.service_name}:{self.topic_name}:{self.partition}:{int(self.snapshot_time)}"
+        return derived_key(self.KIND, self.service_name, self.topic_name, self.partition, int(self.snapshot_time))
 
 
 class DlqEventIn(_Event):

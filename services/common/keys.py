@@ -27,6 +27,13 @@ INTERVALS_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000}
 FLUSH_GROUP = "flusher"  # consumer group of the flush stream
 WINDOW_MS = 60_000  # calc-a's sliding window (volume_1m, vwap_1m, high/low)
 LAST_TICKS = 10  # calc-a's last_ticks
+# Internal names that sit beside client-chosen ones (a trade hash's fields are event keys, the stage set holds
+# service names) start with MARK, which neither an event key (schemas.EVENT_ID_PATTERN, events.DERIVED) nor a
+# service name (events.Name) can start with. The Lua scripts spell the trade marks out: '~term', '~final'.
+MARK = "~"
+TERM_MARK = MARK + "term"  # a trade's terminal event was seen: 1 success, 2 failure (rttm_apply.lua)
+FINAL_MARK = MARK + "final"  # a trade was measured; later events are late (rttm_finalize.lua)
+END_TO_END_STAGE = MARK + "end_to_end"  # the latency sketch of whole trades, beside the per-service ones
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,12 @@ class Keys:
     def backlog(self) -> str:
         """Count of accepted items not yet in Postgres (ingest adds, the flusher's ack takes off)."""
         return f"{self.prefix}backlog"
+
+    @property
+    def queued(self) -> str:
+        """Count of accepted items whose batch is still there for its job (ingest adds, the batch's deletion
+        takes off, see batch_done.lua): queued work bounded in items, whatever the size of a job."""
+        return f"{self.prefix}queued"
 
     @property
     def flush_stream(self) -> str:
@@ -125,11 +138,11 @@ class Keys:
         return f"{self.rttm}c:{second_ms}"
 
     def rttm_latency(self, stage: str, bucket_ms: int) -> str:
-        """Latency sketch (DDSketch bucket index -> count) of a stage over a 10 s bucket."""
+        """Latency sketch (DDSketch bucket index -> count) of a stage (a service, or END_TO_END_STAGE) over 10 s."""
         return f"{self.rttm}lat:{stage}:{bucket_ms}"
 
     def rttm_trade(self, trade_id: str) -> str:
-        """Hash of a trade's events: event_key -> "time|service|type|status", plus ~term / ~final marks."""
+        """Hash of a trade's events: event_key -> "time|service|type|status", plus the TERM_MARK / FINAL_MARK fields."""
         return f"{self.rttm}tr:{trade_id}"
 
     @property
@@ -236,8 +249,9 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family("accepted", r"accepted", "fixed", "-", "one counter per kind", 100, lambda s, r: 1),
     Family("backlog", r"backlog", "fixed", "-", "one counter", 60, lambda s, r: 1),
+    Family("queued", r"queued", "fixed", "-", "one counter", 60, lambda s, r: 1),
     Family(
-        "batch", r"batch:[0-9a-f]{32}", "ttl", "INGEST_MAX_QUEUED_JOBS, BATCH_TTL_S",
+        "batch", r"batch:[0-9a-f]{32}", "ttl", "INGEST_MAX_QUEUED_ITEMS, BATCH_TTL_S",
         "one accepted item waiting for its job (deleted when the job ends)", 230,
         lambda s, r: r.items * 1.0,  # a job runs within about a second of its commit
     ),
@@ -273,7 +287,7 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "sym.candle_index", r"sym:[^:]+:ci:(1m|5m|15m)", "ttl", "CANDLES_KEEP, MAX_SYMBOLS, SYMBOL_IDLE_S",
-        "one candle's entry in its symbol's index", 40, _candles,
+        "one candle's entry in its symbol's index (a skiplist past 128 entries)", 90, _candles,
     ),
     Family(
         "worker", r"worker:[^:]+:alive", "ttl", "WORKER_DEAD_AFTER_S", "one worker process", 100,

@@ -25,7 +25,10 @@ from pydantic import (
 )
 
 SYMBOL_PATTERN = r"^[A-Z0-9._-]{1,32}$"
-EVENT_ID_PATTERN = r"^[\x21-\x7e]{1,128}$"  # printable ASCII, no spaces: it is part of Redis keys
+# Who named a string is told by its first character, so no client string can equal one of mdstack's own:
+# a client's event_id starts with a letter or digit; an idempotency key mdstack derives starts with DERIVED
+# (events.py), an internal mark beside client-keyed fields (a trade's `~term`) with MARK (keys.py).
+EVENT_ID_PATTERN = r"^[A-Za-z0-9][\x21-\x7e]{0,127}$"  # then printable ASCII, no spaces: it is part of Redis fields
 SOURCE_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 MIN_TS_MS = 946_684_800_000  # 2000-01-01T00:00:00Z; anything older is a unit mistake, not data
 MAX_PRICE = 1e12
@@ -124,7 +127,7 @@ class TickIn(BaseModel):
     volume: Number = Field(ge=0, le=MAX_VOLUME, allow_inf_nan=False)
     source: Annotated[str, StringConstraints(pattern=SOURCE_PATTERN)]
     ts: EpochMs
-    event_id: EventId = Field(description="Unique per tick; the idempotency key")
+    event_id: EventId = Field(description="Unique per tick; the idempotency key. Starts with a letter or digit")
 
     def key(self) -> str:
         return self.event_id

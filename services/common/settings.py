@@ -83,7 +83,8 @@ class Settings(BaseSettings):
     # Back-pressure (commit.py): refuse with Retry-After rather than hold more than this.
     INGEST_MAX_PENDING: int = 50_000  # items waiting for a commit in one API process (429)
     INGEST_MAX_BACKLOG: int = 500_000  # accepted items in Redis not yet in Postgres (503)
-    INGEST_MAX_QUEUED_JOBS: int = 20_000  # RQ jobs not yet started (503)
+    INGEST_MAX_QUEUED_ITEMS: int = 100_000  # accepted items whose job has not ended (503): ~330 B each in Redis
+    INGEST_MAX_QUEUED_JOBS: int = 20_000  # RQ jobs not yet started (503): ~1 KB each
     INGEST_RETRY_AFTER_S: int = 2  # Retry-After of those refusals
     MAX_BODY_BYTES: int = 2 * 1024 * 1024
     # A duplicate idempotency key is recognised for at least this long (and at most twice as long):

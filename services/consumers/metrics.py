@@ -2,6 +2,28 @@
 
 from prometheus_client import Counter, Histogram
 
+# Service names and error types are the clients' strings: each new one would be a series for the life of the
+# process. Past MAX_SERIES label sets a metric counts under OTHER, which no name or code can spell (events.py).
+MAX_SERIES = 200
+OTHER = "(other)"
+
+
+class BoundedLabels:
+    """The label values to count under: as given for the first MAX_SERIES sets, OTHER for any set after."""
+
+    def __init__(self, cap: int = MAX_SERIES) -> None:
+        self.cap = cap
+        self.seen: set[tuple[str, ...]] = set()
+
+    def __call__(self, *values: str) -> tuple[str, ...]:
+        if values in self.seen:
+            return values
+        if len(self.seen) < self.cap:
+            self.seen.add(values)
+            return values
+        return (OTHER,) * len(values)
+
+
 JOBS = Counter("mdstack_worker_jobs_total", "Batches processed", ["outcome"])
 JOB_SECONDS = Histogram(
     "mdstack_worker_job_seconds",
@@ -12,6 +34,7 @@ TICKS = Counter("mdstack_worker_ticks_total", "Ticks applied to views")
 RTTM_EVENTS = Counter("mdstack_rttm_events_total", "RTTM events applied to the monitoring state", ["kind"])
 RTTM_DLQ = Counter("mdstack_rttm_dlq_total", "DLQ events applied", ["service"])
 RTTM_ERRORS = Counter("mdstack_rttm_errors_total", "Error events applied", ["service", "error_type"])
+RTTM_DLQ_LABELS, RTTM_ERRORS_LABELS = BoundedLabels(), BoundedLabels()
 VIEW_LATENCY = Histogram(
     "mdstack_ingest_to_view_seconds",
     "From API acceptance to view computed (oldest tick of each batch)",

@@ -29,6 +29,10 @@ sat there STRANDED_S. That includes a job whose execution was created but
 which was never marked started (its status still `queued`): cleanup drops
 its registry entry, and the stranded sweep requeues it.
 
+When no job is left anywhere, the queued-items count (commit.py's bound on
+queued work) must be zero; one left over by a batch that expired unread is
+set back to zero.
+
 The same thread stands in for RQ's scheduler when it is gone: a retry waiting
 in the scheduled registry more than SCHEDULER_LATE_S past its time is
 queued here. RQ's scheduler process dies with a Redis outage and its lock
@@ -47,6 +51,7 @@ from rq.executions import Execution
 from services.common.jobs import BatchJob, job_queue
 from services.common.keys import Keys
 from services.common.logging import get_logger
+from services.common.scripts import register
 from services.common.settings import Settings
 from services.consumers.worker import Worker, count_failure
 
@@ -95,7 +100,9 @@ class Reaper:
         if not self.redis.set(self.keys.reaper_lock, self.name, nx=True, px=self.ttl_ms):
             return [], []  # another worker is at it
         try:
-            return self.reap() + self.stranded(), self.late_retries()
+            found = self.reap() + self.stranded(), self.late_retries()
+            self.settle_queued()
+            return found
         finally:
             self.redis.delete(self.keys.reaper_lock)
 
@@ -164,6 +171,15 @@ class Reaper:
         if queued:
             log.warning("worker.late_retries_queued", jobs=queued)
         return queued
+
+    def settle_queued(self) -> int:
+        """Zero the queued-items count when no job is left to read a batch; returns what was left over."""
+        q = self.queue
+        keys = [self.keys.queued, q.key, q.intermediate_queue.key, q.started_job_registry.key]
+        left = int(register(self.redis, "queued_settle")(keys=[*keys, q.scheduled_job_registry.key]))
+        if left:
+            log.warning("worker.queued_count_settled", items=left)
+        return left
 
     def run(self) -> None:
         every = self.settings.WORKER_DEAD_AFTER_S / 3

@@ -14,6 +14,7 @@ import orjson
 from services.common.keys import Keys
 from services.common.logging import get_logger
 from services.common.schemas import TickRecord
+from services.common.scripts import register
 from services.consumers import calc_a, context, metrics
 from services.consumers.calc_b import build_view
 from services.consumers.rttm import apply as rttm_apply
@@ -34,7 +35,7 @@ def process_batch(batch_id: str) -> dict[str, int]:
     if rttm_apply.has_rttm(items) and rttm_apply.apply(ctx.redis, ctx.settings, batch_id, items, time.time() * 1000.0):
         count_rttm(items)  # once: a retried job applies nothing
     views = post_views(ctx, batch_id, ticks) if ticks else 0
-    ctx.redis.delete(keys.batch(batch_id))
+    drop_batch(ctx, batch_id)
     metrics.JOBS.labels("ok").inc()
     metrics.TICKS.inc(len(ticks))
     metrics.JOB_SECONDS.observe(time.perf_counter() - started)
@@ -45,17 +46,22 @@ def process_batch(batch_id: str) -> dict[str, int]:
 def forget_batch(batch_id: str) -> None:
     """A job that failed for good drops its batch: the items are in Postgres; only their views are lost,
     and the next tick of each symbol brings its view up to date."""
-    ctx = context.get()
-    ctx.redis.delete(Keys(ctx.settings.KEY_PREFIX).batch(batch_id))
+    drop_batch(context.get(), batch_id)
+
+
+def drop_batch(ctx: context.WorkerContext, batch_id: str) -> None:
+    """Delete the batch and take its items off the queued count (once, however often it runs)."""
+    keys = Keys(ctx.settings.KEY_PREFIX)
+    register(ctx.redis, "batch_done")(keys=[keys.batch(batch_id), keys.queued])
 
 
 def count_rttm(items: dict[str, list]) -> None:
     for kind in ("trade", "queue", "dlq", "error", "log"):
         metrics.RTTM_EVENTS.labels(kind).inc(len(items.get(kind, [])))
     for e in items.get("dlq", []):
-        metrics.RTTM_DLQ.labels(e["service_name"]).inc()
+        metrics.RTTM_DLQ.labels(*metrics.RTTM_DLQ_LABELS(e["service_name"])).inc()
     for e in items.get("error", []):
-        metrics.RTTM_ERRORS.labels(e["service_name"], e["error_type"]).inc()
+        metrics.RTTM_ERRORS.labels(*metrics.RTTM_ERRORS_LABELS(e["service_name"], e["error_type"])).inc()
 
 
 def post_views(ctx: context.WorkerContext, batch_id: str, ticks: list[TickRecord]) -> int:

@@ -66,6 +66,7 @@ class Worker(SimpleWorker):
     def _install_signal_handlers(self) -> None:
         super()._install_signal_handlers()  # from here on a SIGTERM is RQ's warm shutdown
         if self.stop.is_set():  # asked for while starting: RQ's loop checks this before taking a job
+            log.info("worker.stop_requested", phase="starting")
             self._stop_requested = True
             self._shutdown_requested_date = now()
         self.can_stop.set()
@@ -101,7 +102,9 @@ def catch_stop(stop: threading.Event) -> None:
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
-        log.info("worker.stop_requested", signal=signal.Signals(signum).name)
+        # Nothing but the flag: a handler runs between any two bytecodes of the main thread, and logging
+        # from here, creating a logger, once broke RQ's start ("dictionary changed size during iteration"
+        # in logging's cache clearing, which the same thread was running).
         stop.set()
 
     signal.signal(signal.SIGTERM, record)

@@ -11,10 +11,12 @@ the group and none of its items is half-written.
 
 Back-pressure: `admit` refuses a request up front (429/503 with Retry-After)
 when this process already holds INGEST_MAX_PENDING items waiting for a commit,
-or when Redis holds more than INGEST_MAX_BACKLOG items not yet in Postgres or
-INGEST_MAX_QUEUED_JOBS jobs not yet started. Both figures come back with every
-commit, at no extra round trip; while refusing, they are re-read at most
-every BACKLOG_REFRESH_S.
+or when Redis holds more than INGEST_MAX_BACKLOG items not yet in Postgres,
+INGEST_MAX_QUEUED_ITEMS items whose job has not ended, or INGEST_MAX_QUEUED_JOBS
+jobs not yet started. The queued items bound the batches' memory whatever the
+size of a job; the jobs bound RQ's. The figures come back with every commit,
+at no extra round trip; while refusing, they are re-read at most every
+BACKLOG_REFRESH_S.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class GroupCommitter:
         self._closing = False
         self.backlog = 0  # items in Redis not yet in Postgres, as of the last commit or refresh
         self.queued_jobs = 0
+        self.queued_items = 0  # items whose batch waits for (or is in) its job
         self._refreshed_at = 0.0
         self._refresh: asyncio.Future[None] | None = None
 
@@ -100,17 +103,29 @@ class GroupCommitter:
                 f"(INGEST_MAX_PENDING={settings.INGEST_MAX_PENDING}); retry later",
                 headers={"Retry-After": str(settings.INGEST_RETRY_AFTER_S)},
             )
-        if self.backlog > settings.INGEST_MAX_BACKLOG or self.queued_jobs > settings.INGEST_MAX_QUEUED_JOBS:
+        if self._behind() is not None:
             self._refresh_figures()
-            if self.backlog > settings.INGEST_MAX_BACKLOG or self.queued_jobs > settings.INGEST_MAX_QUEUED_JOBS:
+            if (why := self._behind()) is not None:
                 metrics.REFUSED.labels("backlog").inc(count)
                 raise HTTPException(
                     503,
-                    f"the stack is behind: {self.backlog} items not yet in Postgres "
-                    f"(INGEST_MAX_BACKLOG={settings.INGEST_MAX_BACKLOG}), {self.queued_jobs} jobs queued "
-                    f"(INGEST_MAX_QUEUED_JOBS={settings.INGEST_MAX_QUEUED_JOBS}); nothing was stored, retry later",
+                    f"the stack is behind: {why}; nothing was stored, retry later",
                     headers={"Retry-After": str(settings.INGEST_RETRY_AFTER_S)},
                 )
+
+    def _behind(self) -> str | None:
+        """Which bound on work already in Redis is passed, or None."""
+        settings = self.settings
+        if self.backlog > settings.INGEST_MAX_BACKLOG:
+            return f"{self.backlog} items not yet in Postgres (INGEST_MAX_BACKLOG={settings.INGEST_MAX_BACKLOG})"
+        if self.queued_items > settings.INGEST_MAX_QUEUED_ITEMS:
+            return (
+                f"{self.queued_items} items wait for the workers "
+                f"(INGEST_MAX_QUEUED_ITEMS={settings.INGEST_MAX_QUEUED_ITEMS})"
+            )
+        if self.queued_jobs > settings.INGEST_MAX_QUEUED_JOBS:
+            return f"{self.queued_jobs} jobs queued (INGEST_MAX_QUEUED_JOBS={settings.INGEST_MAX_QUEUED_JOBS})"
+        return None
 
     def _refresh_figures(self) -> None:
         """Re-read the backlog in the background (no commits run while every request is refused)."""
@@ -120,8 +135,7 @@ class GroupCommitter:
 
         async def read() -> None:
             try:
-                backlog, queued = await anyio.to_thread.run_sync(self._read_figures)
-                self._set_figures(backlog, queued)
+                self._set_figures(*await anyio.to_thread.run_sync(self._read_figures))
             except redis.RedisError as exc:
                 log.warning("ingest.backlog_unreadable", error=str(exc))
             finally:
@@ -129,16 +143,17 @@ class GroupCommitter:
 
         self._refresh = asyncio.ensure_future(read())
 
-    def _read_figures(self) -> tuple[object, object]:
+    def _read_figures(self) -> list[object]:
         with self.client.pipeline(transaction=False) as pipe:
             pipe.get(self.keys.backlog)
+            pipe.get(self.keys.queued)
             pipe.llen(self.queue.key)
-            backlog, queued = pipe.execute()
-        return backlog, queued
+            return pipe.execute()  # type: ignore[no-any-return]
 
-    def _set_figures(self, backlog: object, queued: object) -> None:
+    def _set_figures(self, backlog: object, queued_items: object, queued_jobs: object) -> None:
         self.backlog = int(backlog or 0)  # type: ignore[call-overload]
-        self.queued_jobs = int(queued or 0)  # type: ignore[call-overload]
+        self.queued_items = int(queued_items or 0)  # type: ignore[call-overload]
+        self.queued_jobs = int(queued_jobs or 0)  # type: ignore[call-overload]
         self._refreshed_at = time.monotonic()
         metrics.BACKLOG.set(self.backlog)
 
@@ -208,6 +223,7 @@ class GroupCommitter:
             keys.accepted,
             keys.backlog,
             keys.symbols,
+            keys.queued,
         ]
         expire_at = 0
         item_args: list[object] = []
@@ -245,12 +261,16 @@ class GroupCommitter:
         results = self._transaction(batch_id, script_keys, args)
         if isinstance(results[0], NoScriptError):  # Redis lost its script cache (a restart): load, redo once
             self.client.script_load(self.script.script)
+            # MULTI does not roll back: the job went in without its batch. It would only run empty, but
+            # it is work and memory that nobody asked for.
+            if (orphan := self.queue.fetch_job(batch_id)) is not None:
+                orphan.delete()
             batch_id = uuid.uuid4().hex
             script_keys[0], args[0] = keys.batch(batch_id), batch_id
             results = self._transaction(batch_id, script_keys, args)
         if isinstance(results[0], Exception):
             raise results[0]
-        self._set_figures(results[-2], results[-1])
+        self._set_figures(*results[-3:])
         flags = [int(flag) for flag in results[0]]
         log.debug("ingest.committed", trace_id=batch_id, items=len(flags), accepted=flags.count(1))
         return flags
@@ -272,6 +292,10 @@ class GroupCommitter:
                 pipeline=pipe,
             )
             pipe.expire(self.keys.batch(batch_id), BATCH_TTL_S)  # no batch (all duplicates): a no-op
+            # The count outlives every batch it counts: should a batch expire unread, the count is
+            # corrected an hour after ingest stops at the latest (and by the reaper, see reaper.py).
+            pipe.expire(self.keys.queued, BATCH_TTL_S)
             pipe.get(self.keys.backlog)
+            pipe.get(self.keys.queued)
             pipe.llen(self.queue.key)
             return pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]

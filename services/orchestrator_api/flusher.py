@@ -363,6 +363,7 @@ class Flusher:
                 self._own_pending_read = False  # re-read what we hold once Redis is back
             except psycopg.Error:
                 log.warning("flusher.batch_left_pending", reason="stopping while Postgres is unavailable")
+        log.info("flusher.stopping", consumer=self.name)
         self.close()
         log.info("flusher.stopped", consumer=self.name)
 
@@ -381,8 +382,7 @@ class Flusher:
         def handle(signum: int, _frame: object) -> None:
             if self.stop.is_set():
                 raise SystemExit(1)  # second signal: leave now, Redis still holds the batch
-            log.info("flusher.stopping", signal=signum)
-            self.stop.set()
+            self.stop.set()  # no logging here: see catch_stop in consumers/worker.py
 
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)

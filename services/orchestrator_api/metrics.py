@@ -38,6 +38,7 @@ REFUSED = Counter(
     "mdstack_ingest_refused_total", "Items refused by back-pressure (429/503 with Retry-After)", ["reason"]
 )
 BACKLOG = Gauge("mdstack_ingest_backlog_items", "Accepted items not yet in Postgres (INGEST_MAX_BACKLOG bounds it)")
+QUEUED_ITEMS = Gauge("mdstack_ingest_queued_items", "Accepted items whose job has not ended (INGEST_MAX_QUEUED_ITEMS)")
 VIEWS = Counter("mdstack_views_total", "Views posted by workers", ["outcome"])
 
 QUEUE_JOBS = Gauge("mdstack_queue_jobs", "RQ jobs by registry", ["queue", "state"])
@@ -60,6 +61,7 @@ async def queue_figures(client, settings: Settings) -> dict[str, Any]:  # type: 
         pipe.xlen(keys.flush_stream)
         pipe.xpending(keys.flush_stream, FLUSH_GROUP)
         pipe.get(keys.backlog)
+        pipe.get(keys.queued)
         results = await pipe.execute(raise_on_error=False)
     pending = results[5]
     return {
@@ -67,7 +69,8 @@ async def queue_figures(client, settings: Settings) -> dict[str, Any]:  # type: 
         | {s: _number(v) for s, v in zip(registries, results[1:4], strict=True)},
         "flush_backlog": _number(results[4]),
         "flush_in_flight": pending.get("pending", 0) if isinstance(pending, dict) else 0,
-        "unflushed_items": int(results[6]) if isinstance(results[6], bytes | str) else 0,
+        "unflushed_items": _count(results[6]),
+        "queued_items": _count(results[7]),
     }
 
 
@@ -78,6 +81,12 @@ async def refresh_queue_gauges(client, settings: Settings) -> None:  # type: ign
     FLUSH_BACKLOG.labels("stream").set(figures["flush_backlog"])
     FLUSH_BACKLOG.labels("in_flight").set(figures["flush_in_flight"])
     BACKLOG.set(figures["unflushed_items"])
+    QUEUED_ITEMS.set(figures["queued_items"])
+
+
+def _count(value: object) -> int:
+    """A counter read with GET (bytes), or 0 when it is missing or the read failed."""
+    return int(value) if isinstance(value, bytes | str) else 0
 
 
 def _number(value: object) -> int:

@@ -40,14 +40,18 @@ class SnapshotCollector(Collector):
         for service, rate in s["tps"]["by_service"].items():
             by_service.add_metric([service], rate)
         yield by_service
-        latency = GaugeMetricFamily("mdstack_rttm_latency_ms", "Stage and end-to-end latency over the window",
+        # Stages are services, named by clients: end-to-end has a family of its own, so no service can pose as it.
+        latency = GaugeMetricFamily("mdstack_rttm_latency_ms", "Stage latency over the window, by service",
                                     labels=["stage", "quantile"])  # fmt: skip
-        stages = {**s["latency_ms"]["stages"], "end_to_end": s["latency_ms"]["end_to_end"]}
-        for stage, q in stages.items():
-            for name, quantile in (("p50", "0.5"), ("p95", "0.95"), ("p99", "0.99")):
-                if q[name] is not None:
-                    latency.add_metric([stage, quantile], q[name])
+        for stage, q in s["latency_ms"]["stages"].items():
+            for labels, value in _quantiles(q):
+                latency.add_metric([stage, *labels], value)
         yield latency
+        end_to_end = GaugeMetricFamily("mdstack_rttm_end_to_end_latency_ms", "End-to-end latency over the window",
+                                       labels=["quantile"])  # fmt: skip
+        for labels, value in _quantiles(s["latency_ms"]["end_to_end"]):
+            end_to_end.add_metric(labels, value)
+        yield end_to_end
         lag = GaugeMetricFamily("mdstack_rttm_queue_lag", "Produced minus consumed offset",
                                 labels=["service", "topic", "partition"])  # fmt: skip
         for p in s["pipeline"]["partitions"]:
@@ -68,6 +72,12 @@ class SnapshotCollector(Collector):
         for alert in s.get("alerts", []):
             firing.add_metric([alert["rule"]], 1)
         yield firing
+
+
+def _quantiles(q: dict[str, Any]) -> Iterator[tuple[list[str], float]]:
+    for name, quantile in (("p50", "0.5"), ("p95", "0.95"), ("p99", "0.99")):
+        if q[name] is not None:
+            yield [quantile], q[name]
 
 
 SNAPSHOT = SnapshotCollector()

@@ -9,11 +9,9 @@ from what it costs fails here, so `keys.project` stays a true forecast.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
-import pytest
 import redis
 
 from services.common import realtime
@@ -21,16 +19,20 @@ from services.common.embedded import free_port
 from services.common.jobs import job_queue
 from services.common.keys import DEMO_RATES, FAMILIES, Keys, Rates, family_of, project
 from services.common.keyspace import usage
-from services.common.kinds import TICK, TRADE
+from services.common.kinds import QUEUE, TICK, TRADE
 from services.common.schemas import envelope
 from services.common.scripts import register
 from services.common.settings import Settings
 from services.consumers import calc_a, context
 from services.consumers.calc_b import build_view
+from services.consumers.reaper import Reaper
 from services.consumers.rttm import apply as rttm_apply
+from services.consumers.rttm.ticker import Ticker
 from services.consumers.worker import make_worker
 from services.orchestrator_api.app import create_app
 from services.orchestrator_api.commit import GroupCommitter
+from tests.consumers.test_rttm import pipeline_trades
+from tests.consumers.test_rttm import queue as rttm_queue
 from tests.factories import make_tick, stored_batch
 from tests.keys import unbounded_keys
 from tests.servers import serve
@@ -41,13 +43,6 @@ MARGIN = 0.35
 FLOOR = 0.5
 BY_NAME = {f.name: f for f in FAMILIES}
 STAGES = ["simulation", "capture", "validation", "pms-core", "analytics", "leaderboard"]
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(settings.redis_url)
-    yield c
-    c.close()
 
 
 def per_item(client: redis.Redis, settings: Settings, family: str, items: int) -> float:
@@ -143,7 +138,7 @@ def test_calc_a_families_cost_what_they_declare(settings: Settings, client: redi
     view = build_view(state, spread, now)
     env = envelope("symbol.updated", {"symbol": "ETHUSDT", "view": view, "ts": view["ts"]}, symbol="ETHUSDT")
     register(client, "views")(
-        keys=[keys.history, keys.view("ETHUSDT")],
+        keys=[keys.history, keys.view("ETHUSDT"), keys.sym_state("ETHUSDT")["agg"]],
         args=[1000, settings.PUBSUB_CHANNEL, settings.SYMBOL_IDLE_S, view["version"], orjson.dumps(view), env],
     )
     assert_declared("view", per_item(client, settings, "view", 1))
@@ -186,6 +181,7 @@ def test_a_job_that_succeeds_leaves_nothing_behind(settings: Settings, client: r
         assert client.hget(Keys(settings.KEY_PREFIX).view("RQOK"), "version") == b"1"  # it ran
 
     assert client.exists(Keys(settings.KEY_PREFIX).batch(job_id), f"rq:job:{job_id}", f"rq:results:{job_id}") == 0
+    assert client.get(Keys(settings.KEY_PREFIX).queued) == b"0"
     assert unbounded_keys(settings) == []
 
 
@@ -199,6 +195,7 @@ def test_a_job_that_fails_for_good_drops_its_batch_and_its_record_expires(
     make_worker(context.configure(settings)).work(burst=True)
 
     assert client.exists(Keys(settings.KEY_PREFIX).batch(job_id)) == 0
+    assert client.get(Keys(settings.KEY_PREFIX).queued) == b"0"  # no job will read it: not queued work any more
     for name in (f"rq:job:{job_id}", f"rq:results:{job_id}"):
         assert 0 < client.ttl(name) <= settings.JOB_FAILURE_TTL_S, name  # kept for a look, not for ever
     assert unbounded_keys(settings) == []
@@ -217,3 +214,49 @@ def test_history_cap_follows_envelope_size(settings: Settings) -> None:
     assert realtime.history_maxlen(settings, 0) == 10_000
     assert realtime.history_maxlen(settings, 76) == 10_000
     assert realtime.history_maxlen(settings, 1976) == 500
+
+
+def test_small_and_rttm_families_cost_what_they_declare(settings: Settings, client: redis.Redis) -> None:
+    """The families the other tests do not fill: counters, symbols, candle indexes, heartbeats, and RTTM's
+    in-flight trades, latency sketches, partition metrics and snapshot."""
+    keys = Keys(settings.KEY_PREFIX)
+    symbols = 5
+    ticks = [make_tick(symbol=f"SM{i % symbols}", event_id=f"sm-{i}") for i in range(50)]
+    assert commit(settings, client, ticks, per_request=10) == [1] * 50
+    for family in ("accepted", "backlog", "queued"):
+        assert_declared(family, per_item(client, settings, family, 1))
+    assert_declared("symbols", per_item(client, settings, "symbols", symbols))
+
+    now = int(time.time() * 1000)
+    spread = [make_tick(symbol="CI", ts=now - (300 - i) * 60_000, event_id=f"ci-{i}") for i in range(300)]
+    calc_a.apply(client, settings, stored_batch(client, settings, "c" * 32, spread), spread)
+    names = list(client.scan_iter(match=keys.sym("CI") + "c:*"))
+    assert_declared("sym.candle_index", per_item(client, settings, "sym.candle_index", len(names)))
+
+    worker = make_worker(context.configure(settings), name="budget-worker")
+    Reaper(settings, client, worker).beat()
+    assert_declared("worker", per_item(client, settings, "worker", 1))
+    client.set(keys.reaper_lock, worker.name, px=int(settings.WORKER_DEAD_AFTER_S * 1000))  # as Reaper.sweep holds it
+    assert_declared("reaper", per_item(client, settings, "reaper", 1))
+
+    # RTTM at the demo's shape: 18 partitions reporting every 2 s, trades through six stages, some in flight.
+    settings.RTTM_FINALIZE_GRACE_S = 0
+    seconds = 60
+    metrics = [
+        rttm_queue(now - seconds * 1000 + t * 2000, produced=t * 10, consumed=t * 9, partition=p)
+        for t in range(seconds // 2)
+        for p in range(18)
+    ]
+    done = pipeline_trades(300, seed=3, start=now - seconds * 1000)
+    in_flight = [e for e in pipeline_trades(40, seed=4, start=now - 5_000) if e["event_key"][-1] in "012"]
+    items = {TRADE.name: done + in_flight, QUEUE.name: metrics}
+    assert rttm_apply.apply(client, settings, stored_batch(client, settings, "d" * 32, [], **items), items, now)
+    assert_declared("rttm.active", per_item(client, settings, "rttm.active", 300 + 40))  # due, and in flight
+    assert_declared("rttm.queues", per_item(client, settings, "rttm.queues", 18))
+    assert_declared("rttm.queue_trend", per_item(client, settings, "rttm.queue_trend", seconds // 10))
+    assert Ticker(settings, client, "budget-ticker").tick(now + 1000) is not None
+    sketches = usage(client, settings.KEY_PREFIX)["rttm.latency"].keys
+    assert sketches >= (seconds // 10) * 5  # per 10 s: end to end and the stages with a predecessor
+    assert_declared("rttm.latency", per_item(client, settings, "rttm.latency", sketches))
+    assert_declared("rttm.fixed", per_item(client, settings, "rttm.fixed", 1))
+    assert unbounded_keys(settings) == []

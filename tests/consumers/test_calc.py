@@ -111,13 +111,6 @@ def run(client: redis.Redis, settings: Settings, batches: list[list[dict]], batc
     return views
 
 
-@pytest.fixture
-def client(settings: Settings) -> redis.Redis:
-    c = redis.Redis.from_url(settings.redis_url)
-    yield c
-    c.close()
-
-
 def random_ticks(seed: int, n: int, span_ms: int = 200_000) -> list[dict]:
     rng = random.Random(seed)
     out = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import uuid
@@ -12,7 +13,7 @@ import orjson
 import pytest
 import redis
 
-from services.common.keys import Keys
+from services.common.keys import TERM_MARK, Keys
 from services.common.settings import Settings
 from services.consumers.rttm import alerts, sketch
 from services.consumers.rttm import apply as rttm_apply
@@ -74,13 +75,6 @@ def queue(t: int, produced: int, consumed: int, partition: int = 0) -> dict[str,
     return {"event_key": uuid.uuid4().hex, "service_name": "validation", "topic_name": "trade-captured",
             "partition": partition, "produced_offset": produced, "consumed_offset": consumed,
             "snapshot_time": t, "received_at": float(t)}  # fmt: skip
-
-
-@pytest.fixture
-def client(settings: Settings) -> redis.Redis:
-    c = redis.Redis.from_url(settings.redis_url)
-    yield c
-    c.close()
 
 
 def tick(settings: Settings, client: redis.Redis, now: int = NOW, name: str = "w1") -> dict[str, Any]:
@@ -312,3 +306,25 @@ def test_stages_past_the_cap_get_no_sketch(client: redis.Redis, settings: Settin
     assert int(client.hget(keys.rttm_late, "stages_over_cap")) > 0
     stages = {k.decode().split(":")[-2] for k in client.scan_iter(match=keys.rttm_latency("*", 0)[:-1] + "*")}
     assert stages == {s.decode() for s in client.smembers(keys.rttm_stages)}
+
+
+def test_a_trade_hash_left_unreadable_is_dropped_and_the_ticker_goes_on(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What an earlier version let a client write (an event in the `~term` field, issue 13) stays in Redis
+    across an upgrade until it expires: it is measured as nothing, once, not retried (and failed) every tick."""
+    client = redis.Redis.from_url(settings.redis_url)
+    keys = Keys(settings.KEY_PREFIX)
+    now = NOW
+    client.hset(keys.rttm_trade("TX1"), mapping={"a1": f"{now}|leaderboard-service|LEADERBOARD_UPDATED|SUCCESS",
+                                                  TERM_MARK: f"{now}|s|X|OK"})  # fmt: skip
+    client.zadd(keys.rttm_due, {"TX1": now})
+    ticker = Ticker(settings, client, "t")
+
+    with caplog.at_level(logging.ERROR):
+        snaps = [ticker.tick(now + 1000 * s) for s in (1, 2)]
+
+    assert all(snap is not None for snap in snaps)
+    assert client.zcard(keys.rttm_due) == 0
+    assert [r.getMessage() for r in caplog.records].count("rttm.trade_unreadable") == 1
+    client.close()

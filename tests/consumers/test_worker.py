@@ -4,8 +4,11 @@ stop requests around RQ's own signal handlers."""
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +24,8 @@ from services.common.embedded import free_port
 from services.common.jobs import job_queue
 from services.common.keys import Keys
 from services.common.settings import Settings
-from services.consumers import context
+from services.consumers import context, metrics
+from services.consumers.tasks import count_rttm
 from services.consumers.worker import make_worker, readiness
 from services.orchestrator_api.app import create_app
 from tests.consumers.test_calc import T0, assert_same_view, comparable, reference, tick
@@ -196,3 +200,60 @@ def test_worker_process_stopped_as_soon_as_it_has_started_exits_cleanly(settings
         assert "Traceback" not in log.read_text()
     finally:
         stack.stop_all()
+
+
+# A stop signal lands between two bytecodes of the main thread, here inside logging's own loop over its
+# loggers (what RQ's start runs when redis-py sets a level). The handler must not create a logger there.
+SIGNAL_DURING_LOGGING = """
+import logging, signal, sys, threading
+from services.common.logging import configure_logging
+from services.consumers.worker import catch_stop
+from services.orchestrator_api.flusher import Flusher
+stop = threading.Event()
+catch_stop(stop)
+configure_logging("worker", "INFO", "json")
+handlers = [signal.getsignal(signal.SIGTERM)]
+flusher = Flusher.__new__(Flusher)
+flusher.stop = threading.Event()
+flusher.install_signal_handlers()
+handlers.append(signal.getsignal(signal.SIGTERM))
+for handler in handlers:
+    for i, _ in enumerate(logging.Logger.manager.loggerDict.values()):
+        if i == 0:  # once: a second signal makes the flusher leave at once
+            handler(signal.SIGTERM, None)
+assert stop.is_set() and flusher.stop.is_set()
+"""
+
+
+def test_a_stop_signal_inside_loggings_own_loop_only_sets_the_flag() -> None:
+    done = subprocess.run([sys.executable, "-c", SIGNAL_DURING_LOGGING], capture_output=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+
+
+def _series(name: str) -> dict[tuple[str, ...], float]:
+    return {
+        tuple(s.labels.values()): s.value for family in REGISTRY.collect() for s in family.samples if s.name == name
+    }
+
+
+def test_services_clients_name_make_a_bounded_number_of_metric_series(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every new service name was a series in every worker for good: a client sending new ones grew them all."""
+    cap = 5  # this test's own cap and label sets, so the series other tests count are theirs
+    monkeypatch.setattr(metrics, "RTTM_DLQ_LABELS", metrics.BoundedLabels(cap))
+    monkeypatch.setattr(metrics, "RTTM_ERRORS_LABELS", metrics.BoundedLabels(cap))
+    names = [f"svc-{uuid.uuid4().hex}" for _ in range(4 * cap)]
+    dlq_before, errors_before = _series("mdstack_rttm_dlq_total"), _series("mdstack_rttm_errors_total")
+
+    count_rttm(
+        {
+            "dlq": [{"service_name": n} for n in names],
+            "error": [{"service_name": n, "error_type": "DB_TIMEOUT"} for n in names],
+        }
+    )
+
+    dlq, errors = _series("mdstack_rttm_dlq_total"), _series("mdstack_rttm_errors_total")
+    assert set(dlq) - set(dlq_before) <= {(n,) for n in names[:cap]} | {(metrics.OTHER,)}
+    assert set(errors) - set(errors_before) <= {(n, "DB_TIMEOUT") for n in names[:cap]} | {(metrics.OTHER,) * 2}
+    assert sum(dlq.values()) - sum(dlq_before.values()) == len(names)
+    assert sum(errors.values()) - sum(errors_before.values()) == len(names)
+    assert dlq[(metrics.OTHER,)] - dlq_before.get((metrics.OTHER,), 0) == len(names) - cap

@@ -8,11 +8,19 @@ import time
 import httpx
 import pytest
 import redis
+from rq import Queue
 
+from services.common.embedded import free_port
 from services.common.keys import Keys
+from services.common.scripts import register
 from services.common.settings import Settings
+from services.consumers import context
+from services.consumers.reaper import Reaper
+from services.consumers.worker import make_worker
+from services.orchestrator_api.app import create_app
 from services.orchestrator_api.flusher import Flusher
-from tests.factories import make_tick
+from tests.factories import make_tick, stored_batch
+from tests.servers import serve
 
 pytestmark = pytest.mark.anyio
 
@@ -82,3 +90,62 @@ async def test_more_pending_items_than_the_bound_get_429(api: httpx.AsyncClient,
     after = await api.post("/ingest/ticks", json=retried)
     assert after.status_code == 200
     assert after.json()["accepted"] == 120
+
+
+def test_items_waiting_for_the_workers_over_their_bound_get_503_until_a_worker_runs_them(
+    settings: Settings, client: redis.Redis
+) -> None:
+    """Queued work is bounded in items, not only in jobs: one job of 5,000 ticks costs what 5,000 of one do."""
+    settings.INGEST_MAX_QUEUED_ITEMS = 10
+    settings.INGEST_MAX_QUEUED_JOBS = 1_000
+    settings.INGEST_MAX_BACKLOG = 10_000
+    settings.API_PORT = free_port()
+    keys = Keys(settings.KEY_PREFIX)
+    with (
+        serve(create_app(settings), settings.API_PORT) as url,
+        httpx.Client(base_url=url, auth=(settings.INGEST_USERNAME, settings.INGEST_PASSWORD)) as api,
+    ):
+        first = api.post("/ingest/ticks", json=[make_tick(event_id=f"q{i}") for i in range(11)])
+        assert first.json()["accepted"] == 11  # one job of 11 items takes the count past its bound
+        assert client.get(keys.queued) == b"11"
+
+        refused = api.post("/ingest/tick", json=make_tick(event_id="late"))
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "3"
+        assert "11 items wait for the workers (INGEST_MAX_QUEUED_ITEMS=10)" in refused.json()["detail"]
+        assert api.get("/system").json()["queued_items"] == 11
+
+        make_worker(context.configure(settings)).work(burst=True)
+        assert client.get(keys.queued) == b"0"  # the batch's deletion took its items off
+        deadline = time.monotonic() + 5
+        while (retry := api.post("/ingest/tick", json=make_tick(event_id="late"))).status_code == 503:
+            assert time.monotonic() < deadline, retry.json()
+            time.sleep(0.1)
+        assert retry.json()["accepted"] == 1
+
+
+def test_a_batch_deleted_twice_takes_its_items_off_once(settings: Settings, client: redis.Redis) -> None:
+    keys = Keys(settings.KEY_PREFIX)
+    stored_batch(client, settings, "d" * 32, [make_tick(event_id=f"d{i}") for i in range(3)])
+    client.hset(keys.batch("d" * 32), "n", 3)
+    client.set(keys.queued, 5)
+    done = register(client, "batch_done")
+    assert [done(keys=[keys.batch("d" * 32), keys.queued]) for _ in range(2)] == [3, 0]
+    assert client.get(keys.queued) == b"2"
+
+
+def test_a_count_left_over_with_no_job_anywhere_is_settled_by_the_reaper(
+    settings: Settings, client: redis.Redis
+) -> None:
+    """A batch that expired unread leaves its items counted; with no job left to read a batch, they are not."""
+    keys = Keys(settings.KEY_PREFIX)
+    queue = Queue(settings.QUEUE_NAME, connection=client)
+    reaper = Reaper(settings, client, make_worker(context.configure(settings), name="settler"))
+    client.set(keys.queued, 7)
+    job = queue.enqueue("services.consumers.tasks.process_batch", batch_id="e" * 32)
+
+    assert reaper.settle_queued() == 0  # a job is queued: its batch may still be there
+    assert client.get(keys.queued) == b"7"
+    job.delete()
+    assert reaper.settle_queued() == 7
+    assert client.get(keys.queued) == b"0"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -245,13 +244,6 @@ def test_retention_deletes_in_chunks_until_none_is_left(settings: Settings, monk
 
 
 # --- GET /symbols/{id}/candles -----------------------------------------------------------
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(settings.redis_url)
-    yield c
-    c.close()
 
 
 def minute_ticks(minutes: range, *, price: float = 10.0, tag: str = "t") -> list[dict]:

@@ -23,6 +23,15 @@ def update(symbol: str, version: int, price: float) -> dict:
     return {"symbol": symbol, "view": {"symbol": symbol, "version": version, "price": price}, "ts": T0}
 
 
+def calc_a_batches(settings: Settings, symbol: str, n: int) -> None:
+    """Apply `n` batches of one tick of `symbol` with calc-a, as workers do: its views may then go up to version n."""
+    client = redis.Redis.from_url(settings.redis_url)
+    for i in range(n):
+        ticks = [tick(i, T0 + i, 1.0 + i, 1.0, symbol)]
+        calc_a.apply(client, settings, stored_batch(client, settings, f"{symbol}-{i}", ticks), ticks)
+    client.close()
+
+
 async def test_agg_update_requires_the_internal_token(api: httpx.AsyncClient, settings: Settings) -> None:
     no_token = await api.post("/internal/agg-update", json=update("AAA", 1, 1.0))
     wrong = await api.post("/internal/agg-update", json=update("AAA", 1, 1.0), headers={"x-internal-token": "nope"})
@@ -41,6 +50,7 @@ async def test_agg_update_keeps_only_the_newest_version(api: httpx.AsyncClient, 
     pubsub = client.pubsub()
     pubsub.subscribe(settings.PUBSUB_CHANNEL)
     pubsub.get_message(timeout=1)
+    calc_a_batches(settings, "AAA", 2)
 
     first = await api.post("/internal/agg-update", json=[update("AAA", 2, 20.0)], headers=headers)
     stale = await api.post("/internal/agg-update", json=update("AAA", 1, 10.0), headers=headers)
@@ -54,6 +64,50 @@ async def test_agg_update_keeps_only_the_newest_version(api: httpx.AsyncClient, 
     assert [(m["type"], m["data"]["view"]["version"]) for m in messages] == [("symbol.updated", 2)]
     pubsub.close()
     client.close()
+
+
+@pytest.mark.parametrize("version", [2**63 - 1, 2**53])
+async def test_a_view_version_past_2_53_is_refused_naming_it(
+    api: httpx.AsyncClient, settings: Settings, version: int
+) -> None:
+    """Lua compares versions as doubles: past 2**53 a real next version can be "equal", and the symbol froze."""
+    headers = {"x-internal-token": settings.INTERNAL_TOKEN}
+    calc_a_batches(settings, "AAA", 1)
+
+    huge = await api.post("/internal/agg-update", json=update("AAA", version, 99.0), headers=headers)
+    real = await api.post("/internal/agg-update", json=update("AAA", 1, 1.0), headers=headers)
+
+    assert huge.status_code == 422
+    assert [e["field"] for e in huge.json()["detail"]] == ["body.view"]
+    assert "`version` must be an integer from 0 to 2**53-1" in huge.json()["detail"][0]["message"]
+    assert real.json() == {"published": 1, "stale": 0}
+
+
+async def test_a_view_version_ahead_of_calc_a_is_refused_and_later_views_still_publish(
+    api: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Only calc-a numbers views: a version it has not reached would hide every view it makes until then."""
+    headers = {"x-internal-token": settings.INTERNAL_TOKEN}
+    calc_a_batches(settings, "AAA", 2)
+
+    ahead = await api.post(
+        "/internal/agg-update", json=[update("AAA", 1, 1.0), update("AAA", 3, 99.0)], headers=headers
+    )
+    no_state = await api.post("/internal/agg-update", json=update("BBB", 1, 1.0), headers=headers)
+    real = await api.post("/internal/agg-update", json=update("AAA", 2, 2.0), headers=headers)
+
+    assert ahead.status_code == 422
+    assert ahead.json()["detail"] == [
+        {
+            "field": "body.1.view.version",
+            "message": "version 3 is ahead of calc-a's version 2 of AAA: views are numbered by calc-a, and a "
+            "version past it would hide every later view; nothing was stored",
+        }
+    ]
+    assert no_state.status_code == 422
+    assert "calc-a's version 0 of BBB" in no_state.json()["detail"][0]["message"]
+    assert real.json() == {"published": 1, "stale": 0}
+    assert (await api.get("/symbols/AAA")).json()["price"] == 2.0
 
 
 async def test_agg_update_validates_its_body(api: httpx.AsyncClient, settings: Settings) -> None:

@@ -261,7 +261,7 @@ async def test_headline_figures_on_prometheus_metrics(api: httpx.AsyncClient, se
 
     text = (await api.get("/metrics")).text
 
-    assert 'mdstack_rttm_latency_ms{quantile="0.5",stage="end_to_end"} 100' in text.replace(".0\n", "\n")
+    assert 'mdstack_rttm_end_to_end_latency_ms{quantile="0.5"} 100' in text.replace(".0\n", "\n")
     assert 'mdstack_rttm_errors_window{service="pms-core-service"} 1.0' in text
     assert "mdstack_rttm_stuck_trades 0.0" in text
     assert REGISTRY.get_sample_value("mdstack_rttm_events_total", {"kind": "trade"}) - before == 6

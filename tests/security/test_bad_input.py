@@ -149,6 +149,8 @@ TICK_CASES: list[tuple[dict[str, Any], str, str]] = [
     ({"source": "sim\u0301"}, "source", "String should match pattern"),
     ({"event_id": "id\u00e9"}, "event_id", "String should match pattern"),
     ({"event_id": "id\r\n"}, "event_id", "String should match pattern"),
+    ({"event_id": "~term"}, "event_id", "String should match pattern"),  # internal names start with ~ or @
+    ({"event_id": "@trade|t|1|7|svc"}, "event_id", "String should match pattern"),
     ({"event_id": "id\u0000"}, "event_id", "String should match pattern"),
 ]
 
@@ -252,7 +254,8 @@ async def test_values_on_their_bounds_are_accepted(api: httpx.AsyncClient, setti
         make_item("/ingest/ticks", symbol="A"),
         make_item("/ingest/ticks", symbol="Z9._-" * 6 + "AB"),
         make_item("/ingest/ticks", source="s" * 64),
-        make_item("/ingest/ticks", event_id=printable[:128]),
+        make_item("/ingest/ticks", event_id="0" + printable[:127]),  # any printable after a letter or digit
+        make_item("/ingest/ticks", event_id="z" + (printable * 2)[:127]),
         make_item("/ingest/ticks", event_id=printable[-10:] * 12),
     ]
 
@@ -270,26 +273,45 @@ NOT_JSON_TYPES = [
     "application/jsonx",
     "text/json",
 ]
-JSON_TYPES = ["application/json; charset=utf-8", "Application/JSON", None]  # None: no Content-Type at all
+JSON_TYPES = ["application/json; charset=utf-8", "Application/JSON", " application/json ;charset=utf-8"]
 
 
 async def test_body_that_is_not_declared_json_is_415_on_every_route(api: httpx.AsyncClient, settings: Settings) -> None:
-    for path in INGEST:
+    for path in [*INGEST, "/internal/agg-update"]:
         for content_type in NOT_JSON_TYPES:
-            content = orjson.dumps(as_body(path, make_item(path)))
-            response = await api.post(path, content=content, headers={"content-type": content_type})
+            content = orjson.dumps(as_body(path, make_item(path)) if path in INGEST else [])
+            headers = {"content-type": content_type, "x-internal-token": settings.INTERNAL_TOKEN}
+            response = await api.post(path, content=content, headers=headers)
 
             assert response.status_code == 415, (path, content_type, response.text)
             assert content_type in response.json()["detail"]
     assert redis_keys(settings) == NOTHING
 
 
-async def test_json_declared_any_usual_way_or_not_at_all_is_read(api: httpx.AsyncClient) -> None:
+async def test_body_without_a_content_type_is_415_naming_the_expected_one(
+    api: httpx.AsyncClient, settings: Settings
+) -> None:
+    """A cross-site page can POST without a Content-Type (no CORS preflight), with Basic credentials the browser
+    has cached: only a request that declares application/json, which a browser must ask first to send, counts."""
+    for path in [*INGEST, "/internal/agg-update"]:
+        content = orjson.dumps(as_body(path, make_item(path)) if path in INGEST else [])
+        headers = {"x-internal-token": settings.INTERNAL_TOKEN}
+        response = await api.post(path, content=content, headers=headers)
+
+        assert "content-type" not in response.request.headers
+        assert response.status_code == 415, (path, response.text)
+        assert response.json() == {
+            "error": "unsupported_media_type",
+            "detail": "Content-Type application/json is required; the request has none",
+        }
+    assert redis_keys(settings) == NOTHING
+
+
+async def test_json_declared_any_usual_way_is_read(api: httpx.AsyncClient) -> None:
     for path in INGEST:
         for content_type in JSON_TYPES:
             content = orjson.dumps(as_body(path, make_item(path)))
-            headers = {"content-type": content_type} if content_type else {}
-            response = await api.post(path, content=content, headers=headers)
+            response = await api.post(path, content=content, headers={"content-type": content_type})
 
             assert response.json()["accepted"] == 1, (path, content_type, response.text)
 
@@ -355,7 +377,7 @@ async def test_trade_events_without_an_id_count_once_by_their_natural_key(
 
     assert response.json() == {"accepted": 2, "duplicates": 1, "rejected": []}
     svc = event["service_name"]
-    assert redis_keys(settings)["flush"] == {"trade": [f"trade:trades:1:7:{svc}", f"trade:trades:1:8:{svc}"]}
+    assert redis_keys(settings)["flush"] == {"trade": [f"@trade|trades|1|7|{svc}", f"@trade|trades|1|8|{svc}"]}
 
 
 async def test_partial_batch_stores_exactly_its_valid_items_and_forgets_the_bad_ones(

@@ -3,17 +3,18 @@
 -- entry, realtime envelope) or not in at all.
 -- KEYS: batch, flush stream, history, accepted (items by kind), backlog (items
 --       not yet in Postgres; the flusher takes them off, see flush_ack.lua),
---       symbols (zset by last tick), then per kind of the commit: its dedup
---       set of the current window bucket and of the one before.
+--       symbols (zset by last tick), queued (items whose batch waits for its
+--       job; batch_done.lua takes them off), then per kind of the commit: its
+--       dedup set of the current window bucket and of the one before.
 -- ARGV: batch id, history maxlen, channel, dedup expire-at (unix s), now (ms),
 --       symbols idle before (ms), max symbols, number of kinds K, K kind names,
 --       number of requests R, R item counts, then per item: kind index (1..K),
 --       digest, record json, envelope ('' for none), symbol ('' for none).
 -- A request whose ticks would bring the number of known symbols over the cap
 -- is refused whole. The batch is a hash; its `items` field a JSON object of
--- arrays by kind: {"tick": [...], "trade": [...]}.
+-- arrays by kind: {"tick": [...], "trade": [...]}, its `n` field their count.
 -- Returns one flag per item: 1 accepted, 0 duplicate, -1 refused (symbol cap).
-local bkey, fstream, hist, stats, backlog, symbols = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local bkey, fstream, hist, stats, backlog, symbols, queued = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local bid, hmax, chan, expire_at = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, idle_before, max_symbols = ARGV[5], ARGV[6], tonumber(ARGV[7])
 local nkinds = tonumber(ARGV[8])
@@ -65,7 +66,7 @@ for r = 1, nrequests do
     if not admitted[r] then
       flags[#flags + 1] = -1
     else
-      local cur, prev = KEYS[5 + 2 * k], KEYS[6 + 2 * k]
+      local cur, prev = KEYS[6 + 2 * k], KEYS[7 + 2 * k]
       local digest = ARGV[i + 1]
       if redis.call('SISMEMBER', prev, digest) == 0 and redis.call('SADD', cur, digest) == 1 then
         touched[cur] = true
@@ -93,8 +94,9 @@ if #order > 0 then
     redis.call('HINCRBY', stats, kind, #by_kind[kind])
   end
   local body = '{' .. table.concat(parts, ',') .. '}'
-  redis.call('HSET', bkey, 'items', body)
+  redis.call('HSET', bkey, 'items', body, 'n', accepted)
   redis.call('XADD', fstream, '*', 'batch', bid, 'items', body, 'n', accepted)
   redis.call('INCRBY', backlog, accepted)
+  redis.call('INCRBY', queued, accepted)
 end
 return flags

@@ -16,26 +16,29 @@ from typing import Any
 import orjson
 import redis
 
-from services.common.keys import Keys
+from services.common.keys import END_TO_END_STAGE, MARK, TERM_MARK, Keys
+from services.common.logging import get_logger
 from services.common.scripts import register
 from services.common.settings import Settings
 from services.consumers.rttm import sketch
 from services.consumers.rttm.apply import SUCCESS
 
+log = get_logger(__name__)
 BUCKET_MS = 10_000
-END_TO_END = "end_to_end"
 PER_TICK = 2000  # trades measured per call, so a backlog is worked off in slices
 
 
 def parse_events(fields: dict[bytes, bytes]) -> tuple[list[tuple[int, str, str, str, str]], int]:
-    """(time, event_key, service, type, status) sorted, and the terminal mark (0 if none)."""
+    """(time, event_key, service, type, status) sorted, and the terminal mark (0 if none).
+
+    Raises ValueError for a hash in no shape `rttm_apply.lua` writes."""
     events = []
     term = 0
     for raw_key, raw_value in fields.items():
         key, value = raw_key.decode(), raw_value.decode()
-        if key == "~term":
+        if key == TERM_MARK:
             term = int(value)
-        elif not key.startswith("~"):
+        elif not key.startswith(MARK):
             t, service, type_, status = value.split("|", 3)
             events.append((int(float(t)), key, service, type_, status))
     events.sort()
@@ -47,7 +50,7 @@ def latencies(events: list[tuple[int, str, str, str, str]], term: int) -> dict[s
     for before, after in zip(events, events[1:], strict=False):
         out[after[2]].append(float(after[0] - before[0]))
     if term == SUCCESS and len(events) > 1:
-        out[END_TO_END].append(float(events[-1][0] - events[0][0]))
+        out[END_TO_END_STAGE].append(float(events[-1][0] - events[0][0]))
     return out
 
 
@@ -64,7 +67,11 @@ def finalize_due(client: redis.Redis, settings: Settings, now_ms: float) -> int:
         hashes = pipe.execute()
     work: list[list[Any]] = []
     for trade_id, fields in zip(ids, hashes, strict=True):
-        events, term = parse_events(fields)
+        try:
+            events, term = parse_events(fields)
+        except ValueError as exc:  # e.g. left by an earlier version: measured as nothing, not retried every tick
+            log.error("rttm.trade_unreadable", trade_id=trade_id[:128], error=str(exc)[:200])
+            events, term = [], 0
         if not events:  # expired before it was measured
             work.append([trade_id, 0, []])
             continue

@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 
-from services.common.keys import Keys
+from services.common.keys import END_TO_END_STAGE, Keys
 from services.common.settings import Settings
 from services.consumers.rttm import sketch
 from services.consumers.rttm.apply import SECOND_MS, TREND_BUCKET_MS
@@ -132,8 +132,8 @@ def compute(client: redis.Redis, settings: Settings, now_ms: float) -> dict[str,
             "late_events": int(late or 0),
         },
         "latency_ms": {
-            "stages": {s: q for s, q in latency.items() if s != "end_to_end"},
-            "end_to_end": latency.get("end_to_end", sketch.quantiles({})),
+            "stages": {s: q for s, q in latency.items() if s != END_TO_END_STAGE},
+            "end_to_end": latency.get(END_TO_END_STAGE, sketch.quantiles({})),
         },
         "pipeline": {
             "partitions": partitions,

@@ -54,10 +54,22 @@ def _schema(kind: Kind) -> dict[str, Any]:
     return kind.model.model_json_schema(ref_template="#/components/schemas/{model}")
 
 
+JSON = "application/json"
+
+
+def require_json(request: Request) -> None:
+    """415 unless the body is declared JSON. A browser posts text/plain, a form or no Content-Type at all
+    cross-site without a CORS preflight, with any Basic credentials it has cached; application/json it
+    cannot send without asking first."""
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        raise HTTPException(415, detail=f"Content-Type {JSON} is required; the request has none")
+    if content_type.split(";")[0].strip().lower() != JSON:
+        raise HTTPException(415, detail=f"Content-Type must be {JSON}, not {content_type!r}")
+
+
 async def read_json(request: Request, max_bytes: int) -> Any:
-    content_type = request.headers.get("content-type", "")
-    if content_type.split(";")[0].strip().lower() not in ("application/json", ""):
-        raise HTTPException(415, detail=f"Content-Type must be application/json, not {content_type!r}")
+    require_json(request)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise HTTPException(413, detail=f"body is {declared} bytes; the limit is {max_bytes} bytes")

@@ -3,6 +3,10 @@
 The body is read by the route, not by FastAPI: FastAPI reads and validates a declared body before it runs
 the router's dependencies, so the token check would come after an unbounded read, and a caller without
 the token would get validation errors back.
+
+A view's `version` is calc-a's count of the batches applied to its symbol, and the newest version wins;
+so a version that no worker made (past the symbol's calc-a count, or past MAX_VERSION) would hide every
+later view of the symbol. It is refused with 422, and nothing of the request is stored.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, field_validator
 
@@ -23,6 +27,8 @@ from services.orchestrator_api.routes.ingest import ERRORS, read_json
 from services.orchestrator_api.security import TOKEN_REFUSED, check_internal_token
 from services.orchestrator_api.state import StateDep
 
+MAX_VERSION = 2**53 - 1  # exact as a Lua number (views.lua compares versions) and in the dashboard's JavaScript
+
 router = APIRouter(
     prefix="/internal",
     tags=["internal"],
@@ -33,7 +39,10 @@ router = APIRouter(
 
 class AggUpdate(BaseModel):
     symbol: Symbol
-    view: dict[str, Any] = Field(description="View W; must carry an integer `version`")
+    view: dict[str, Any] = Field(
+        description="View W; must carry an integer `version` (calc-a's count of its symbol's batches): "
+        "from 0 to 2**53-1 and not past the symbol's calc-a count"
+    )
     ts: JsonInt = Field(ge=0, le=INT64_MAX, description="Event time (epoch ms) of the latest tick in the view")
 
     @field_validator("view")
@@ -41,8 +50,8 @@ class AggUpdate(BaseModel):
     def _storable(cls, view: dict[str, Any]) -> dict[str, Any]:
         # Both go to Redis as they are: the version as a script argument, the view as JSON.
         version = view.get("version", 0)
-        if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= INT64_MAX:
-            raise ValueError(f"`version` must be an integer from 0 to 2**63-1, not {str(version)[:40]!r}")
+        if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= MAX_VERSION:
+            raise ValueError(f"`version` must be an integer from 0 to 2**53-1, not {str(version)[:40]!r}")
         try:
             orjson.dumps(view)
         except orjson.JSONEncodeError as exc:
@@ -81,12 +90,24 @@ async def agg_update(request: Request, state: StateDep) -> AggResult:
     for item in items:
         data = {"symbol": item.symbol, "view": item.view, "ts": item.ts}
         env = envelope("symbol.updated", data, symbol=item.symbol)
-        keys.append(state.keys.view(item.symbol))
+        keys += (state.keys.view(item.symbol), state.keys.sym_state(item.symbol)["agg"])
         args += (item.view.get("version", 0), orjson.dumps(item.view), env)
         size += len(env)
     args[0] = realtime.history_maxlen(settings, size / len(items)) if items else settings.SSE_HISTORY
-    ids = await register(state.redis, "views")(keys=keys, args=args) if items else []
+    ok, *ids = await register(state.redis, "views")(keys=keys, args=args) if items else [1]
+    if not ok:
+        index, current = ids
+        raise _ahead(items[index], index if isinstance(payload, list) else None, current)
     published = sum(1 for i in ids if i)
     metrics.VIEWS.labels("published").inc(published)
     metrics.VIEWS.labels("stale").inc(len(ids) - published)
     return AggResult(published=published, stale=len(ids) - published)
+
+
+def _ahead(item: AggUpdate, index: int | None, current: int) -> HTTPException:
+    field = "body." + ("" if index is None else f"{index}.") + "view.version"
+    message = (
+        f"version {item.view.get('version', 0)} is ahead of calc-a's version {current} of {item.symbol}: views are "
+        "numbered by calc-a, and a version past it would hide every later view; nothing was stored"
+    )
+    return HTTPException(422, detail=[{"field": field, "message": message}])

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from sqlalchemy import func, select
 
 from services.common.db import rttm_alerts, rttm_dlq_events, rttm_error_events, rttm_trade_events
+from services.common.keys import MARK
 from services.common.schemas import ErrorBody
 from services.orchestrator_api.errors import BAD_PARAMETER
 from services.orchestrator_api.security import API_KEY_REFUSED, check_api_key
@@ -96,7 +97,7 @@ async def trade(trade_id: TradeIdPath, state: StateDep) -> dict[str, Any]:
     }
     for raw_key, raw_value in live.items():  # accepted, not flushed yet
         key = raw_key.decode()
-        if key.startswith("~") or key in events:
+        if key.startswith(MARK) or key in events:
             continue
         t, service, type_, status = raw_value.decode().split("|", 3)
         events[key] = {"event_key": key, "service_name": service, "event_type": type_, "event_status": status,
@@ -157,7 +158,7 @@ async def stuck(state: StateDep, limit: Limit = 100) -> dict[str, Any]:
     trades = []
     for (trade_id, score), fields in zip(found, hashes, strict=True):
         last = max(
-            (v.decode().split("|", 3) for k, v in fields.items() if not k.startswith(b"~")),
+            (v.decode().split("|", 3) for k, v in fields.items() if not k.startswith(MARK.encode())),
             key=lambda parts: float(parts[0]),
             default=None,
         )

@@ -15,8 +15,9 @@ router = APIRouter(tags=["read"], dependencies=[Depends(check_api_key)])
 
 @router.get("/system")
 async def system(state: StateDep) -> dict[str, Any]:
-    """RQ queue depth by state, batches and items waiting for the flusher, items accepted since start (by kind),
-    and Redis: memory used, and the steady state it levels off at per key family at the current rate."""
+    """RQ queue depth by state, batches and items waiting for the flusher, items waiting for the workers,
+    items accepted since start (by kind), and Redis: memory used, and the steady state it levels off at per
+    key family at the current rate."""
     figures = await metrics.queue_figures(state.redis, state.settings)
     accepted = {k.decode(): int(v) for k, v in (await state.redis.hgetall(state.keys.accepted)).items()}
     rates = state.rate_meter.rates(accepted, await state.redis.zcard(state.keys.symbols))
@@ -24,6 +25,7 @@ async def system(state: StateDep) -> dict[str, Any]:
         "queue": figures["queue"],
         "flush_backlog": figures["flush_backlog"],
         "unflushed_items": figures["unflushed_items"],
+        "queued_items": figures["queued_items"],
         "ingest": {"accepted_total": sum(accepted.values()), "accepted_by_kind": accepted},
         "redis": await budget.redis_report(state.redis, state.settings, rates),
     }
