@@ -8,9 +8,9 @@ import time
 import httpx
 import pytest
 import redis
-from rq import Queue
 
 from services.common.embedded import free_port
+from services.common.jobs import job_queue
 from services.common.keys import Keys
 from services.common.scripts import register
 from services.common.settings import Settings
@@ -139,7 +139,7 @@ def test_a_count_left_over_with_no_job_anywhere_is_settled_by_the_reaper(
 ) -> None:
     """A batch that expired unread leaves its items counted; with no job left to read a batch, they are not."""
     keys = Keys(settings.KEY_PREFIX)
-    queue = Queue(settings.QUEUE_NAME, connection=client)
+    queue = job_queue(settings, client)
     reaper = Reaper(settings, client, make_worker(context.configure(settings), name="settler"))
     client.set(keys.queued, 7)
     job = queue.enqueue("services.consumers.tasks.process_batch", batch_id="e" * 32)

@@ -279,5 +279,5 @@ async def test_commit_survives_redis_losing_its_script_cache(settings: Settings)
     assert flags == [1, 1, 1]
     stored = [t["event_id"] for batch in queued_batches(settings) for t in batch]
     assert sorted(stored) == ["ns0", "ns1", "ns2"]  # once: the attempt that met NOSCRIPT stored nothing
-    assert len(Queue(settings.QUEUE_NAME, connection=client)) == 1  # and left no job without a batch
+    assert len(job_queue(settings, client)) == 1  # and left no job without a batch
     client.close()
