@@ -172,6 +172,9 @@ class Settings(BaseSettings):
     PUBLIC_READS: bool = False  # reads (REST, /stream, the dashboard) open to anyone on purpose: the public demo
     VIEWER_USERNAME: str | None = None  # the dashboard login (HTTP Basic at the gateway) when reads are private
     VIEWER_PASSWORD: str | None = None
+    # Production refuses a REDIS_URL without a password unless this says, on purpose, that the Redis is reachable on a
+    # private network alone (Render Key Value's internal URL carries no password unless internal auth is turned on).
+    REDIS_ALLOW_NO_PASSWORD: bool = False
     # /health/readiness answers are reused this long (seconds): a flood of probes costs one check (common/health.py).
     READINESS_CACHE_S: float = 1.0
 
@@ -251,7 +254,11 @@ class Settings(BaseSettings):
                 "MDSTACK_ENV=production with private reads needs the dashboard login: "
                 "set VIEWER_USERNAME and VIEWER_PASSWORD (or PUBLIC_READS=true)"
             )
-        if self.REDIS_URL is not None and not redis_url_has_password(self.REDIS_URL):
+        if (
+            self.REDIS_URL is not None
+            and not redis_url_has_password(self.REDIS_URL)
+            and not self.REDIS_ALLOW_NO_PASSWORD
+        ):
             raise ValueError(
                 "MDSTACK_ENV=production and REDIS_URL carries no password: "
                 "use redis://:PASSWORD@host:6379/0 (or rediss://) with requirepass set on the server"

@@ -159,6 +159,12 @@ def test_production_accepts_a_redis_url_with_a_password(url: str) -> None:
     assert Settings(**{**PRIVATE, "MDSTACK_ENV": "production", "REDIS_URL": url}).REDIS_URL == url
 
 
+def test_production_takes_a_redis_without_a_password_only_when_told_so_on_purpose() -> None:
+    values = {**PRIVATE, "MDSTACK_ENV": "production", "REDIS_URL": "redis://red-internal:6379"}
+    assert Settings(**values, REDIS_ALLOW_NO_PASSWORD=True).REDIS_URL == "redis://red-internal:6379"
+    assert refusal(**values).startswith("MDSTACK_ENV=production and REDIS_URL carries no password")
+
+
 def test_production_refuses_cors_for_any_origin() -> None:
     for origins in ("*", "https://md.example, *"):
         assert refusal(**{**PRIVATE, "MDSTACK_ENV": "production", "CORS_ORIGINS": origins}) == (
