@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -256,7 +257,11 @@ def parse_command(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> argparse.
 def settings_from(env: dict[str, str]) -> Settings:
     """The Settings a process with exactly this environment would get (the test's own env aside)."""
     values = {k: v for k, v in env.items() if k in Settings.model_fields}
-    return Settings(**values)  # type: ignore[arg-type]
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k in Settings.model_fields}  # e.g. CI's REDIS_URL
+    try:
+        return Settings(**values)  # type: ignore[arg-type]
+    finally:
+        os.environ.update(saved)
 
 
 def url_of(text: str) -> tuple[int, str]:
@@ -508,7 +513,8 @@ def test_compose_passes_the_read_settings_and_no_key_to_the_browser() -> None:
         assert re.fullmatch(rf"\$\{{{name}:-[^}}]*\}}", shared[name]), f"{name} cannot be set from the environment"
     assert interpolate(shared["PUBLIC_READS"]) == "false"
     assert interpolate(shared["CORS_ORIGINS"]) != "*"
-    assert "VIEWER_PASSWORD" not in DEMO_SECRETS or interpolate(shared["VIEWER_PASSWORD"]) == ""
+    # Empty by default, and both together: a user name without its password is refused.
+    assert interpolate(shared["VIEWER_USERNAME"]) == interpolate(shared["VIEWER_PASSWORD"]) == ""
     dashboard = compose_env("dashboard")
     assert not {k for k in dashboard if "KEY" in k or "PASSWORD" in k or "TOKEN" in k}, "a secret in the browser"
 
@@ -679,7 +685,11 @@ def test_render_commands_are_mdstack_commands(field_name: str, monkeypatch: pyte
         assert argv[0] == "mdstack"
         assert argv[1] in readme_commands()
         parse_command(argv[1:], monkeypatch)
-        assert service["buildCommand"] == "pip install ."
+        # The hashed lock, then mdstack itself (tests/supply_chain/test_lock.py checks the lock).
+        assert (
+            service["buildCommand"]
+            == "pip install --require-hashes --no-deps -r requirements/prod.txt && pip install --no-deps ."
+        )
     assert found
 
 
