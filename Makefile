@@ -32,8 +32,8 @@ demo: install frontend
 	$(BIN)/mdstack up
 
 lint: install
-	$(BIN)/ruff check services tests bench
-	$(BIN)/ruff format --check services tests bench
+	$(BIN)/ruff check services tests bench deploy/tools
+	$(BIN)/ruff format --check services tests bench deploy/tools
 	$(BIN)/mypy services/common
 
 frontend-test:
