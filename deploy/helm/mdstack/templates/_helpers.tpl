@@ -71,23 +71,75 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- printf "%s://%s" (ternary "https" "http" .Values.ingress.tls.enabled) .Values.ingress.host }}
 {{- end }}
 
+{{/* The credentials every process gets: the reads' (API key, viewer login) only while reads are private. */}}
+{{- define "mdstack.credentialNames" -}}
+{{- $names := list "INGEST_USERNAME" "INGEST_PASSWORD" "INTERNAL_TOKEN" }}
+{{- if not .Values.publicReads }}
+{{- $names = concat $names (list "API_KEY" "VIEWER_USERNAME" "VIEWER_PASSWORD") }}
+{{- end }}
+{{- toYaml $names }}
+{{- end }}
+
+{{/* Name -> value of the chart-made Secret (YAML), from secrets.* */}}
+{{- define "mdstack.chartSecrets" -}}
+{{- $s := .Values.secrets }}
+{{- $all := dict
+  "INGEST_USERNAME" $s.ingestUsername
+  "INGEST_PASSWORD" $s.ingestPassword
+  "INTERNAL_TOKEN" $s.internalToken
+  "API_KEY" $s.apiKey
+  "VIEWER_USERNAME" $s.viewerUsername
+  "VIEWER_PASSWORD" $s.viewerPassword
+}}
+{{- $out := dict }}
+{{- range $name := include "mdstack.credentialNames" . | fromYamlArray }}
+{{- $_ := set $out $name (index $all $name) }}
+{{- end }}
+{{- toYaml $out }}
+{{- end }}
+
 {{/*
-Secret env of every container: credentials and the Redis/Postgres URLs. Every process needs the three
-credentials because MDSTACK_ENV=production refuses their demo defaults; API_KEY is optional.
+Refuse to render what would not be secure: missing or short credentials (the services refuse them too, but only
+once the pods start), a Redis URL without a password, a missing server URL.
+*/}}
+{{- define "mdstack.checkValues" -}}
+{{- if not (or .Values.externalRedis.url .Values.externalRedis.existingSecret) }}
+{{- fail "externalRedis.url or externalRedis.existingSecret is required (the chart does not run Redis)" }}
+{{- end }}
+{{- if not (or .Values.externalPostgresql.url .Values.externalPostgresql.existingSecret) }}
+{{- fail "externalPostgresql.url or externalPostgresql.existingSecret is required (the chart does not run Postgres)" }}
+{{- end }}
+{{- if and (not .Values.externalRedis.existingSecret) (not (regexMatch "^rediss?://[^@/]*:[^@/]+@" .Values.externalRedis.url)) }}
+{{- fail "externalRedis.url must carry a password (redis://:PASSWORD@host:6379/0): Redis without AUTH lets anyone who reaches it run jobs on the workers" }}
+{{- end }}
+{{- if not .Values.secrets.existingSecret }}
+{{- $values := dict "INGEST_USERNAME" "ingestUsername" "INGEST_PASSWORD" "ingestPassword" "INTERNAL_TOKEN" "internalToken" "API_KEY" "apiKey" "VIEWER_USERNAME" "viewerUsername" "VIEWER_PASSWORD" "viewerPassword" }}
+{{- range $name, $value := include "mdstack.chartSecrets" . | fromYaml }}
+{{- $field := printf "secrets.%s" (index $values $name) }}
+{{- if not $value }}
+{{- fail (printf "%s is required (%s; or set secrets.existingSecret)%s" $field $name (ternary "" ", unless publicReads=true" (has $name (list "INGEST_USERNAME" "INGEST_PASSWORD" "INTERNAL_TOKEN")))) }}
+{{- end }}
+{{- if and (has $name (list "INGEST_PASSWORD" "INTERNAL_TOKEN" "API_KEY" "VIEWER_PASSWORD")) (lt (len (toString $value)) 12) }}
+{{- fail (printf "%s is shorter than 12 characters" $field) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Secret env of every container: credentials and the Redis/Postgres URLs. Every process gets the credentials
+because MDSTACK_ENV=production refuses missing or demo ones.
 */}}
 {{- define "mdstack.secretEnv" -}}
 {{- $secret := include "mdstack.secretName" . }}
 {{- $keys := .Values.secrets.existingSecretKeys }}
 {{- $external := ne .Values.secrets.existingSecret "" }}
-{{- range $name := list "INGEST_USERNAME" "INGEST_PASSWORD" "INTERNAL_TOKEN" "API_KEY" }}
+{{- range $name := include "mdstack.credentialNames" . | fromYamlArray }}
 - name: {{ $name }}
   valueFrom:
     secretKeyRef:
       name: {{ $secret }}
       key: {{ ternary (index $keys $name) $name $external }}
-      {{- if eq $name "API_KEY" }}
-      optional: true
-      {{- end }}
 {{- end }}
 - name: REDIS_URL
   valueFrom:
@@ -123,7 +175,9 @@ helm.sh/hook-delete-policy: before-hook-creation
 
 {{/*
 Pod spec shared by the Deployments and the migration Job:
-(dict "root" $ "component" "api" "args" (list ...) "port" 8000 "portName" "http" "values" $.Values.api)
+(dict "root" $ "component" "api" "args" (list ...) "port" 8000 "portName" "http" "metricsPort" 9100
+ "values" $.Values.api); metricsPort only for the API and the gateway (the others serve health and metrics on
+ "port", their --metrics-port)
 */}}
 {{- define "mdstack.podSpec" -}}
 {{- $root := .root }}
@@ -153,12 +207,22 @@ containers:
       - name: {{ .portName }}
         containerPort: {{ .port }}
         protocol: TCP
+      {{- with .metricsPort }}
+      - name: metrics
+        containerPort: {{ . }}
+        protocol: TCP
+      {{- end }}
     {{- end }}
     envFrom:
       - configMapRef:
           name: {{ include "mdstack.configMapName" $root }}
     env:
       {{- include "mdstack.secretEnv" $root | trim | nindent 6 }}
+      {{- with .metricsPort }}
+      # /metrics, /docs and /openapi.json on this port only, off the public one.
+      - name: METRICS_PORT
+        value: {{ . | quote }}
+      {{- end }}
       {{- range $name, $value := .values.config }}
       - name: {{ $name }}
         value: {{ $value | quote }}
