@@ -114,8 +114,10 @@ def test_run_feeder_in_process_with_a_duration(api_url: str, settings: Settings)
         return await asyncio.wait_for(run_feeder(settings, options, Stopper()), RUN_TIMEOUT_S)
 
     summary = asyncio.run(go())
-    assert summary.sent == 100  # ticks due in [0, 0.5 s) at 200/s
-    assert (summary.acknowledged, summary.errors, summary.exit_code) == (100, 0, 0)
+    # 100 ticks are due in [0, 0.5 s) at 200/s; a busy machine sends fewer on time and counts the rest as missed.
+    assert summary.sent + summary.missed == 100
+    assert summary.sent > 0
+    assert (summary.acknowledged, summary.errors, summary.exit_code) == (summary.sent, 0, 0)
     assert summary.interrupted is False
 
 
