@@ -7,6 +7,7 @@ at start-up, so by the time a service runs both URLs are set.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
 from pydantic import ValidationError, field_validator, model_validator
@@ -118,6 +119,19 @@ class Settings(BaseSettings):
     SSE_MAX_PER_IP: int = 50  # open /stream connections from one client address (429 past it); 0 = no limit
     SSE_MAX_CLIENTS: int = 10_000  # open /stream connections in one gateway process; 0 = no limit
 
+    # Gateway: who may read, where clients really are (doc/security-gateway.md).
+    # PUBLIC_READS / VIEWER_USERNAME / VIEWER_PASSWORD are names.md's; the secrets helper adds the same three
+    # fields with the production checks: on merge keep one definition of each.
+    PUBLIC_READS: bool = False  # reads open to anyone on purpose (the public demo); also when API_KEY is unset
+    VIEWER_USERNAME: str | None = None  # the dashboard login the gateway asks for when reads are private
+    VIEWER_PASSWORD: str | None = None
+    # Peers whose X-Forwarded-For names the client (comma list of IPs/CIDRs, e.g. the ingress pods' network);
+    # anyone else is the client. Per-client limits count an IPv6 client per /64 (one host's whole block).
+    TRUSTED_PROXIES: str = "127.0.0.1,::1"
+    # A Last-Event-ID replay reads and re-parses up to SSE_HISTORY events: this many per client per minute
+    # (429 + Retry-After past it; 0 = no limit). A reconnecting dashboard replays once per reconnect.
+    SSE_REPLAYS_PER_MIN: int = 30
+
     # Feeder.
     SYMBOLS: str = "BTCUSDT,ETHUSDT,SOLUSDT,XAUUSD,EURUSD"
     TPS: float = 50.0
@@ -173,6 +187,18 @@ class Settings(BaseSettings):
             raise ValueError(f"RETENTION_EVERY_S must be 0 (off) or more, got {self.RETENTION_EVERY_S}")
         return self
 
+    @field_validator("TRUSTED_PROXIES")
+    @classmethod
+    def _proxies_are_networks(cls, value: str) -> str:
+        for entry in (e.strip() for e in value.split(",")):
+            if not entry:
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"TRUSTED_PROXIES: {entry[:64]!r} is not an IP address or CIDR") from None
+        return value
+
     @model_validator(mode="after")
     def _refuse_demo_secrets_in_production(self) -> Settings:
         if self.is_production:
@@ -196,6 +222,15 @@ class Settings(BaseSettings):
     @property
     def cors_origins(self) -> list[str]:
         return [o.strip() for o in self.CORS_ORIGINS.split(",") if o.strip()]
+
+    @property
+    def trusted_proxies(self) -> list[str]:
+        return [p.strip() for p in self.TRUSTED_PROXIES.split(",") if p.strip()]
+
+    @property
+    def reads_are_public(self) -> bool:
+        """Reads need no credentials: declared public, or no read key to require (refused in production)."""
+        return self.PUBLIC_READS or not self.API_KEY
 
     @property
     def symbols(self) -> list[str]:

@@ -18,7 +18,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=settings.GATEWAY_PORT)
     args = parser.parse_args(argv)
     configure_logging("gateway", settings.LOG_LEVEL)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False)
+    # proxy_headers off: the app resolves X-Forwarded-For itself, from TRUSTED_PROXIES only (limits.py).
+    uvicorn.run(
+        create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False, proxy_headers=False
+    )
     return 0
 
 
