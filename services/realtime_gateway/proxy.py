@@ -85,6 +85,8 @@ def upstream_params(query: QueryParams) -> tuple[tuple[str, str], ...]:
 
 class ReadProxy:
     def __init__(self, settings: Settings) -> None:
+        self.timeout_s = TIMEOUT_S
+        self.max_body_bytes = MAX_BODY_BYTES
         self.headers = {"accept": "application/json"}
         if settings.API_KEY:
             self.headers["x-api-key"] = settings.API_KEY
@@ -99,11 +101,11 @@ class ReadProxy:
     async def forward(self, path: str, query: QueryParams) -> Response:
         target, params = upstream_path(path), upstream_params(query)
         try:
-            with anyio.fail_after(TIMEOUT_S):
+            with anyio.fail_after(self.timeout_s):
                 return await self._get(target, params)
-        except TimeoutError:
+        except (TimeoutError, httpx.TimeoutException):
             metrics.PROXIED.labels("timeout").inc()
-            raise UpstreamFailed(f"the API did not answer within {TIMEOUT_S:g} s", status=504) from None
+            raise UpstreamFailed(f"the API did not answer within {self.timeout_s:g} s", status=504) from None
         except httpx.HTTPError as exc:
             metrics.PROXIED.labels("unreachable").inc()
             log.warning("gateway.api_unreachable", path=target, error=f"{type(exc).__name__}: {exc}")
@@ -118,9 +120,9 @@ class ReadProxy:
             body = bytearray()
             async for chunk in upstream.aiter_bytes():
                 body += chunk
-                if len(body) > MAX_BODY_BYTES:
+                if len(body) > self.max_body_bytes:
                     metrics.PROXIED.labels("too_large").inc()
-                    raise UpstreamFailed(f"the API's answer is larger than {MAX_BODY_BYTES} bytes")
+                    raise UpstreamFailed(f"the API's answer is larger than {self.max_body_bytes} bytes")
             headers = {name: upstream.headers[name] for name in PASSED_HEADERS if name in upstream.headers}
         metrics.PROXIED.labels("answered").inc()
         return Response(bytes(body), status_code=upstream.status_code, headers=headers)

@@ -56,9 +56,12 @@ def make_env(type_: str = "tick.received", *, symbol: str | None = "BTCUSDT", **
 
 
 @asynccontextmanager
-async def in_process(settings: Settings, base_url: str = "http://gateway") -> AsyncIterator[httpx.AsyncClient]:
-    """The gateway with its lifespan, over ASGI: for answers that are not streams (ASGITransport buffers)."""
-    app = create_app(settings)
+async def in_process(
+    settings: Settings | FastAPI, base_url: str = "http://gateway"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The gateway (or this app of it) with its lifespan, over ASGI: for answers that are not streams
+    (ASGITransport buffers)."""
+    app = settings if isinstance(settings, FastAPI) else create_app(settings)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=base_url) as client:
             yield client
