@@ -19,7 +19,7 @@ from typing import Annotated
 
 import anyio
 import redis.asyncio as aioredis
-from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
@@ -195,7 +195,11 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get(
         "/api/{path:path}", tags=["dashboard"], dependencies=VIEWER, responses={**PROXY_RESPONSES, **LOGIN_REFUSED}
     )
-    async def api_read(path: str, request: Request, state: StateDep) -> Response:
+    async def api_read(
+        path: Annotated[str, Path(description="A read path of the API", examples=["symbols", "rttm/metrics"])],
+        request: Request,
+        state: StateDep,
+    ) -> Response:
         """The API's read endpoints (`/api/symbols`, `/api/rttm/metrics`, ...), same origin, with the read key
         added by the gateway: the dashboard's only way to the API."""
         return await state.proxy.forward(path, request.query_params)

@@ -88,7 +88,8 @@ class Guarded:
         self.login = login
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.login.required:
+        # Other methods go on to StaticFiles' 405: a login prompt would promise them an answer.
+        if scope["type"] == "http" and self.login.required and scope["method"] in ("GET", "HEAD"):
             try:
                 await self.login.check(Request(scope))
             except GatewayError as exc:

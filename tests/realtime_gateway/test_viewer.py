@@ -144,3 +144,12 @@ async def test_a_private_stream_runs_with_the_viewer_login(
 )
 def test_basic_credentials_parse_only_well_formed_headers(header: str | None, parsed: object) -> None:
     assert basic_credentials(header) == parsed
+
+
+async def test_other_methods_on_the_dashboards_files_are_405_not_a_login_prompt(
+    settings: Settings, tmp_path: Path
+) -> None:
+    async with in_process(private(settings, tmp_path)) as client:
+        for method in ("POST", "TRACE", "DELETE"):
+            for path in ("/", "/index.html", "/config.json", "/stream"):
+                assert (await client.request(method, path)).status_code == 405, (method, path)
