@@ -55,8 +55,10 @@ class Settings(BaseSettings):
     GATEWAY_PORT: int = 8001
     # Where workers post views; defaults to this machine's API.
     API_URL: str | None = None
-    # Browser origins allowed to read the API ("*" or a comma list), and the API's URL as browsers see it.
-    CORS_ORIGINS: str = "*"
+    # Browser origins allowed to read the API and the gateway's /stream (a comma list; empty: none, the
+    # dashboard served by the gateway is same-origin; "*" refused in production), and the API's URL as
+    # browsers see it.
+    CORS_ORIGINS: str = ""
     PUBLIC_API_URL: str | None = None
     FRONTEND_DIST: str | None = None  # built dashboard the gateway serves at / (default: frontend/dist)
     # Health/metrics port of processes without an HTTP API (worker, flusher); 0 = off.
