@@ -5,7 +5,9 @@ GatewayError
 ├── LoginRequired       -> 401 + WWW-Authenticate: reads are private (viewer.py)
 ├── NotProxied          -> 404: a path the read proxy does not forward (proxy.py)
 ├── TooManyStreams      -> 429 + Retry-After: over a connection limit (limits.py)
-├── TooManyReplays      -> 429 + Retry-After: over SSE_REPLAYS_PER_MIN (limits.py)
+├── RateLimited         -> 429 + Retry-After (seconds until the client's budget has room)
+│   ├── TooManyReplays  -> over SSE_REPLAYS_PER_MIN (limits.py)
+│   └── TooManyLogins   -> too many wrong viewer logins from one client (viewer.py)
 └── UpstreamFailed      -> 502 / 504: the API did not answer the read proxy usably (proxy.py)
 """
 
@@ -73,15 +75,21 @@ class TooManyStreams(GatewayError):
     retry_after_s = 5
 
 
-class TooManyReplays(GatewayError):
-    """Over SSE_REPLAYS_PER_MIN Last-Event-ID replays from one client (limits.py)."""
-
+class RateLimited(GatewayError):
     status = 429
     error = "too_many_requests"
 
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class TooManyReplays(RateLimited):
+    """Over SSE_REPLAYS_PER_MIN Last-Event-ID replays from one client (limits.py)."""
+
+
+class TooManyLogins(RateLimited):
+    """Over viewer.LOGIN_FAILURES_PER_MIN wrong logins from one client: guessing stops here (viewer.py)."""
 
 
 class UpstreamFailed(GatewayError):

@@ -69,36 +69,51 @@ class StreamLimits:
             del self.open[client]
 
 
-class ReplayLimits:
-    """A token bucket per client: `per_min` replays, refilled at `per_min` a minute."""
+class PerMinute:
+    """A token bucket per client: `per_min` tokens, refilled evenly at `per_min` a minute; 0 = no limit."""
 
     def __init__(self, per_min: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.per_min = per_min
         self.clock = clock
         self.buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, at)
 
-    def take(self, client: str) -> None:
-        """Spend one replay of `client`, or raise TooManyReplays (429) with the seconds until the next one."""
+    def wait_s(self, client: str) -> int:
+        """0 if `client` has a token now, else the seconds until it has one."""
+        if not self.per_min:
+            return 0
+        tokens = self._tokens(client, self.clock())
+        return 0 if tokens >= 1.0 else math.ceil((1.0 - tokens) * 60.0 / self.per_min)
+
+    def spend(self, client: str) -> None:
         if not self.per_min:
             return
         now = self.clock()
-        tokens, at = self.buckets.get(client, (float(self.per_min), now))
-        tokens = min(float(self.per_min), tokens + (now - at) * self.per_min / 60.0)
-        if tokens < 1.0:
-            metrics.REFUSED.labels("replays_per_min").inc()
-            wait = math.ceil((1.0 - tokens) * 60.0 / self.per_min)
-            raise TooManyReplays(
-                f"{client} replayed {self.per_min} times in the last minute (SSE_REPLAYS_PER_MIN); "
-                f"retry in {wait} s, or connect without Last-Event-ID",
-                retry_after_s=wait,
-            )
-        self.buckets[client] = (tokens - 1.0, now)
+        self.buckets[client] = (max(0.0, self._tokens(client, now) - 1.0), now)
         if len(self.buckets) > MAX_TRACKED:
             self._forget_full(now)
             if len(self.buckets) > MAX_TRACKED:  # that many clients at once: start over rather than grow
                 self.buckets.clear()
 
+    def _tokens(self, client: str, now: float) -> float:
+        tokens, at = self.buckets.get(client, (float(self.per_min), now))
+        return min(float(self.per_min), tokens + (now - at) * self.per_min / 60.0)
+
     def _forget_full(self, now: float) -> None:
         """Drop buckets that have refilled: they are the same as no entry."""
-        rate = self.per_min / 60.0
-        self.buckets = {c: (t, a) for c, (t, a) in self.buckets.items() if t + (now - a) * rate < self.per_min}
+        self.buckets = {c: v for c, v in self.buckets.items() if self._tokens(c, now) < self.per_min}
+
+
+class ReplayLimits(PerMinute):
+    """SSE_REPLAYS_PER_MIN Last-Event-ID replays per client."""
+
+    def take(self, client: str) -> None:
+        """Spend one replay of `client`, or raise TooManyReplays (429) with the seconds until the next one."""
+        wait = self.wait_s(client)
+        if wait:
+            metrics.REFUSED.labels("replays_per_min").inc()
+            raise TooManyReplays(
+                f"{client} replayed {self.per_min} times in the last minute (SSE_REPLAYS_PER_MIN); "
+                f"retry in {wait} s, or connect without Last-Event-ID",
+                retry_after_s=wait,
+            )
+        self.spend(client)

@@ -11,7 +11,7 @@ import pytest
 
 from services.common.settings import Settings
 from services.realtime_gateway.app import create_app
-from services.realtime_gateway.viewer import basic_credentials
+from services.realtime_gateway.viewer import LOGIN_FAILURES_PER_MIN, basic_credentials
 from tests.realtime_gateway.helpers import Gateway, Publisher, in_process, open_stream
 from tests.realtime_gateway.sse import fields
 
@@ -153,3 +153,19 @@ async def test_other_methods_on_the_dashboards_files_are_405_not_a_login_prompt(
         for method in ("POST", "TRACE", "DELETE"):
             for path in ("/", "/index.html", "/config.json", "/stream"):
                 assert (await client.request(method, path)).status_code == 405, (method, path)
+
+
+async def test_guessing_stops_after_too_many_wrong_logins_from_one_client(settings: Settings, tmp_path: Path) -> None:
+    guesser = {"x-forwarded-for": "198.51.100.7"}  # the in-process client is 127.0.0.1: a trusted proxy
+    async with in_process(private(settings, tmp_path)) as client:
+        for _ in range(LOGIN_FAILURES_PER_MIN + 5):  # no credentials: the browser's first request, not a guess
+            assert (await client.get("/config.json", headers=guesser)).status_code == 401
+        for i in range(LOGIN_FAILURES_PER_MIN):
+            wrong = await client.get("/config.json", headers={**guesser, **basic(LOGIN[0], f"guess-{i}")})
+            assert wrong.status_code == 401
+        right_guess = await client.get("/config.json", headers={**guesser, **basic(*LOGIN)})
+        someone_else = await client.get("/config.json", headers={"x-forwarded-for": "198.51.100.8"}, auth=LOGIN)
+    assert right_guess.status_code == 429  # refused before any comparison: a right guess looks like a wrong one
+    assert right_guess.headers["retry-after"] == "3"  # 20 a minute: one more in 3 s
+    assert right_guess.json()["detail"] == "20 wrong viewer logins in a minute; retry in 3 s"
+    assert someone_else.status_code == 200
