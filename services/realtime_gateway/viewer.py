@@ -11,6 +11,11 @@ open (probes and Prometheus hold no viewer login).
 
 Private with no viewer login configured fails closed: every guarded request
 is refused, naming the settings to set (production refuses to start so).
+
+Guessing is slowed per client (limits.py's client key): after
+LOGIN_FAILURES_PER_MIN wrong logins in a minute, the client's requests with
+credentials get 429 + Retry-After before any comparison, so a right guess
+cannot be told from a wrong one until its budget refills.
 """
 
 from __future__ import annotations
@@ -26,11 +31,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from services.common.logging import get_logger
 from services.common.schemas import ErrorBody
 from services.common.settings import Settings
-from services.realtime_gateway.errors import GatewayError, LoginRequired
+from services.realtime_gateway import metrics
+from services.realtime_gateway.errors import GatewayError, LoginRequired, TooManyLogins
+from services.realtime_gateway.limits import PerMinute, client_key
 
 log = get_logger(__name__)
+LOGIN_FAILURES_PER_MIN = 20  # wrong logins per client a minute: a person mistyping never gets near it
+WRONG = "the viewer login (HTTP Basic) is missing or wrong"
 LOGIN_REFUSED: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "Reads are private and the viewer login is missing or wrong"}
+    401: {"model": ErrorBody, "description": "Reads are private and the viewer login is missing or wrong"},
+    429: {"model": ErrorBody, "description": "Too many wrong viewer logins from this client; see Retry-After"},
 }
 
 
@@ -40,6 +50,7 @@ class ViewerLogin:
         self.username = (settings.VIEWER_USERNAME or "").encode()
         self.password = (settings.VIEWER_PASSWORD or "").encode()
         self.configured = bool(self.username and self.password)
+        self.failures = PerMinute(LOGIN_FAILURES_PER_MIN)
         if self.required and not self.configured:
             log.warning(
                 "gateway.viewer_login_unset",
@@ -54,12 +65,21 @@ class ViewerLogin:
         if not self.configured:
             raise LoginRequired("no viewer login is configured: set VIEWER_USERNAME and VIEWER_PASSWORD")
         given = basic_credentials(request.headers.get("authorization"))
-        user, password = given or (b"", b"")
+        if given is None:  # the browser's first request, before it asks for the login
+            raise LoginRequired(WRONG)
+        who = client_key(request.client.host if request.client else "-")
+        wait = self.failures.wait_s(who)
+        if wait:
+            metrics.LOGINS_FAILED.inc()
+            raise TooManyLogins(f"{LOGIN_FAILURES_PER_MIN} wrong viewer logins in a minute; retry in {wait} s", wait)
         # Both compared every time, constant-time, so timing tells neither which one was wrong nor how much.
-        ok_user = secrets.compare_digest(user, self.username)
-        ok_password = secrets.compare_digest(password, self.password)
-        if not (given and ok_user and ok_password):
-            raise LoginRequired("the viewer login (HTTP Basic) is missing or wrong")
+        ok_user = secrets.compare_digest(given[0], self.username)
+        ok_password = secrets.compare_digest(given[1], self.password)
+        if not (ok_user and ok_password):
+            self.failures.spend(who)
+            metrics.LOGINS_FAILED.inc()
+            log.warning("gateway.viewer_login_failed", client=who)
+            raise LoginRequired(WRONG)
 
 
 def basic_credentials(header: str | None) -> tuple[bytes, bytes] | None:
