@@ -3,7 +3,9 @@
 Needs Debian's chromium (CHROMIUM_PATH or on PATH) and the built frontend
 (`make frontend`). Where Chromium is missing the test skips, unless
 MDSTACK_REQUIRE_BROWSER=1 (CI sets it), where it fails instead.
-Screenshots go to artifacts/.
+Screenshots go to artifacts/. The stack runs public (no API_KEY: the banner
+says so) and private (API_KEY + viewer login: the page logs in, reads the API
+through the gateway's /api, and never holds the key).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from tests.servers import wait_ready
 pytestmark = pytest.mark.e2e
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "XAUUSD"]
+API_KEY = "browser-test-read-key"
+VIEWER = {"username": "viewer", "password": "viewer-password-long"}
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -46,8 +50,7 @@ def chromium() -> str:
     return path
 
 
-@pytest.fixture
-def stack(settings: Settings, tmp_path: Path) -> Iterator[Stack]:
+def running_stack(settings: Settings, tmp_path: Path, **env: str) -> Iterator[Stack]:
     s = Stack(settings, tmp_path)
     s.env.update(
         SYMBOLS=",".join(SYMBOLS),
@@ -56,13 +59,35 @@ def stack(settings: Settings, tmp_path: Path) -> Iterator[Stack]:
         TRADE_STUCK_RATE="0.2",
         RTTM_STUCK_AFTER_S="2",
         RTTM_ALERT_STUCK_TRADES="0",  # the first stuck trade fires an alert
+        **env,
     )
+    if "API_KEY" not in env:
+        s.env.pop("API_KEY", None)  # public: whatever the shell running the tests holds
     try:
         s.up()
         s.start("feeder", "--duration", "120", "--quiet")
         yield s
     finally:
         s.stop_all()
+
+
+@pytest.fixture
+def stack(settings: Settings, tmp_path: Path) -> Iterator[Stack]:
+    yield from running_stack(settings, tmp_path)
+
+
+@pytest.fixture
+def private_stack(settings: Settings, tmp_path: Path) -> Iterator[Stack]:
+    login = {"VIEWER_USERNAME": VIEWER["username"], "VIEWER_PASSWORD": VIEWER["password"]}
+    yield from running_stack(settings, tmp_path, API_KEY=API_KEY, PUBLIC_READS="false", **login)
+
+
+def watch_for_errors(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """Page errors and Content-Security-Policy refusals (Chromium reports those on the console)."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
+    return errors
 
 
 def test_dashboard_live_market_pipeline_and_gateway_restart(stack: Stack) -> None:
@@ -72,11 +97,11 @@ def test_dashboard_live_market_pipeline_and_gateway_restart(stack: Stack) -> Non
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        errors = watch_for_errors(page)
         try:
             page.goto(stack.gateway_url + "/")
             expect(page.get_by_test_id("sse-state")).to_have_text("live", timeout=15_000)
+            expect(page.get_by_test_id("public-banner")).to_have_text("public demo: anyone with this URL can read it")
 
             # The symbol list fills and prices move.
             for symbol in SYMBOLS:
@@ -120,6 +145,45 @@ def test_dashboard_live_market_pipeline_and_gateway_restart(stack: Stack) -> Non
             assert errors == []
         finally:
             page.screenshot(path=str(ARTIFACTS / "dashboard-last.png"))
+            browser.close()
+
+
+def test_private_dashboard_logs_in_reads_through_the_gateway_and_never_holds_the_key(private_stack: Stack) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    url = private_stack.gateway_url
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        try:
+            anonymous = browser.new_context().request  # (a page without a login cannot even load: the browser
+            for path in ("/", "/config.json", "/api/symbols", "/stream"):  # would prompt for it)
+                assert anonymous.get(url + path).status == 401, path
+
+            context = browser.new_context(http_credentials=VIEWER, viewport={"width": 1400, "height": 900})
+            page = context.new_page()
+            errors = watch_for_errors(page)
+            requests: list[tuple[str, dict[str, str]]] = []
+            page.on("request", lambda request: requests.append((request.url, request.headers)))
+            page.goto(url + "/")
+            expect(page.get_by_test_id("sse-state")).to_have_text("live", timeout=15_000)
+            for symbol in SYMBOLS:  # /api/symbols, through the gateway
+                expect(page.get_by_test_id(f"symbol-row-{symbol}")).to_be_visible(timeout=15_000)
+            price = page.get_by_test_id(f"symbol-price-{SYMBOLS[0]}")  # the stream, behind the same login
+            first = price.inner_text()
+            expect(price).not_to_have_text(first, timeout=10_000)
+            expect(page.get_by_test_id("history-table").locator("tbody tr").first).to_be_visible(timeout=10_000)
+            expect(page.get_by_test_id("public-banner")).to_have_count(0)
+            page.screenshot(path=str(ARTIFACTS / "dashboard-private.png"))
+
+            config = context.request.get(url + "/config.json")
+            assert config.json() == {"apiBaseUrl": "/api", "streamUrl": "/stream", "public": False}
+            assert API_KEY not in config.text()
+            assert requests, "the page made no requests"
+            assert all(u.startswith(url + "/") for u, _ in requests), [u for u, _ in requests]  # same origin only
+            assert not [u for u, headers in requests if "x-api-key" in headers or API_KEY in u]
+            assert errors == []
+        finally:
             browser.close()
 
 

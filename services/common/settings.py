@@ -7,6 +7,7 @@ at start-up, so by the time a service runs both URLs are set.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
@@ -68,8 +69,10 @@ class Settings(BaseSettings):
     GATEWAY_PORT: int = 8001
     # Where workers post views; defaults to this machine's API.
     API_URL: str | None = None
-    # Browser origins allowed to read the API ("*" or a comma list), and the API's URL as browsers see it.
-    CORS_ORIGINS: str = "*"
+    # Browser origins allowed to read the API and the gateway's /stream (a comma list; empty: none, the
+    # dashboard served by the gateway is same-origin; "*" refused in production), and the API's URL as
+    # browsers see it.
+    CORS_ORIGINS: str = ""
     PUBLIC_API_URL: str | None = None
     FRONTEND_DIST: str | None = None  # built dashboard the gateway serves at / (default: frontend/dist)
     # Health/metrics port of processes without an HTTP API (worker, flusher); 0 = off.
@@ -132,6 +135,14 @@ class Settings(BaseSettings):
     SSE_SEND_TIMEOUT_S: float = 10.0
     SSE_MAX_PER_IP: int = 50  # open /stream connections from one client address (429 past it); 0 = no limit
     SSE_MAX_CLIENTS: int = 10_000  # open /stream connections in one gateway process; 0 = no limit
+
+    # Gateway: where clients really are (doc/security-gateway.md); who may read is below, with the secrets.
+    # Peers whose X-Forwarded-For names the client (comma list of IPs/CIDRs, e.g. the ingress pods' network);
+    # anyone else is the client. Per-client limits count an IPv6 client per /64 (one host's whole block).
+    TRUSTED_PROXIES: str = "127.0.0.1,::1"
+    # A Last-Event-ID replay reads and re-parses up to SSE_HISTORY events: this many per client per minute
+    # (429 + Retry-After past it; 0 = no limit). A reconnecting dashboard replays once per reconnect.
+    SSE_REPLAYS_PER_MIN: int = 30
 
     # Feeder.
     SYMBOLS: str = "BTCUSDT,ETHUSDT,SOLUSDT,XAUUSD,EURUSD"
@@ -232,6 +243,18 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name} is shorter than {MIN_SECRET_LENGTH} characters: set a longer secret")
         return self
 
+    @field_validator("TRUSTED_PROXIES")
+    @classmethod
+    def _proxies_are_networks(cls, value: str) -> str:
+        for entry in (e.strip() for e in value.split(",")):
+            if not entry:
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"TRUSTED_PROXIES: {entry[:64]!r} is not an IP address or CIDR") from None
+        return value
+
     @model_validator(mode="after")
     def _refuse_demo_secrets_in_production(self) -> Settings:
         if self.is_production:
@@ -285,6 +308,15 @@ class Settings(BaseSettings):
     @property
     def cors_origins(self) -> list[str]:
         return [o.strip() for o in self.CORS_ORIGINS.split(",") if o.strip()]
+
+    @property
+    def trusted_proxies(self) -> list[str]:
+        return [p.strip() for p in self.TRUSTED_PROXIES.split(",") if p.strip()]
+
+    @property
+    def reads_are_public(self) -> bool:
+        """Reads need no credentials: declared public, or no read key to require (refused in production)."""
+        return self.PUBLIC_READS or not self.API_KEY
 
     @property
     def symbols(self) -> list[str]:

@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = settings.model_copy(update={"METRICS_PORT": args.metrics_port})
     configure_logging("gateway", settings.LOG_LEVEL)
-    serve(create_app(settings), args.host, args.port, args.metrics_port)
+    # proxy_headers off: the app resolves X-Forwarded-For itself, from TRUSTED_PROXIES only (limits.py).
+    serve(create_app(settings), args.host, args.port, args.metrics_port, proxy_headers=False)
     return 0
 
 

@@ -1,9 +1,10 @@
-"""The SSE gateway: `GET /stream`, health and metrics, and the dashboard at `/`.
+"""The SSE gateway: `GET /stream`, health and metrics, the dashboard at `/` and its read proxy `/api/...`.
 
 The lifespan opens one async Redis client and runs the hub (one pub/sub
 subscription for the whole process) as a task; each `/stream` request gets
 a client queue from it. Errors answer `{"error": ..., "detail": ...}`
-(see `errors.py`).
+(see `errors.py`). What browsers reach is behind the viewer login when reads
+are private (`viewer.py`); who the client is comes from `limits.py`.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from typing import Annotated
 
 import anyio
 import redis.asyncio as aioredis
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 from starlette.background import BackgroundTask
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from services.common.health import Readiness, health_routes, readiness_problems
 from services.common.logging import get_logger
@@ -35,10 +37,13 @@ from services.realtime_gateway import dashboard
 from services.realtime_gateway.conflate import parse_interval
 from services.realtime_gateway.errors import GatewayError, InvalidParameter
 from services.realtime_gateway.frames import Filters
+from services.realtime_gateway.headers import SecurityHeaders
 from services.realtime_gateway.hub import Hub
-from services.realtime_gateway.limits import StreamLimits
+from services.realtime_gateway.limits import ReplayLimits, StreamLimits, client_key
+from services.realtime_gateway.proxy import PROXY_RESPONSES, ReadProxy
 from services.realtime_gateway.response import SendClock, StreamResponse, Watchdog
 from services.realtime_gateway.stream import client_stream
+from services.realtime_gateway.viewer import LOGIN_REFUSED, ViewerLogin, require_viewer
 
 log = get_logger(__name__)
 STARTUP_WAIT_S = 5.0  # how long start-up waits for the first subscription before serving anyway
@@ -61,6 +66,8 @@ class GatewayState:
     hub: Hub
     watchdog: Watchdog
     limits: StreamLimits
+    replays: ReplayLimits
+    proxy: ReadProxy
 
 
 async def get_state(request: Request) -> GatewayState:  # async: a plain def costs a thread hop per request
@@ -68,6 +75,7 @@ async def get_state(request: Request) -> GatewayState:  # async: a plain def cos
 
 
 StateDep = Annotated[GatewayState, Depends(get_state)]
+VIEWER = [Depends(require_viewer)]  # on every route a browser reads (viewer.py)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -77,7 +85,11 @@ def create_app(settings: Settings) -> FastAPI:
         hub = Hub(client, settings)
         watchdog = Watchdog(settings.SSE_SEND_TIMEOUT_S)
         limits = StreamLimits(settings.SSE_MAX_PER_IP, settings.SSE_MAX_CLIENTS)
-        app.state.gateway = GatewayState(settings=settings, redis=client, hub=hub, watchdog=watchdog, limits=limits)
+        replays = ReplayLimits(settings.SSE_REPLAYS_PER_MIN)
+        proxy = ReadProxy(settings)
+        app.state.gateway = GatewayState(
+            settings=settings, redis=client, hub=hub, watchdog=watchdog, limits=limits, replays=replays, proxy=proxy
+        )
         task = asyncio.create_task(hub.run(), name="gateway-hub")
         watching = asyncio.create_task(watchdog.run(), name="gateway-send-watchdog")
         try:
@@ -92,6 +104,7 @@ def create_app(settings: Settings) -> FastAPI:
                 running.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await running
+            await proxy.aclose()
             await client.aclose()
             log.info("gateway.stopped")
 
@@ -102,17 +115,22 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         **docs_options(settings),
     )
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=["*"],
-        allow_methods=["GET"],
-        allow_headers=["Last-Event-ID", "Cache-Control"],
-    )
+    login = ViewerLogin(settings)
+    app.state.viewer = login
+    if settings.cors_origins:  # a dashboard on another origin (a static host) reading /stream; none by default
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET"],
+            allow_headers=["Last-Event-ID", "Cache-Control"],
+        )
+    app.add_middleware(SecurityHeaders)
+    # Outermost: who the client is (limits.py), from X-Forwarded-For of TRUSTED_PROXIES only.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
     @app.exception_handler(GatewayError)
     async def gateway_error(_request: Request, exc: GatewayError) -> JSONResponse:
-        headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
-        return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status, headers=headers)
+        return exc.response()
 
     async def readiness() -> Readiness:
         return await readiness_problems(app.state.gateway.redis, postgres="unused")
@@ -122,10 +140,15 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get(
         "/stream",
         response_class=EventSourceResponse,
+        dependencies=VIEWER,
         responses={
             200: {"content": {"text/event-stream": {}}, "description": "Envelopes as SSE events"},
             400: {"model": ErrorBody, "description": "A bad filter or Last-Event-ID"},
-            429: {"model": ErrorBody, "description": "Over SSE_MAX_PER_IP or SSE_MAX_CLIENTS; see Retry-After"},
+            **LOGIN_REFUSED,
+            429: {
+                "model": ErrorBody,
+                "description": "Over SSE_MAX_PER_IP, SSE_MAX_CLIENTS or SSE_REPLAYS_PER_MIN; see Retry-After",
+            },
         },
     )
     async def stream(
@@ -149,14 +172,17 @@ def create_app(settings: Settings) -> FastAPI:
         interval = _interval(conflate)
         ip = request.client.host if request.client else "-"
         peer = f"{ip}:{request.client.port}" if request.client else "-"
-        state.limits.acquire(ip)
+        who = client_key(ip)
+        if resume is not None:
+            state.replays.take(who)
+        state.limits.acquire(who)
         shutdown = anyio.Event()
         clock = SendClock(peer)
         state.watchdog.watch(clock)
 
         def finished() -> None:
             state.watchdog.forget(clock)
-            state.limits.release(ip)
+            state.limits.release(who)
 
         return StreamResponse(
             client_stream(state.hub, filters, resume, peer, shutdown, conflate=interval),
@@ -168,7 +194,19 @@ def create_app(settings: Settings) -> FastAPI:
             shutdown_grace_period=SHUTDOWN_GRACE_S,
         )
 
-    dashboard.mount(app, settings)
+    @app.get(
+        "/api/{path:path}", tags=["dashboard"], dependencies=VIEWER, responses={**PROXY_RESPONSES, **LOGIN_REFUSED}
+    )
+    async def api_read(
+        path: Annotated[str, Path(description="A read path of the API", examples=["symbols", "rttm/metrics"])],
+        request: Request,
+        state: StateDep,
+    ) -> Response:
+        """The API's read endpoints (`/api/symbols`, `/api/rttm/metrics`, ...), same origin, with the read key
+        added by the gateway: the dashboard's only way to the API."""
+        return await state.proxy.forward(path, request.query_params)
+
+    dashboard.mount(app, settings, login)
     split_ports(app, settings)  # outermost: /metrics and /docs on METRICS_PORT only
     return app
 

@@ -30,3 +30,14 @@ CLIENTS_DROPPED.labels("send_timeout")
 REPLAYED.labels("resume")
 REPLAYED.labels("reconnect")
 REFUSED = Counter("mdstack_gateway_streams_refused_total", "GET /stream answered 429 (limits.py)", ["limit"])
+LOGINS_FAILED = Counter(
+    "mdstack_gateway_viewer_logins_failed_total",
+    "Requests with a wrong viewer login, and those refused for too many of them (viewer.py)",
+)
+PROXIED = Counter(
+    "mdstack_gateway_api_proxied_total",
+    "Reads forwarded by /api/... to the API (proxy.py), by outcome",
+    ["outcome"],  # answered (any status from the API), unreachable, timeout, too_large
+)
+for _outcome in ("answered", "unreachable", "timeout", "too_large"):
+    PROXIED.labels(_outcome)

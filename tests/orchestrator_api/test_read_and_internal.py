@@ -10,6 +10,7 @@ import redis
 from services.common.keys import FAMILIES
 from services.common.settings import Settings
 from services.consumers import calc_a
+from services.orchestrator_api.app import create_app
 from services.orchestrator_api.budget import RateMeter
 from services.orchestrator_api.flusher import Flusher
 from tests.consumers.test_calc import T0, tick
@@ -227,16 +228,22 @@ def test_ingest_rate_is_measured_between_looks_at_the_shared_counters() -> None:
     assert later.ticks == 0.0
 
 
-async def test_browsers_on_other_origins_may_read(api: httpx.AsyncClient) -> None:
-    preflight = await api.options(
-        "/symbols",
-        headers={
-            "origin": "http://dashboard",
-            "access-control-request-method": "GET",
-            "access-control-request-headers": "x-api-key",
-        },  # fmt: skip
-    )
-    read = await api.get("/symbols", headers={"origin": "http://dashboard"})
+async def test_browsers_on_the_listed_origins_may_read(settings: Settings) -> None:
+    settings.CORS_ORIGINS = "http://dashboard"  # none by default: tests/security/test_cors.py
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://api") as api,
+    ):
+        preflight = await api.options(
+            "/symbols",
+            headers={
+                "origin": "http://dashboard",
+                "access-control-request-method": "GET",
+                "access-control-request-headers": "x-api-key",
+            },  # fmt: skip
+        )
+        read = await api.get("/symbols", headers={"origin": "http://dashboard"})
     assert preflight.status_code == 200
     assert "x-api-key" in preflight.headers["access-control-allow-headers"].lower()
-    assert read.headers["access-control-allow-origin"] == "*"
+    assert read.headers["access-control-allow-origin"] == "http://dashboard"

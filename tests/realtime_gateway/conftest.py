@@ -31,6 +31,7 @@ def _serve(app: FastAPI) -> tuple[uvicorn.Server, threading.Thread]:
         access_log=False,
         ws="none",
         lifespan="on",
+        proxy_headers=False,  # as `mdstack gateway` runs it: the app trusts X-Forwarded-For (TRUSTED_PROXIES)
         timeout_graceful_shutdown=3,
     )
     server = uvicorn.Server(config)

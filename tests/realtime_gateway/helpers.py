@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY
 from services.common.realtime import publish
 from services.common.schemas import envelope
 from services.common.settings import Settings
+from services.realtime_gateway.app import create_app
 from services.realtime_gateway.frames import CONNECTED
 from tests.realtime_gateway.sse import SSEReader
 
@@ -52,6 +53,18 @@ class Publisher:
 
 def make_env(type_: str = "tick.received", *, symbol: str | None = "BTCUSDT", **data: object) -> bytes:
     return envelope(type_, data or {"price": 100.0}, symbol=symbol)
+
+
+@asynccontextmanager
+async def in_process(
+    settings: Settings | FastAPI, base_url: str = "http://gateway"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The gateway (or this app of it) with its lifespan, over ASGI: for answers that are not streams
+    (ASGITransport buffers)."""
+    app = settings if isinstance(settings, FastAPI) else create_app(settings)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=base_url) as client:
+            yield client
 
 
 @asynccontextmanager

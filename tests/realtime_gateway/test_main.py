@@ -32,6 +32,10 @@ async def test_gateway_process_serves_a_stream_and_stops_on_sigterm_with_a_clien
         "KEY_PREFIX": settings.KEY_PREFIX,
         "PUBSUB_CHANNEL": settings.PUBSUB_CHANNEL,
         "STATE_DIR": str(tmp_path),
+        # X-Forwarded-For from this test (127.0.0.1) must count for nothing: uvicorn's own proxy_headers
+        # (FORWARDED_ALLOW_IPS, 127.0.0.1 by default) would believe it.
+        "TRUSTED_PROXIES": "10.0.0.0/8",
+        "SSE_MAX_PER_IP": "1",
     }
     log = tmp_path / "gateway.log"
     with log.open("wb") as out:
@@ -53,7 +57,9 @@ async def test_gateway_process_serves_a_stream_and_stops_on_sigterm_with_a_clien
                         pass
                     assert process.poll() is None, log.read_text()
                     await anyio.sleep(0.1)
-                async with open_stream(http, "?symbols=BTCUSDT") as reader:
+                async with open_stream(http, "?symbols=BTCUSDT", {"x-forwarded-for": "198.51.100.1"}) as reader:
+                    spoofed = await http.get("/stream", headers={"x-forwarded-for": "198.51.100.2"})
+                    assert spoofed.status_code == 429, spoofed.text
                     event_id = await publisher.one()
                     assert fields(await reader.event())["id"] == event_id
                     process.send_signal(signal.SIGTERM)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio
 import pytest
 import redis.asyncio as aioredis
@@ -109,12 +111,15 @@ async def test_header_last_event_id_wins_over_the_query(gateway: Gateway, publis
                 assert fields(await reader.event())["id"] == second
 
 
-async def test_stream_allows_any_origin(gateway: Gateway, publisher: Publisher) -> None:
+async def test_stream_allows_the_origins_of_cors_origins(
+    start_gateway: Callable[[Settings], Gateway], settings: Settings
+) -> None:
+    gateway = start_gateway(settings.model_copy(update={"CORS_ORIGINS": "https://dashboard.example"}))
     with anyio.fail_after(5):
         async with gateway.http() as http:
             headers = {"Origin": "https://dashboard.example"}
             async with http.stream("GET", "/stream", headers=headers) as response:
-                assert response.headers["access-control-allow-origin"] == "*"
+                assert response.headers["access-control-allow-origin"] == "https://dashboard.example"
             preflight = await http.options(
                 "/stream",
                 headers={

@@ -42,6 +42,7 @@ from services.realtime_gateway.app import create_app as create_gateway
 from tests.consumers.test_calc import tick
 from tests.factories import stored_batch
 from tests.security.helpers import make_item, openapi
+from tests.servers import serve
 
 API_KEY = "test-api-key"
 SEEDED_TRADE = "T-SEEDED"  # read_app's trade, with a DLQ event: GET /rttm/dlq links to its trace
@@ -182,9 +183,26 @@ def read_app(served: Settings) -> FastAPI:
     return app
 
 
+VIEWER = ("viewer", "viewer-password-long")
+OPEN_ON_THE_GATEWAY = {"/health/liveness", "/health/readiness", "/metrics"}  # the rest needs the viewer login
+
+
 @pytest.fixture
-def gateway_app(served: Settings) -> FastAPI:
-    return create_gateway(served)
+def gateway_app(served: Settings, read_app: FastAPI) -> Iterator[FastAPI]:
+    """A private gateway (reads need VIEWER) whose read proxy reaches the real API on a real port, with what
+    `read_app` seeded, so proxied reads get the API's 200s."""
+    with serve(create_app(served)) as api_url:
+        login = {"VIEWER_USERNAME": VIEWER[0], "VIEWER_PASSWORD": VIEWER[1]}
+        yield create_gateway(served.model_copy(update={"API_URL": api_url, **login}))
+
+
+def refused_without_login(_ctx: Any, response: Any, case: schemathesis.Case) -> bool | None:
+    """Private reads: nothing but health and metrics answers a caller without the viewer login."""
+    if case.path in OPEN_ON_THE_GATEWAY or response.status_code == 405:
+        return None
+    assert response.status_code == 401, f"{case.method} {case.formatted_path}: {response.status_code}"
+    assert response.headers["www-authenticate"] == ['Basic realm="mdstack dashboard", charset="UTF-8"']
+    return None
 
 
 @API.include(path_regex="^/ingest/").parametrize()
@@ -212,7 +230,15 @@ def test_read_and_internal_conform_to_their_schema(
 @GATEWAY.parametrize()
 @FUZZ
 def test_gateway_http_endpoints_conform_to_their_schema(case: schemathesis.Case, gateway_app: FastAPI) -> None:
-    case.call_and_validate(app=gateway_app, **CHECKS)
+    case.call_and_validate(app=gateway_app, auth=VIEWER, **CHECKS)
+
+
+@GATEWAY.parametrize()
+@FUZZ
+def test_private_gateway_answers_nothing_but_401_without_the_login(
+    case: schemathesis.Case, gateway_app: FastAPI
+) -> None:
+    case.call_and_validate(app=gateway_app, additional_checks=[refused_without_login])
 
 
 # Stateful mode: OpenAPI links chain an answer (or what was posted) into the next call, so the fuzzer reads

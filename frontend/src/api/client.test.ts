@@ -16,24 +16,18 @@ function recorder(status = 200, body: unknown = {}) {
 }
 
 describe("ApiClient", () => {
-  it("sends x-api-key on every request when configured", async () => {
+  it("reads under the base URL and never sends a key (the gateway's proxy adds it)", async () => {
     const { calls, fetchFn } = recorder(200, { symbols: [] });
-    const api = new ApiClient("http://api:8000/", "secret", fetchFn);
+    const api = new ApiClient("http://gw:8001/api/", fetchFn);
     await api.symbols();
     await api.system().catch(() => {});
-    expect(calls.map((c) => c.url)).toEqual(["http://api:8000/symbols", "http://api:8000/system"]);
-    expect(calls.every((c) => c.headers["x-api-key"] === "secret")).toBe(true);
-  });
-
-  it("sends no key when none is configured", async () => {
-    const { calls, fetchFn } = recorder(200, { symbols: [] });
-    await new ApiClient("http://api:8000", null, fetchFn).symbols();
-    expect(calls[0]?.headers).not.toHaveProperty("x-api-key");
+    expect(calls.map((c) => c.url)).toEqual(["http://gw:8001/api/symbols", "http://gw:8001/api/system"]);
+    expect(calls.map((c) => c.headers)).toEqual([{ accept: "application/json" }, { accept: "application/json" }]);
   });
 
   it("builds the read paths with encoded ids", async () => {
     const { calls, fetchFn } = recorder(200, {});
-    const api = new ApiClient("http://api", null, fetchFn);
+    const api = new ApiClient("http://api", fetchFn);
     await api.candles("BTC/USD", "5m", 500);
     await api.history("ETHUSDT", 100);
     await api.trade("t 1");
@@ -45,17 +39,17 @@ describe("ApiClient", () => {
   });
 
   it("answers null for an unknown trade and a snapshot not computed yet", async () => {
-    expect(await new ApiClient("http://api", null, recorder(404).fetchFn).trade("x")).toBeNull();
-    expect(await new ApiClient("http://api", null, recorder(503).fetchFn).rttmMetrics()).toBeNull();
+    expect(await new ApiClient("http://api", recorder(404).fetchFn).trade("x")).toBeNull();
+    expect(await new ApiClient("http://api", recorder(503).fetchFn).rttmMetrics()).toBeNull();
   });
 
   it("raises ApiError with the API's detail", async () => {
-    const api = new ApiClient("http://api", null, recorder(401, { error: "unauthorized", detail: "bad key" }).fetchFn);
+    const api = new ApiClient("http://api", recorder(401, { error: "unauthorized", detail: "bad key" }).fetchFn);
     await expect(api.symbols()).rejects.toThrow(/401 .*bad key/);
   });
 
   it("marks an unreachable API with status 0", async () => {
-    const api = new ApiClient("http://api", null, async () => {
+    const api = new ApiClient("http://api", async () => {
       throw new TypeError("Failed to fetch");
     });
     const err = await api.symbols().catch((e: unknown) => e);

@@ -1,5 +1,6 @@
-// The read API over fetch: one place that adds `x-api-key`, a timeout, and
-// turns failures into ApiError (status 0 = the API could not be reached).
+// The read API over fetch: a timeout, and failures turned into ApiError (status 0 = the API could not be
+// reached). No key here: served by the gateway, the base is its read proxy `/api`, which adds the key
+// server side; the browser's own login (HTTP Basic) goes along with every same-origin request by itself.
 import type {
   AlertsResponse,
   CandlesResponse,
@@ -38,7 +39,6 @@ export class ApiClient {
 
   constructor(
     baseUrl: string,
-    private readonly apiKey: string | null,
     private readonly fetchFn: FetchLike = (input, init) => fetch(input, init),
   ) {
     this.base = baseUrl.replace(/\/+$/, "");
@@ -48,7 +48,6 @@ export class ApiClient {
   async get<T>(path: string, allow: readonly number[] = []): Promise<T | null> {
     const url = this.base + path;
     const headers: Record<string, string> = { accept: "application/json" };
-    if (this.apiKey) headers["x-api-key"] = this.apiKey;
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
     let response: Response;

@@ -41,6 +41,11 @@ export function App() {
         </nav>
         <SystemStrip />
       </header>
+      {dashboard.config.public && (
+        <div className="public-banner" role="note" data-testid="public-banner">
+          public demo: anyone with this URL can read it
+        </div>
+      )}
       {dashboard.apiError && (
         <ErrorPanel
           title="API unreachable"

@@ -3,7 +3,7 @@ import { makeAlert, makeSnapshot, makeView } from "../test/factories";
 import { FakeEventSource, ManualFrames, envelope } from "../test/fakes";
 import { Dashboard } from "./dashboard";
 
-const CONFIG = { apiBaseUrl: "http://api:8000", streamUrl: "http://gw:8001/stream", apiKey: "k" };
+const CONFIG = { apiBaseUrl: "http://gw:8001/api", streamUrl: "http://gw:8001/stream", public: false };
 
 function fakeApi() {
   const asked: string[] = [];

@@ -58,7 +58,7 @@ export class Dashboard {
     private readonly deps: DashboardDeps,
   ) {
     this.now = deps.now ?? Date.now;
-    this.api = new ApiClient(config.apiBaseUrl, config.apiKey, deps.fetch);
+    this.api = new ApiClient(config.apiBaseUrl, deps.fetch);
     this.coalescer = new FrameCoalescer(deps.requestFrame);
     this.market = new MarketStore(this.coalescer, (symbol) => this.onSelected(symbol));
     this.tape = new TapeStore(this.coalescer);

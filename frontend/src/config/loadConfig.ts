@@ -1,9 +1,11 @@
 // Run-time configuration: `./config.json` beside the page, never baked into the build.
+// It holds no secret: the gateway proxies the API same-origin (`/api`) and adds the read key itself.
 
 export interface DashboardConfig {
   apiBaseUrl: string;
   streamUrl: string;
-  apiKey: string | null;
+  /** Reads are open to anyone on purpose (the public demo): the page says so. */
+  public: boolean;
 }
 
 export class ConfigError extends Error {
@@ -13,19 +15,24 @@ export class ConfigError extends Error {
   }
 }
 
-/** Check a parsed config.json and resolve its URLs against the page (the gateway sends `/stream`). */
+/** Check a parsed config.json and resolve its URLs against the page (the gateway sends `/api` and `/stream`). */
 export function parseConfig(raw: unknown, pageUrl: string): DashboardConfig {
   if (typeof raw !== "object" || raw === null) throw new ConfigError("config.json is not a JSON object");
-  const { apiBaseUrl, streamUrl, apiKey } = raw as Record<string, unknown>;
+  const fields = raw as Record<string, unknown>;
+  const { apiBaseUrl, streamUrl } = fields;
   if (typeof apiBaseUrl !== "string" || !apiBaseUrl) throw new ConfigError("config.json: apiBaseUrl must be a URL");
   if (typeof streamUrl !== "string" || !streamUrl) throw new ConfigError("config.json: streamUrl must be a URL");
-  if (apiKey !== null && apiKey !== undefined && typeof apiKey !== "string") {
-    throw new ConfigError("config.json: apiKey must be a string or null");
+  if (fields.public !== undefined && typeof fields.public !== "boolean") {
+    throw new ConfigError("config.json: public must be true or false");
+  }
+  // A key here is readable by anyone who can load the page: refuse it rather than use it.
+  if ("apiKey" in fields && fields.apiKey) {
+    throw new ConfigError("config.json carries an apiKey: a read key must never reach a browser (the gateway proxies /api)");
   }
   return {
     apiBaseUrl: resolve(apiBaseUrl, pageUrl).replace(/\/+$/, ""),
     streamUrl: resolve(streamUrl, pageUrl),
-    apiKey: apiKey ? apiKey : null,
+    public: fields.public === true,
   };
 }
 

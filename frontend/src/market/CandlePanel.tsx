@@ -77,6 +77,12 @@ export function CandlePanel({ symbol }: { symbol: string | null }) {
         <div className="chart" data-testid="chart" data-interval={interval} ref={containerRef} />
         {status && <div className="chart-status">{status}</div>}
       </div>
+      <div className="small muted chart-credit">
+        Charts by{" "}
+        <a href="https://www.tradingview.com/" target="_blank" rel="noopener noreferrer">
+          TradingView Lightweight Charts
+        </a>
+      </div>
     </section>
   );
 }

@@ -41,7 +41,13 @@ export class CandleChart {
   constructor(container: HTMLElement) {
     this.chart = createChart(container, {
       autoSize: true,
-      layout: { background: { type: ColorType.Solid, color: "#131722" }, textColor: "#c7ccd6" },
+      // The library's logo comes with an inline <style>, which the page's CSP (style-src 'self') refuses;
+      // CandlePanel links TradingView in text instead (the attribution its licence asks for).
+      layout: {
+        background: { type: ColorType.Solid, color: "#131722" },
+        textColor: "#c7ccd6",
+        attributionLogo: false,
+      },
       grid: { vertLines: { color: "#1f2533" }, horzLines: { color: "#1f2533" } },
       timeScale: { timeVisible: true, secondsVisible: false, borderColor: "#2a3142" },
       rightPriceScale: { borderColor: "#2a3142" },
