@@ -136,7 +136,7 @@ class Settings(BaseSettings):
     SSE_MAX_PER_IP: int = 50  # open /stream connections from one client address (429 past it); 0 = no limit
     SSE_MAX_CLIENTS: int = 10_000  # open /stream connections in one gateway process; 0 = no limit
 
-    # Gateway: where clients really are (doc/security-gateway.md); who may read is below, with the secrets.
+    # Gateway: where clients really are (doc/security/gateway.md); who may read is below, with the secrets.
     # Peers whose X-Forwarded-For names the client (comma list of IPs/CIDRs, e.g. the ingress pods' network);
     # anyone else is the client. Per-client limits count an IPv6 client per /64 (one host's whole block).
     TRUSTED_PROXIES: str = "127.0.0.1,::1"
@@ -177,7 +177,7 @@ class Settings(BaseSettings):
     RTTM_ALERT_P99_MS: float = 2000.0  # end-to-end p99 over the window
     RTTM_ALERT_STUCK_TRADES: float = 5.0
 
-    # Secrets and who may read (doc/security-secrets.md), checked at every start: empty or short secrets never;
+    # Secrets and who may read (doc/security/credentials.md), checked at every start: empty or short secrets never;
     # in production no demo secret, no Redis without a password, and (where reads are served) no open reads by
     # accident, no private dashboard without its login. Names agreed in issue 13 (the gateway does the login).
     PUBLIC_READS: bool = False  # reads (REST, /stream, the dashboard) open to anyone on purpose: the public demo

@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGEST = re.compile(r"[a-z0-9./-]+:[\w.-]+@sha256:[0-9a-f]{64}")
-# Images no digest could be verified for from this workplace (no registry access; see doc/security-deploy.md).
+# Images no digest could be verified for from this workplace (no registry access; see doc/security/deploy.md).
 # Each stays on its tag until someone with `docker buildx imagetools inspect` pins it; remove it from here then.
 UNPINNED = {"node:20-slim", "nginxinc/nginx-unprivileged:1.27-alpine"}
 
