@@ -25,6 +25,7 @@ from services.common.db import migrate
 from services.common.embedded import EmbeddedPostgres, EmbeddedRedis
 from services.common.logging import configure_logging, get_logger, use_console
 from services.common.settings import SERVERS_FILE, get_settings
+from services.feeder.settings import FeederSettings
 
 log = get_logger(__name__)
 METRICS_BASE_PORT = 8010  # flusher /metrics on the base port, worker i on base + i, then the feeder
@@ -94,7 +95,8 @@ def child_log_format(log_format: str, stdout: TextIO) -> str:
 
 def _banner(settings, workers: int, feeder: bool, metrics_base: int) -> str:  # type: ignore[no-untyped-def]
     api = f"http://{settings.API_HOST}:{settings.API_PORT}"
-    feed = f"{settings.SYMBOLS} at {settings.TPS:g} ticks/s, {settings.TRADE_TPS:g} trades/s"
+    knobs = FeederSettings()  # the feeder's own env vars (services/feeder/settings.py)
+    feed = f"{knobs.symbols} at {knobs.tps:g} ticks/s, {knobs.trade_tps:g} trades/s"
     gateway = f"http://{settings.GATEWAY_HOST}:{settings.GATEWAY_PORT}"
     lines = [
         "",
