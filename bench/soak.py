@@ -73,7 +73,9 @@ def checked(kind: Callable[[str], N], check: Callable[[N], N]) -> Callable[[str]
     return parse
 
 
-POSITIVE_FLOAT, POSITIVE_INT, NON_NEGATIVE = checked(float, positive), checked(int, positive), checked(float, non_negative)
+POSITIVE_FLOAT = checked(float, positive)
+POSITIVE_INT = checked(int, positive)
+NON_NEGATIVE = checked(float, non_negative)
 
 
 def setting(text: str) -> tuple[str, str]:
