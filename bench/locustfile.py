@@ -53,13 +53,14 @@ from locust.env import Environment
 from locust.runners import WorkerRunner
 
 from services.common.settings import Settings
+from services.feeder.settings import FeederSettings
 from services.feeder.walk import TickGenerator
 
 log = logging.getLogger("mdstack.locust")
 
-SETTINGS = Settings()  # INGEST_USERNAME, INGEST_PASSWORD, API_KEY, SYMBOLS as the services read them
+SETTINGS = Settings()  # INGEST_USERNAME, INGEST_PASSWORD, API_KEY as the services read them
 AUTH = (SETTINGS.INGEST_USERNAME, SETTINGS.INGEST_PASSWORD)
-SYMBOLS = SETTINGS.symbols
+SYMBOLS = FeederSettings().symbol_list  # SYMBOLS as the feeder reads it
 GATEWAY_URL = os.environ.get("GATEWAY_URL", "http://127.0.0.1:8001").rstrip("/")
 BATCH = int(os.environ.get("LOCUST_BATCH", "50"))
 SSE_LISTEN_S = float(os.environ.get("LOCUST_SSE_LISTEN_S", "10"))

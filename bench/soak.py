@@ -30,8 +30,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import redis
@@ -41,7 +42,9 @@ from bench import soak_probe, soak_report
 from bench.stack import Stack, bench_settings
 from services.common.keys import DEMO_RATES, Rates
 from services.common.settings import Settings
-from services.feeder.__main__ import non_negative, positive  # the feeder's own argument checks
+from services.feeder.settings import FeederSettings, non_negative, positive  # the feeder's own value checks
+
+N = TypeVar("N", int, float)
 
 DRAIN_TIMEOUT_S = 120.0  # after the feeder stops: until Postgres and the queue have caught up
 WORKERS = 2
@@ -58,17 +61,38 @@ RESERVED = {
 }
 
 
+def checked(kind: Callable[[str], N], check: Callable[[N], N]) -> Callable[[str], N]:
+    """An argparse type: `kind(text)` passed through one of the feeder's checks."""
+
+    def parse(text: str) -> N:
+        try:
+            return check(kind(text))
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+POSITIVE_FLOAT = checked(float, positive)
+POSITIVE_INT = checked(int, positive)
+NON_NEGATIVE = checked(float, non_negative)
+
+
 def setting(text: str) -> tuple[str, str]:
     """`NAME=VALUE` of a setting the processes read, checked like the services would check it."""
     name, sep, value = text.partition("=")
     if not sep or not name:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    if name not in Settings.model_fields:
-        raise argparse.ArgumentTypeError(f"{name} is not a setting (services/common/settings.py)")
+    feeder = FeederSettings.env_names()
+    if name not in Settings.model_fields and name not in feeder:
+        raise argparse.ArgumentTypeError(f"{name} is not a setting (services/common/settings.py, feeder/settings.py)")
     if name in RESERVED:
         raise argparse.ArgumentTypeError(f"{name} is set by the bench for each run")
     try:
-        Settings(**{name: value})  # type: ignore[arg-type]
+        if name in feeder:
+            FeederSettings(**{feeder[name]: value})
+        else:
+            Settings(**{name: value})  # type: ignore[arg-type]
     except ValidationError as exc:
         raise argparse.ArgumentTypeError(f"{name}={value}: {exc.errors()[0]['msg']}") from None
     return name, value
@@ -205,11 +229,11 @@ def _lost(ticks: dict[str, int], events: dict[str, dict[str, int]], drained: flo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n")[0])
-    parser.add_argument("--minutes", type=positive(float), default=5.0, help="how long the feeder runs")
-    parser.add_argument("--tps", type=positive(float), default=DEMO_RATES.ticks, help="ticks per second, open loop")
-    parser.add_argument("--trade-tps", type=non_negative, default=DEMO_RATES.trades, help="trades per second (0: off)")
-    parser.add_argument("--batch", type=positive(int), default=10, help="ticks per POST (the demo feeder posts 1)")
-    parser.add_argument("--sample-s", type=positive(float), default=5.0, help="seconds between samples")
+    parser.add_argument("--minutes", type=POSITIVE_FLOAT, default=5.0, help="how long the feeder runs")
+    parser.add_argument("--tps", type=POSITIVE_FLOAT, default=DEMO_RATES.ticks, help="ticks per second, open loop")
+    parser.add_argument("--trade-tps", type=NON_NEGATIVE, default=DEMO_RATES.trades, help="trades per second (0: off)")
+    parser.add_argument("--batch", type=POSITIVE_INT, default=10, help="ticks per POST (the demo feeder posts 1)")
+    parser.add_argument("--sample-s", type=POSITIVE_FLOAT, default=5.0, help="seconds between samples")
     parser.add_argument("--env", type=setting, action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for every process and the projection (repeatable)")  # fmt: skip
     parser.add_argument("--json", type=Path, default=Path("soak-results.json"), help="where the JSON goes")

@@ -20,11 +20,13 @@ from typing import TextIO
 
 from honcho.manager import Manager
 from honcho.printer import Printer
+from pydantic import ValidationError
 
 from services.common.db import migrate
 from services.common.embedded import EmbeddedPostgres, EmbeddedRedis
 from services.common.logging import configure_logging, get_logger, use_console
 from services.common.settings import SERVERS_FILE, get_settings
+from services.feeder.settings import FeederSettings, explain
 
 log = get_logger(__name__)
 METRICS_BASE_PORT = 8010  # flusher /metrics on the base port, worker i on base + i, then the feeder
@@ -41,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     configure_logging("up", settings.LOG_LEVEL, settings.LOG_FORMAT)
+    try:
+        knobs = FeederSettings()  # the feeder's env vars, refused here in one line rather than by the feeder later
+    except ValidationError as exc:
+        sys.stderr.write(f"mdstack up: {explain(exc)}\n")
+        return 2
 
     state = Path(settings.STATE_DIR).resolve()
     embedded: list[EmbeddedRedis | EmbeddedPostgres] = []
@@ -79,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             manager.add_process("feeder", f"{py} -m services.feeder --metrics-port {port}", env=env)
         if settings.UP_STATUS_S > 0:
             manager.add_process("status", f"{py} -m services.up_status", env=env)
-        sys.stdout.write(_banner(settings, args.workers, not args.no_feeder, base))
+        sys.stdout.write(_banner(settings, knobs, args.workers, not args.no_feeder, base))
         sys.stdout.flush()
         manager.loop()
         return int(manager.returncode or 0)
@@ -94,9 +101,9 @@ def child_log_format(log_format: str, stdout: TextIO) -> str:
     return "console" if use_console(log_format, stdout) else "json"
 
 
-def _banner(settings, workers: int, feeder: bool, metrics_base: int) -> str:  # type: ignore[no-untyped-def]
+def _banner(settings, knobs: FeederSettings, workers: int, feeder: bool, metrics_base: int) -> str:  # type: ignore[no-untyped-def]
     api = f"http://{settings.API_HOST}:{settings.API_PORT}"
-    feed = f"{settings.SYMBOLS} at {settings.TPS:g} ticks/s, {settings.TRADE_TPS:g} trades/s"
+    feed = f"{knobs.symbols} at {knobs.tps:g} ticks/s, {knobs.trade_tps:g} trades/s"
     gateway = f"http://{settings.GATEWAY_HOST}:{settings.GATEWAY_PORT}"
     lines = [
         "",

@@ -144,21 +144,7 @@ class Settings(BaseSettings):
     # (429 + Retry-After past it; 0 = no limit). A reconnecting dashboard replays once per reconnect.
     SSE_REPLAYS_PER_MIN: int = 30
 
-    # Feeder.
-    SYMBOLS: str = "BTCUSDT,ETHUSDT,SOLUSDT,XAUUSD,EURUSD"
-    TPS: float = 50.0
-    TARGET_URL: str = "http://127.0.0.1:8000"
-    FEEDER_BATCH: int = 1  # ticks per POST; >1 uses /ingest/ticks
-    FEEDER_SOURCE: str = "sim"
-    FEEDER_MAX_INFLIGHT: int = 512
-    TRADE_TPS: float = 5.0  # trades started per second by the feeder's pipeline simulation; 0 = off
-    TRADE_FAIL_RATE: float = 0.03  # share of trades failing validation (DLQ)
-    TRADE_ERROR_RATE: float = 0.02  # share of trades hitting an error event
-    TRADE_STUCK_RATE: float = 0.005  # share of trades that stop before a terminal stage
-    TRADE_PARTITIONS: int = 3  # partitions per simulated topic
-    TRADE_LATENCY_MS: str = ""  # per-stage latency overrides, "stage=median_ms[:spread],..."
-    TRADE_LATENCY_SPREAD: float = 0.5  # lognormal spread of stage latencies
-    TRADE_METRICS_INTERVAL_S: float = 2.0  # how often each consumer reports its queue metrics
+    # Feeder: its knobs (SYMBOLS, TPS, TARGET_URL, FEEDER_*, TRADE_*) are services/feeder/settings.py.
 
     # Trade-pipeline monitoring (RTTM).
     RTTM_SUCCESS_EVENT_TYPES: str = "LEADERBOARD_UPDATED"  # a trade event of these types completes the trade
@@ -317,10 +303,6 @@ class Settings(BaseSettings):
     def reads_are_public(self) -> bool:
         """Reads need no credentials: declared public, or no read key to require (refused in production)."""
         return self.PUBLIC_READS or not self.API_KEY
-
-    @property
-    def symbols(self) -> list[str]:
-        return [s.strip() for s in self.SYMBOLS.split(",") if s.strip()]
 
     @property
     def success_event_types(self) -> frozenset[str]:

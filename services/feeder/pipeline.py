@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.settings import Settings
+from services.feeder.settings import FeederSettings
 
 SUCCESS = "SUCCESS"
 FAILED = "FAILED"
@@ -88,16 +88,16 @@ CONSUMERS = STAGES[1:]  # the Kafka-consumer services: each reports queue metric
 CAPTURE, VALIDATION, PMS_CORE, ANALYTICS, LEADERBOARD = range(1, 6)  # indices into STAGES
 TERMINAL_EVENT_TYPES = frozenset({LEADERBOARD_UPDATED, VALIDATION_FAILED})
 
-# Defaults of the knobs (env / flags; see services/feeder/__main__.py).
-# Defaults live in Settings (one place); named here for the simulation's own code and tests.
-_FIELDS = Settings.model_fields
-DEFAULT_TRADE_TPS: float = _FIELDS["TRADE_TPS"].default
-DEFAULT_FAIL_RATE: float = _FIELDS["TRADE_FAIL_RATE"].default
-DEFAULT_ERROR_RATE: float = _FIELDS["TRADE_ERROR_RATE"].default
-DEFAULT_STUCK_RATE: float = _FIELDS["TRADE_STUCK_RATE"].default
-DEFAULT_PARTITIONS: int = _FIELDS["TRADE_PARTITIONS"].default
-DEFAULT_LATENCY_SPREAD: float = _FIELDS["TRADE_LATENCY_SPREAD"].default
-DEFAULT_METRICS_INTERVAL_S: float = _FIELDS["TRADE_METRICS_INTERVAL_S"].default
+# Defaults of the knobs (env / flags): they live in FeederSettings (one place); named here for the
+# simulation's own code and tests.
+_FIELDS = FeederSettings.model_fields
+DEFAULT_TRADE_TPS: float = _FIELDS["trade_tps"].default
+DEFAULT_FAIL_RATE: float = _FIELDS["fail_rate"].default
+DEFAULT_ERROR_RATE: float = _FIELDS["error_rate"].default
+DEFAULT_STUCK_RATE: float = _FIELDS["stuck_rate"].default
+DEFAULT_PARTITIONS: int = _FIELDS["trade_partitions"].default
+DEFAULT_LATENCY_SPREAD: float = _FIELDS["trade_latency_spread"].default
+DEFAULT_METRICS_INTERVAL_S: float = _FIELDS["queue_metrics_interval"].default
 
 # Fixed shape of the simulation.
 ERROR_STOP_SHARE = 0.2  # of the trades hitting an error, the share that stops there (the rest retry and go on)

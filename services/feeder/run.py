@@ -37,13 +37,13 @@ from services.common.logging import get_logger
 from services.common.settings import Settings
 from services.feeder import metrics
 from services.feeder import pipeline as p
-from services.feeder.plan import FeederOptions, Plan
 from services.feeder.sender import (
     CONNECT_TIMEOUT_S,
     REQUEST_TIMEOUT_S,
     RetryPolicy,
     Sender,
 )
+from services.feeder.settings import FeederSettings
 from services.feeder.stats import FeederStats, Summary, TradeStats, status_line
 from services.feeder.trade_feed import TradeFeed
 from services.feeder.trades import TradeSimulator
@@ -51,6 +51,7 @@ from services.feeder.walk import TickGenerator
 
 log = get_logger(__name__)
 
+PROGRESS_INTERVAL_S = 1.0  # how often the live progress line is written
 MAX_SLEEP_S = 0.05  # the scheduler wakes at least this often, so a stop request is seen promptly
 SIGNAL_DRAIN_S = 5.0  # grace period for in-flight requests after SIGINT/SIGTERM
 
@@ -129,21 +130,20 @@ class Progress:
 class Feeder:
     """One run: generates ticks on schedule and hands them to the sender as tasks."""
 
-    def __init__(self, plan: Plan, options: FeederOptions, sender: Sender, acked: IO[str] | None) -> None:
+    def __init__(self, plan: FeederSettings, sender: Sender, acked: IO[str] | None) -> None:
         self.plan = plan
-        self.options = options
         self.sender = sender
         self.stats = sender.stats
         self.acked = acked
-        self.generator = TickGenerator(plan.symbols, seed=plan.seed, source=plan.source)
+        self.generator = TickGenerator(plan.symbol_list, seed=plan.seed, source=plan.source)
         self.slots = asyncio.Semaphore(plan.max_inflight)
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def schedule(self, t0: float, stop: asyncio.Event) -> None:
         period = 1.0 / self.plan.tps
-        duration = self.options.duration_s
+        duration = self.plan.duration
         end = t0 + duration if duration else math.inf
-        count = self.options.count
+        count = self.plan.count
         i = 0
         pending: list[dict[str, Any]] = []
         due = t0
@@ -213,7 +213,7 @@ async def run_schedules(
     if trade_feed is None:
         await feeder.schedule(t0, stopper.stop)
         return
-    duration, count = feeder.options.duration_s, feeder.options.count
+    duration, count = feeder.plan.duration, feeder.plan.count
     end_ms = start_ms + round(duration * 1000) if duration else None
     done = asyncio.Event()
     trades = asyncio.create_task(trade_feed.schedule(t0, done, end_ms))
@@ -234,23 +234,32 @@ def natural_drain_s(policy: RetryPolicy) -> float:
     return policy.max_total_s + REQUEST_TIMEOUT_S + 1.0
 
 
-def make_client(plan: Plan) -> httpx.AsyncClient:
+def make_client(settings: Settings, plan: FeederSettings) -> httpx.AsyncClient:
     # The keep-alive pool matches the requests the sender lets through at once: idle connections
     # beyond that only cost httpx time (it checks each one on every request).
     return httpx.AsyncClient(
         base_url=plan.target_url,
-        auth=httpx.BasicAuth(plan.username, plan.password),
+        auth=httpx.BasicAuth(settings.INGEST_USERNAME, settings.INGEST_PASSWORD),
         limits=httpx.Limits(max_connections=plan.connections, max_keepalive_connections=plan.connections),
         timeout=httpx.Timeout(REQUEST_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
     )
 
 
-async def run_feeder(settings: Settings, options: FeederOptions, stopper: Stopper | None = None) -> Summary:
+async def run_feeder(
+    settings: Settings,
+    plan: FeederSettings,
+    stopper: Stopper | None = None,
+    *,
+    retry: RetryPolicy | None = None,
+    progress_interval_s: float = PROGRESS_INTERVAL_S,
+) -> Summary:
     """Run until count/duration/stop; return (and optionally write) the summary.
 
-    Without a `stopper`, SIGINT/SIGTERM stop the run (when called on the main thread).
+    `settings` gives the ingest credentials. Without a `stopper`, SIGINT/SIGTERM stop the run (when called
+    on the main thread).
     """
-    plan = Plan.resolve(settings, options)
+    retry = retry or RetryPolicy()
+    trade_config = plan.trades
     own_stopper = stopper is None
     stopper = stopper or Stopper()
     if own_stopper:
@@ -259,46 +268,46 @@ async def run_feeder(settings: Settings, options: FeederOptions, stopper: Stoppe
         "feeder.start",
         target_url=plan.target_url,
         tps=plan.tps,
-        symbols=plan.symbols,
+        symbols=plan.symbol_list,
         batch=plan.batch,
         seed=plan.seed,
-        count=options.count,
-        duration_s=options.duration_s,
+        count=plan.count,
+        duration_s=plan.duration,
         max_inflight=plan.max_inflight,
         connections=plan.connections,
-        trade_tps=plan.trades.tps,
-        fail_rate=plan.trades.fail_rate,
-        error_rate=plan.trades.error_rate,
-        stuck_rate=plan.trades.stuck_rate,
+        trade_tps=plan.trade_tps,
+        fail_rate=plan.fail_rate,
+        error_rate=plan.error_rate,
+        stuck_rate=plan.stuck_rate,
     )
     if {"INGEST_USERNAME", "INGEST_PASSWORD"} & set(settings.demo_secrets_in_use):
         log.warning("feeder.demo_credentials", note="INGEST_USERNAME/INGEST_PASSWORD are the demo defaults")
 
     stats = FeederStats()
-    trade_stats = TradeStats() if plan.trades.tps > 0 else None
-    progress = Progress(stats, options.progress_interval_s, quiet=options.quiet, trades=trade_stats)
+    trade_stats = TradeStats() if plan.trade_tps > 0 else None
+    progress = Progress(stats, progress_interval_s, quiet=plan.quiet, trades=trade_stats)
     t0 = time.monotonic()
     start_ms = epoch_ms()
     try:
         with contextlib.ExitStack() as files:
-            acked = files.enter_context(options.acked_ids.open("w")) if options.acked_ids else None
-            acked_events = files.enter_context(options.acked_events.open("w")) if options.acked_events else None
-            async with make_client(plan) as client:
+            acked = files.enter_context(plan.acked_ids.open("w")) if plan.acked_ids else None
+            acked_events = files.enter_context(plan.acked_events.open("w")) if plan.acked_events else None
+            async with make_client(settings, plan) as client:
                 gate, logged = asyncio.Semaphore(plan.connections), set[str]()
-                feeder = Feeder(plan, options, Sender(client, stats, options.retry, gate=gate, logged=logged), acked)
+                feeder = Feeder(plan, Sender(client, stats, retry, gate=gate, logged=logged), acked)
                 trade_feed = None
                 if trade_stats is not None:
-                    simulator = TradeSimulator(plan.trades, seed=plan.seed, start_ms=start_ms)
+                    simulator = TradeSimulator(trade_config, seed=plan.seed, start_ms=start_ms)
                     trade_stats.counters = simulator.counters
                     senders = {
-                        kind: Sender(client, trade_stats.events[kind], options.retry, gate=gate, logged=logged)
+                        kind: Sender(client, trade_stats.events[kind], retry, gate=gate, logged=logged)
                         for kind in p.EVENT_KINDS
                     }
                     trade_feed = TradeFeed(simulator, senders, trade_stats, feeder.slots, feeder.tasks, acked_events)
                 progress_task = asyncio.create_task(progress.run())
                 try:
                     await run_schedules(feeder, trade_feed, t0, start_ms, stopper)
-                    await feeder.drain(stopper, natural_drain_s(options.retry))
+                    await feeder.drain(stopper, natural_drain_s(retry))
                 finally:
                     progress_task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -309,17 +318,7 @@ async def run_feeder(settings: Settings, options: FeederOptions, stopper: Stoppe
             stopper.remove()
 
     summary = stats.summary(
-        elapsed_s=time.monotonic() - t0,
-        tps_target=plan.tps,
-        batch=plan.batch,
-        max_inflight=plan.max_inflight,
-        connections=plan.connections,
-        symbols=plan.symbols,
-        seed=plan.seed,
-        target_url=plan.target_url,
-        interrupted=stopper.stop.is_set(),
-        trades=trade_stats,
-        trade_tps_target=plan.trades.tps,
+        elapsed_s=time.monotonic() - t0, interrupted=stopper.stop.is_set(), trades=trade_stats, **plan.summary_figures()
     )
     log.info("feeder.summary", **summary.as_dict())
     if summary.missed or summary.behind:
@@ -330,6 +329,6 @@ async def run_feeder(settings: Settings, options: FeederOptions, stopper: Stoppe
             max_lag_ms=summary.max_lag_ms,
             hint="the target rate was not reached: raise --batch, --connections or FEEDER_MAX_INFLIGHT",
         )
-    if options.summary_json:
-        options.summary_json.write_bytes(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2))
+    if plan.summary_json:
+        plan.summary_json.write_bytes(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2))
     return summary

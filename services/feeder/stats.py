@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
@@ -49,9 +49,13 @@ def percentiles_ms(hist: HdrHistogram) -> dict[str, float]:
     }
 
 
-@dataclass
 class Summary:
-    """The end-of-run report; `as_dict()` is what `--summary-json` writes.
+    """The end-of-run report: `as_dict()` is what `--summary-json` writes; each key is an attribute too.
+
+    Built from the stats objects (`FeederStats.summary`): the tick counters (`Counts`), the run's
+    `behind`/`missed`/`max_lag_ms`, `elapsed_s`, `achieved_tps`, `ack_latency_{p50,p95,p99,max}_ms`,
+    the settings it ran with (`FeederSettings.summary_figures`), `interrupted`, and the trade
+    simulation's `trades` (`TradeStats.trades()`) and `trade_events` by kind (`TradeStats.by_kind()`).
 
     acknowledged = accepted + duplicates. `rejected` are ticks the API refused
     item by item inside a 200 answer; `errors` are ticks whose request failed
@@ -59,36 +63,14 @@ class Summary:
     retries ran out, or `cancelled`). Either one makes the exit code 1.
     """
 
-    sent: int
-    acknowledged: int
-    accepted: int
-    duplicates: int
-    rejected: int
-    errors: int
-    errors_by_cause: dict[str, int]
-    requests: int
-    attempts: int
-    retries: int
-    behind: int
-    missed: int
-    max_lag_ms: float
-    elapsed_s: float
-    achieved_tps: float
-    ack_latency_p50_ms: float
-    ack_latency_p95_ms: float
-    ack_latency_p99_ms: float
-    ack_latency_max_ms: float
-    tps_target: float
-    batch: int
-    max_inflight: int
-    connections: int
-    symbols: list[str]
-    seed: int
-    target_url: str
-    interrupted: bool
-    trade_tps_target: float = 0.0  # 0: the trade simulation was off
-    trades: dict[str, int] = field(default_factory=dict)  # TradeStats.trades()
-    trade_events: dict[str, dict[str, Any]] = field(default_factory=dict)  # by kind: TradeStats.by_kind()
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["_data"][name]
+        except KeyError:
+            raise AttributeError(name) from None
 
     @property
     def ok(self) -> bool:
@@ -100,31 +82,43 @@ class Summary:
         return 0 if self.ok else 1
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(self._data)
 
 
 @dataclass
-class FeederStats:
+class Counts:
+    """What became of the items one stream of requests carried (the ticks, or the events of one kind)."""
+
     sent: int = 0
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
     errors: int = 0
+    errors_by_cause: Counter[str] = field(default_factory=Counter)
     requests: int = 0
     attempts: int = 0
     retries: int = 0
-    behind: int = 0
-    missed: int = 0  # ticks due within --duration that the scheduler never got to
-    max_lag_s: float = 0.0
-    errors_by_cause: Counter[str] = field(default_factory=Counter)
-    total: HdrHistogram = field(default_factory=new_histogram)
-    window: HdrHistogram = field(default_factory=new_histogram)  # since the last progress line
-    _window_sent: int = 0
-    _window_started: float = field(default_factory=time.monotonic)
 
     @property
     def acknowledged(self) -> int:
         return self.accepted + self.duplicates
+
+    def counts(self) -> dict[str, Any]:
+        """The counters as the summary reports them (`acknowledged` beside `sent`)."""
+        out = {f.name: getattr(self, f.name) for f in fields(Counts)}
+        out["errors_by_cause"] = dict(self.errors_by_cause)
+        return {"sent": out.pop("sent"), "acknowledged": self.acknowledged, **out}
+
+
+@dataclass
+class FeederStats(Counts):
+    behind: int = 0
+    missed: int = 0  # ticks due within --duration that the scheduler never got to
+    max_lag_s: float = 0.0
+    total: HdrHistogram = field(default_factory=new_histogram)
+    window: HdrHistogram = field(default_factory=new_histogram)  # since the last progress line
+    _window_sent: int = 0
+    _window_started: float = field(default_factory=time.monotonic)
 
     def record_ack(self, *, accepted: int, duplicates: int, rejected: int, latency_s: float) -> None:
         self.accepted += accepted
@@ -162,52 +156,24 @@ class FeederStats:
         return line
 
     def summary(
-        self,
-        *,
-        elapsed_s: float,
-        tps_target: float,
-        batch: int,
-        max_inflight: int,
-        connections: int,
-        symbols: list[str],
-        seed: int,
-        target_url: str,
-        interrupted: bool,
-        trades: TradeStats | None = None,
-        trade_tps_target: float = 0.0,
+        self, *, elapsed_s: float, interrupted: bool, trades: TradeStats | None = None, **figures: Any
     ) -> Summary:
-        lat = percentiles_ms(self.total)
+        """The run's summary; `figures` are the settings it ran with (`FeederSettings.summary_figures()`)."""
         return Summary(
-            sent=self.sent,
-            acknowledged=self.acknowledged,
-            accepted=self.accepted,
-            duplicates=self.duplicates,
-            rejected=self.rejected,
-            errors=self.errors,
-            errors_by_cause=dict(self.errors_by_cause),
-            requests=self.requests,
-            attempts=self.attempts,
-            retries=self.retries,
-            behind=self.behind,
-            missed=self.missed,
-            max_lag_ms=round(self.max_lag_s * 1000.0, 3),
-            elapsed_s=round(elapsed_s, 3),
-            achieved_tps=round(self.acknowledged / elapsed_s, 1) if elapsed_s > 0 else 0.0,
-            ack_latency_p50_ms=lat["p50_ms"],
-            ack_latency_p95_ms=lat["p95_ms"],
-            ack_latency_p99_ms=lat["p99_ms"],
-            ack_latency_max_ms=lat["max_ms"],
-            tps_target=tps_target,
-            batch=batch,
-            max_inflight=max_inflight,
-            connections=connections,
-            symbols=symbols,
-            seed=seed,
-            target_url=target_url,
-            interrupted=interrupted,
-            trade_tps_target=trade_tps_target,
-            trades=trades.trades() if trades else {},
-            trade_events=trades.by_kind() if trades else {},
+            {
+                **self.counts(),
+                "behind": self.behind,
+                "missed": self.missed,
+                "max_lag_ms": round(self.max_lag_s * 1000.0, 3),
+                "elapsed_s": round(elapsed_s, 3),
+                "achieved_tps": round(self.acknowledged / elapsed_s, 1) if elapsed_s > 0 else 0.0,
+                **{f"ack_latency_{k}": v for k, v in percentiles_ms(self.total).items()},
+                "trade_tps_target": 0.0,
+                **figures,
+                "interrupted": interrupted,
+                "trades": trades.trades() if trades else {},
+                "trade_events": trades.by_kind() if trades else {},
+            }
         )
 
 
@@ -220,36 +186,15 @@ class TradeStats:
     behind: int = 0  # requests that waited for a free in-flight slot
 
     def trades(self) -> dict[str, int]:
-        c = self.counters
-        return {
-            "started": c.started,
-            "completed": c.completed,
-            "failed": c.failed,
-            "stuck": c.stuck,
-            "errored": c.errored,
-            "stopped_after_error": c.stopped_after_error,
-            "in_flight": c.in_flight,  # started, not finished when the run ended
-            "behind": self.behind,
-        }
+        counts = {k: v for k, v in asdict(self.counters).items() if k != "events"}  # events: emitted, by kind
+        # in_flight: started, not finished when the run ended
+        return {**counts, "in_flight": self.counters.in_flight, "behind": self.behind}
 
     def by_kind(self) -> dict[str, dict[str, Any]]:
         out = {}
         for kind, s in self.events.items():
             lat = percentiles_ms(s.total)
-            out[kind] = {
-                "sent": s.sent,
-                "acknowledged": s.acknowledged,
-                "accepted": s.accepted,
-                "duplicates": s.duplicates,
-                "rejected": s.rejected,
-                "errors": s.errors,
-                "errors_by_cause": dict(s.errors_by_cause),
-                "requests": s.requests,
-                "attempts": s.attempts,
-                "retries": s.retries,
-                "ack_latency_p50_ms": lat["p50_ms"],
-                "ack_latency_p99_ms": lat["p99_ms"],
-            }
+            out[kind] = {**s.counts(), "ack_latency_p50_ms": lat["p50_ms"], "ack_latency_p99_ms": lat["p99_ms"]}
         return out
 
     def progress(self) -> dict[str, Any]:

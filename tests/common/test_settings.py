@@ -46,12 +46,10 @@ def test_demo_secrets_are_reported_in_development() -> None:
 
 
 def test_env_vars_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SYMBOLS", " AAA, BBB ,")
-    monkeypatch.setenv("TPS", "12.5")
     monkeypatch.setenv("JOB_RETRY_INTERVALS", "1,2")
+    monkeypatch.setenv("SSE_PING_S", "12.5")
     settings = Settings()
-    assert settings.symbols == ["AAA", "BBB"]
-    assert settings.TPS == 12.5
+    assert settings.SSE_PING_S == 12.5
     assert settings.retry_intervals == [1, 2]
 
 

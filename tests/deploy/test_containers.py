@@ -33,12 +33,14 @@ import yaml
 from services.cli import COMMANDS
 from services.common.health import serve_health
 from services.common.settings import DEMO_SECRETS, Settings
+from services.feeder.settings import FeederSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 # Settings agreed for issue 13 (names.md) that other branches add to services/common/settings.py; the union keeps
 # these tests honest before and after they merge.
 AGREED_SETTINGS = frozenset({"PUBLIC_READS", "VIEWER_USERNAME", "VIEWER_PASSWORD", "TRUSTED_PROXIES"})
-SETTINGS = frozenset(Settings.model_fields) | AGREED_SETTINGS
+# The feeder reads its own env vars (services/feeder/settings.py) besides the shared ones.
+SETTINGS = frozenset(Settings.model_fields) | frozenset(FeederSettings.env_names()) | AGREED_SETTINGS
 
 # What each command needs from its environment to do its job (beyond defaults that only make
 # sense on one machine). Every name must stay a Settings field: see test_needs_are_settings.

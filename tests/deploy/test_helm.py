@@ -31,6 +31,7 @@ from starlette.routing import Route
 from services.cli import COMMANDS
 from services.common.health import serve_health
 from services.common.settings import DEMO_SECRETS, Settings
+from services.feeder.settings import FeederSettings
 from services.orchestrator_api.app import create_app as create_api
 from services.realtime_gateway.app import create_app as create_gateway
 
@@ -42,7 +43,8 @@ LABELS = ("name", "instance", "version", "component", "part-of", "managed-by")
 # Settings agreed for issue 13 (/work/shared names.md) that other branches add to services/common/settings.py;
 # the union keeps this test honest before and after they merge (then this set is redundant, not wrong).
 AGREED_SETTINGS = frozenset({"PUBLIC_READS", "VIEWER_USERNAME", "VIEWER_PASSWORD", "TRUSTED_PROXIES"})
-SETTINGS_FIELDS = frozenset(Settings.model_fields) | AGREED_SETTINGS
+# The feeder reads its own env vars (services/feeder/settings.py) besides the shared ones.
+SETTINGS_FIELDS = frozenset(Settings.model_fields) | frozenset(FeederSettings.env_names()) | AGREED_SETTINGS
 SERVICES = ("api", "gateway", "worker", "flusher", "feeder")
 WEB = ("api", "gateway")  # serve HTTP (and their health paths) on their own port; the rest on --metrics-port
 # What every process must be given: production refuses the demo credentials, so all of them need those.

@@ -11,8 +11,8 @@ import httpx
 
 from services.common.embedded import free_port
 from services.common.settings import Settings
-from services.feeder.plan import FeederOptions
 from services.feeder.run import Stopper, run_feeder
+from services.feeder.settings import FeederSettings
 from services.orchestrator_api.app import create_app
 from tests.feeder.process import FeederProcess
 from tests.feeder.storage import flush_to_postgres
@@ -108,7 +108,7 @@ def test_sigterm_stops_scheduling_and_finishes_in_flight_sends(api_url: str, fee
 
 
 def test_run_feeder_in_process_with_a_duration(api_url: str, settings: Settings) -> None:
-    options = FeederOptions(duration_s=0.5, tps=200, target_url=api_url, batch=10, quiet=True, seed=1)
+    options = FeederSettings(duration=0.5, tps=200, target_url=api_url, batch=10, quiet=True, seed=1)
 
     async def go():  # type: ignore[no-untyped-def]
         return await asyncio.wait_for(run_feeder(settings, options, Stopper()), RUN_TIMEOUT_S)

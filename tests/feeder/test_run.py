@@ -6,15 +6,15 @@ import asyncio
 
 from services.common.embedded import free_port
 from services.common.settings import Settings
-from services.feeder.plan import FeederOptions
 from services.feeder.run import Stopper, run_feeder
 from services.feeder.sender import RetryPolicy
+from services.feeder.settings import FeederSettings
 from services.feeder.stats import Summary
 
 
 def test_a_second_stop_cancels_sends_stuck_in_retries() -> None:
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: every send keeps retrying
-    options = FeederOptions(tps=100, target_url=dead, quiet=True, seed=1)
+    options = FeederSettings(tps=100, target_url=dead, quiet=True, seed=1)
 
     async def go() -> Summary:
         stopper = Stopper()
@@ -38,8 +38,8 @@ def test_a_second_stop_cancels_sends_stuck_in_retries() -> None:
 def test_a_count_run_against_nothing_gives_up_after_bounded_retries() -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     policy = RetryPolicy(max_attempts=3, initial_s=0.01, max_backoff_s=0.02, jitter_s=0.01)
-    options = FeederOptions(count=5, tps=100, target_url=dead, quiet=True, retry=policy)
-    summary = asyncio.run(asyncio.wait_for(run_feeder(Settings(), options, Stopper()), 10))
+    options = FeederSettings(count=5, tps=100, target_url=dead, quiet=True)
+    summary = asyncio.run(asyncio.wait_for(run_feeder(Settings(), options, Stopper(), retry=policy), 10))
     assert (summary.sent, summary.errors, summary.attempts, summary.retries) == (5, 5, 15, 10)
     assert summary.errors_by_cause == {"ConnectError": 5}
     assert summary.interrupted is False
