@@ -349,7 +349,8 @@ def test_processes_listen_where_the_probes_and_services_look(
             assert metrics["name"] == "metrics", name
             assert metrics["containerPort"] == settings.METRICS_PORT != port, f"{name}: METRICS_PORT"
         else:
-            host, port = settings.API_HOST, options.metrics_port  # serve_health binds API_HOST
+            # serve_health binds API_HOST; the feeder's CLI source parses the flag as text, validated later
+            host, port = settings.API_HOST, int(options.metrics_port)
             (declared,) = container["ports"]
         assert host == "0.0.0.0", f"{name} listens on {host}: kubelet probes and Services could not reach it"
         assert declared["containerPort"] == port, name
