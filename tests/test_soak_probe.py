@@ -113,7 +113,7 @@ def test_problems_name_keys_of_no_family_and_ttl_families_without_ttl() -> None:
     ("text", "message"),
     [
         ("DEDUP_WINDOW_S", "expected NAME=VALUE, got 'DEDUP_WINDOW_S'"),
-        ("DEDUP_WINDOWS=30", "DEDUP_WINDOWS is not a setting (services/common/settings.py)"),
+        ("DEDUP_WINDOWS=30", "DEDUP_WINDOWS is not a setting (services/common/settings.py, feeder/settings.py)"),
         ("KEY_PREFIX=x:", "KEY_PREFIX is set by the bench for each run"),
         ("DEDUP_WINDOW_S=soon", "DEDUP_WINDOW_S=soon: Input should be a valid integer"),
     ],
