@@ -29,7 +29,7 @@ from services.common.settings import Settings
 MODULES = {
     "api": "services.orchestrator_api",
     "worker": "services.consumers",
-    "flusher": "services.orchestrator_api.flusher_main",
+    "flusher": "services.flusher",
     "gateway": "services.realtime_gateway",
     "feeder": "services.feeder",
 }

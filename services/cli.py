@@ -9,7 +9,7 @@ COMMANDS = {
     "up": ("services.up", "the whole stack locally (embedded Redis/Postgres when no URLs are set)"),
     "api": ("services.orchestrator_api.__main__", "ingest + read API (port 8000)"),
     "worker": ("services.consumers.__main__", "RQ worker: calc-a + calc-b"),
-    "flusher": ("services.orchestrator_api.flusher_main", "batches ticks into Postgres"),
+    "flusher": ("services.flusher.__main__", "batches ticks into Postgres"),
     "gateway": ("services.realtime_gateway.__main__", "SSE fan-out (port 8001)"),
     "feeder": ("services.feeder.__main__", "market ticks and trade-pipeline events simulator"),
     "migrate": ("services.migrate", "apply the database migrations"),

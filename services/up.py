@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             manager.add_process(f"worker.{i}", f"{py} -m services.consumers --metrics-port {port}", env=env)
         manager.add_process(
             "flusher",
-            f"{py} -m services.orchestrator_api.flusher_main --metrics-port {base}",
+            f"{py} -m services.flusher --metrics-port {base}",
             env=dict(env, FLUSHER_NAME="flusher-1"),
         )
         manager.add_process("gateway", f"{py} -m services.realtime_gateway", env=web_env)

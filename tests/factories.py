@@ -36,7 +36,7 @@ def stored_batch(
     from services.common.keys import Keys
 
     keys = Keys(settings.KEY_PREFIX)
-    from services.orchestrator_api.commit import BATCH_TTL_S
+    from services.orchestrator_api.ingest.commit import BATCH_TTL_S
 
     client.hset(keys.batch(batch_id), "items", orjson.dumps({"tick": ticks, **others}))
     client.expire(keys.batch(batch_id), BATCH_TTL_S)

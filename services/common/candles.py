@@ -1,13 +1,14 @@
-"""Candles as calc-a keeps them (a Redis hash per symbol, interval and bucket), as the flusher stores them
-(md_candles), and as served: `{t, open, high, low, close, volume, count}`, t the bucket start in epoch ms."""
+"""Candles: their intervals, the hash calc-a keeps per symbol, interval and bucket (`consumers/windows.lua`),
+and the shape served: `{t, open, high, low, close, volume, count}`, t the bucket start in epoch ms."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, select
-
-from services.common.db import md_candles
+INTERVALS_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000}  # every candle interval, finest first
+Interval = StrEnum("Interval", {name: name for name in INTERVALS_MS})  # type: ignore[misc]  # the read API's choice
+FINEST = Interval(next(iter(INTERVALS_MS)))
 
 
 def _text(value: Any) -> str:
@@ -28,30 +29,6 @@ def candle_from_hash(bucket_ms: int, fields: dict[Any, Any]) -> dict[str, Any] |
         "volume": float(f["v"]),
         "count": int(float(f["n"])),
     }
-
-
-def candle_from_row(row: Any) -> dict[str, Any]:
-    """The same shape from a row of `stored_candles_query`."""
-    return {
-        "t": round(row.bucket_start.timestamp() * 1000),
-        "open": row.open,
-        "high": row.high,
-        "low": row.low,
-        "close": row.close,
-        "volume": row.volume,
-        "count": row.n,  # labelled: `count` is also a method of a row, as of any sequence
-    }
-
-
-def stored_candles_query(symbol: str, interval: str, limit: int) -> Select[Any]:
-    """The newest `limit` candles of a symbol and interval in Postgres, newest first."""
-    c = md_candles.c
-    return (
-        select(c.bucket_start, c.open, c.high, c.low, c.close, c.volume, c["count"].label("n"))
-        .where(c.symbol == symbol, c.interval == interval)
-        .order_by(c.bucket_start.desc())
-        .limit(limit)
-    )
 
 
 def merge_newest(live: list[dict[str, Any]], stored: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:

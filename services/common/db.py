@@ -4,11 +4,11 @@ The schema itself is created by the Alembic migrations in `migrations/`;
 these definitions are what queries are written against.
 
 The event tables are range-partitioned by day on their event time (`PARTITION_KEY`
-in `Table.info`; partitions are managed by `orchestrator_api/partitions.py`).
+in `Table.info`; partitions are managed by `flusher/partitions.py`).
 Postgres wants the partition key in every unique constraint of a partitioned
 table, so the idempotency key is unique together with it: `(event_id, ts)`,
 `(event_key, event_time)`. The flusher's INSERT also skips a key already
-present in any partition (see `orchestrator_api/flusher.py`).
+present in any partition (see `flusher/writer.py`).
 """
 
 from __future__ import annotations

@@ -20,10 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from services.common.candles import INTERVALS_MS
+
 if TYPE_CHECKING:
     from services.common.settings import Settings
 
-INTERVALS_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000}
 FLUSH_GROUP = "flusher"  # consumer group of the flush stream
 WINDOW_MS = 60_000  # calc-a's sliding window (volume_1m, vwap_1m, high/low)
 LAST_TICKS = 10  # calc-a's last_ticks
@@ -31,8 +32,8 @@ LAST_TICKS = 10  # calc-a's last_ticks
 # service names) start with MARK, which neither an event key (schemas.EVENT_ID_PATTERN, events.DERIVED) nor a
 # service name (events.Name) can start with. The Lua scripts spell the trade marks out: '~term', '~final'.
 MARK = "~"
-TERM_MARK = MARK + "term"  # a trade's terminal event was seen: 1 success, 2 failure (rttm_apply.lua)
-FINAL_MARK = MARK + "final"  # a trade was measured; later events are late (rttm_finalize.lua)
+TERM_MARK = MARK + "term"  # a trade's terminal event was seen: 1 success, 2 failure (rttm/apply.lua)
+FINAL_MARK = MARK + "final"  # a trade was measured; later events are late (rttm/finalize.lua)
 END_TO_END_STAGE = MARK + "end_to_end"  # the latency sketch of whole trades, beside the per-service ones
 
 
@@ -74,7 +75,7 @@ class Keys:
 
     @property
     def flush_stream(self) -> str:
-        """Redis Stream of accepted batches waiting for the flusher."""
+        """Redis Stream of accepted batches waiting for the flusher (entries and producers: `flush_stream.py`)."""
         return f"{self.prefix}flush"
 
     @property
@@ -113,7 +114,7 @@ class Keys:
         return f"{self.prefix}sym:{symbol}:"
 
     def sym_state(self, symbol: str) -> dict[str, str]:
-        """The names of calc-a's keys of one symbol, as `calc_a.lua` receives them."""
+        """The names of calc-a's keys of one symbol, as `consumers/windows.lua` receives them."""
         base = self.sym(symbol)
         return {"win": base + "win", "px": base + "px", "last": base + "last", "agg": base + "agg"}
 
@@ -126,7 +127,7 @@ class Keys:
     def candle_index(self, symbol: str, interval: str) -> str:
         return f"{self.prefix}sym:{symbol}:ci:{interval}"
 
-    # --- trade-pipeline monitoring (written by rttm_apply.lua / rttm_finalize.lua) ---
+    # --- trade-pipeline monitoring (written by rttm/apply.lua / rttm/finalize.lua) ---
 
     @property
     def rttm(self) -> str:

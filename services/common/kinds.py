@@ -48,3 +48,4 @@ LOG = _rttm("log", LogEventIn, db.rttm_parsed_logs)
 ALERT = _rttm("alert", BaseModel, db.rttm_alerts)  # written by the alert evaluator, never posted
 
 KINDS: dict[str, Kind] = {k.name: k for k in (TICK, TRADE, QUEUE, DLQ, ERROR, LOG, ALERT)}
+RTTM_POSTED = tuple(k.name for k in (TRADE, QUEUE, DLQ, ERROR, LOG))  # the RTTM kinds a client sends (not alerts)

@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     # Ingest: group commit and limits.
     INGEST_LINGER_MS: float = 2.0  # how long a commit waits for concurrent requests to join it
     INGEST_MAX_GROUP: int = 5000  # ticks per group commit (= per RQ job)
-    INGEST_FASTPATH: bool = True  # serve POST /ingest/* without FastAPI's routing (orchestrator_api/fastpath.py)
+    INGEST_FASTPATH: bool = True  # serve POST /ingest/* without FastAPI's routing (orchestrator_api/ingest/fastpath.py)
     MAX_BATCH: int = 5000  # ticks per POST /ingest/ticks
     # Back-pressure (commit.py): refuse with Retry-After rather than hold more than this.
     INGEST_MAX_PENDING: int = 50_000  # items waiting for a commit in one API process (429)
@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     FLUSH_INTERVAL_MS: int = 500
     FLUSH_CLAIM_IDLE_MS: int = 30_000  # entries a dead flusher held are taken over after this
     FLUSHER_NAME: str | None = None
-    # Retention (orchestrator_api/partitions.py): event tables are partitioned by UTC day.
+    # Retention (flusher/partitions.py): event tables are partitioned by UTC day.
     RETENTION_DAYS: int = 7  # ticks and RTTM events older than this are deleted (their daily partitions dropped)
     PARTITIONS_AHEAD_DAYS: int = 2  # days made ahead of today, so a flusher down for a day still finds its partition
     # How often each flusher keeps the tables to their retention (retention.py; also at start); 0 = off.

@@ -176,7 +176,7 @@ class Reaper:
         """Zero the queued-items count when no job is left to read a batch; returns what was left over."""
         q = self.queue
         keys = [self.keys.queued, q.key, q.intermediate_queue.key, q.started_job_registry.key]
-        left = int(register(self.redis, "queued_settle")(keys=[*keys, q.scheduled_job_registry.key]))
+        left = int(register(self.redis, "queued_settle", __package__)(keys=[*keys, q.scheduled_job_registry.key]))
         if left:
             log.warning("worker.queued_count_settled", items=left)
         return left

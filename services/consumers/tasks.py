@@ -12,12 +12,13 @@ from collections import defaultdict
 import orjson
 
 from services.common.keys import Keys
+from services.common.kinds import RTTM_POSTED
 from services.common.logging import get_logger
 from services.common.schemas import TickRecord
 from services.common.scripts import register
-from services.consumers import calc_a, context, metrics
-from services.consumers.calc_b import build_view
+from services.consumers import context, metrics, windows
 from services.consumers.rttm import apply as rttm_apply
+from services.consumers.view import build_view
 
 log = get_logger(__name__)
 
@@ -52,11 +53,11 @@ def forget_batch(batch_id: str) -> None:
 def drop_batch(ctx: context.WorkerContext, batch_id: str) -> None:
     """Delete the batch and take its items off the queued count (once, however often it runs)."""
     keys = Keys(ctx.settings.KEY_PREFIX)
-    register(ctx.redis, "batch_done")(keys=[keys.batch(batch_id), keys.queued])
+    register(ctx.redis, "batch_done", __package__)(keys=[keys.batch(batch_id), keys.queued])
 
 
 def count_rttm(items: dict[str, list]) -> None:
-    for kind in ("trade", "queue", "dlq", "error", "log"):
+    for kind in RTTM_POSTED:
         metrics.RTTM_EVENTS.labels(kind).inc(len(items.get(kind, [])))
     for e in items.get("dlq", []):
         metrics.RTTM_DLQ.labels(*metrics.RTTM_DLQ_LABELS(e["service_name"])).inc()
@@ -66,7 +67,7 @@ def count_rttm(items: dict[str, list]) -> None:
 
 def post_views(ctx: context.WorkerContext, batch_id: str, ticks: list[TickRecord]) -> int:
     """calc-a, calc-b, and the views to the API; returns how many views were posted."""
-    states = calc_a.apply(ctx.redis, ctx.settings, batch_id, ticks)
+    states = windows.apply(ctx.redis, ctx.settings, batch_id, ticks)
     by_symbol: dict[str, list[TickRecord]] = defaultdict(list)
     for tick in ticks:
         by_symbol[tick["symbol"]].append(tick)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.common.kinds import RTTM_POSTED
 from services.feeder.settings import FeederSettings
 
 SUCCESS = "SUCCESS"
@@ -50,7 +51,7 @@ ANALYTICS_COMPUTED = "ANALYTICS_COMPUTED"
 LEADERBOARD_UPDATED = "LEADERBOARD_UPDATED"
 
 DLQ_TOPIC = "trade-dlq"
-EVENT_KINDS = ("trade", "queue", "dlq", "error", "log")  # ingest kinds (services.common.kinds), one path each
+EVENT_KINDS = RTTM_POSTED  # one ingest path each
 
 # Log levels and categories (`rttm.log.events`).
 INFO = "INFO"

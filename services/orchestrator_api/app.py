@@ -29,12 +29,17 @@ from services.common.logging import get_logger
 from services.common.metrics_port import docs_options, split_ports
 from services.common.redis import async_redis, sync_redis
 from services.common.settings import Settings
-from services.orchestrator_api import errors, metrics, rttm_metrics
-from services.orchestrator_api.commit import GroupCommitter
-from services.orchestrator_api.fastpath import IngestFastPath
-from services.orchestrator_api.routes import ingest, internal, read, rttm, system
+from services.orchestrator_api import errors, metrics
+from services.orchestrator_api.ingest import routes as ingest
+from services.orchestrator_api.ingest.commit import GroupCommitter
+from services.orchestrator_api.ingest.fastpath import IngestFastPath
+from services.orchestrator_api.read import routes as read
+from services.orchestrator_api.read import system
+from services.orchestrator_api.rttm import metrics as rttm_metrics
+from services.orchestrator_api.rttm import routes as rttm
 from services.orchestrator_api.state import AppState
 from services.orchestrator_api.upgrade import upgrade_jobs, upgrade_keys
+from services.orchestrator_api.views import routes as views
 
 log = get_logger(__name__)
 
@@ -90,7 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.include_router(health_routes(readiness, refresh_metrics, settings.READINESS_CACHE_S))
     app.include_router(ingest.router)
-    app.include_router(internal.router)
+    app.include_router(views.router)
     app.include_router(read.router)
     app.include_router(rttm.router)
     app.include_router(system.router)

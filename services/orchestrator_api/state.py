@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.keys import Keys
 from services.common.settings import Settings
-from services.orchestrator_api.budget import RateMeter
-from services.orchestrator_api.commit import GroupCommitter
+from services.orchestrator_api.ingest.budget import RateMeter
+from services.orchestrator_api.ingest.commit import GroupCommitter
 
 
 @dataclass

@@ -23,14 +23,14 @@ from services.common.kinds import QUEUE, TICK, TRADE
 from services.common.schemas import envelope
 from services.common.scripts import register
 from services.common.settings import Settings
-from services.consumers import calc_a, context
-from services.consumers.calc_b import build_view
+from services.consumers import context, windows
 from services.consumers.reaper import Reaper
 from services.consumers.rttm import apply as rttm_apply
 from services.consumers.rttm.ticker import Ticker
+from services.consumers.view import build_view
 from services.consumers.worker import make_worker
 from services.orchestrator_api.app import create_app
-from services.orchestrator_api.commit import GroupCommitter
+from services.orchestrator_api.ingest.commit import GroupCommitter
 from tests.consumers.test_rttm import pipeline_trades
 from tests.consumers.test_rttm import queue as rttm_queue
 from tests.factories import make_tick, stored_batch
@@ -118,7 +118,7 @@ def test_calc_a_families_cost_what_they_declare(settings: Settings, client: redi
         make_tick(symbol="BTCUSDT", ts=now - 59_000 + i * 5, event_id=f"w-{i}", price=60_000 + i % 97)
         for i in range(10_000)
     ]
-    calc_a.apply(client, settings, stored_batch(client, settings, "a" * 32, window), window)
+    windows.apply(client, settings, stored_batch(client, settings, "a" * 32, window), window)
     assert_declared("sym.window", per_item(client, settings, "sym.window", len(window)))
 
     # One tick in each of 300 minutes: CANDLES_KEEP 1m candles, plus the 5m and 15m ones.
@@ -127,7 +127,7 @@ def test_calc_a_families_cost_what_they_declare(settings: Settings, client: redi
         make_tick(symbol="ETHUSDT", ts=now - (300 - i) * 60_000, event_id=f"c-{i}") | {"received_at": float(now)}
         for i in range(300)
     ]
-    [state] = calc_a.apply(client, settings, stored_batch(client, settings, "c" * 32, spread), spread)
+    [state] = windows.apply(client, settings, stored_batch(client, settings, "c" * 32, spread), spread)
     keys = Keys(settings.KEY_PREFIX)
     names = list(client.scan_iter(match=keys.sym("ETHUSDT") + "c:*"))
     candles = len(names)
@@ -137,7 +137,7 @@ def test_calc_a_families_cost_what_they_declare(settings: Settings, client: redi
 
     view = build_view(state, spread, now)
     env = envelope("symbol.updated", {"symbol": "ETHUSDT", "view": view, "ts": view["ts"]}, symbol="ETHUSDT")
-    register(client, "views")(
+    register(client, "views", "services.orchestrator_api.views")(
         keys=[keys.history, keys.view("ETHUSDT"), keys.sym_state("ETHUSDT")["agg"]],
         args=[1000, settings.PUBSUB_CHANNEL, settings.SYMBOL_IDLE_S, view["version"], orjson.dumps(view), env],
     )
@@ -229,7 +229,7 @@ def test_small_and_rttm_families_cost_what_they_declare(settings: Settings, clie
 
     now = int(time.time() * 1000)
     spread = [make_tick(symbol="CI", ts=now - (300 - i) * 60_000, event_id=f"ci-{i}") for i in range(300)]
-    calc_a.apply(client, settings, stored_batch(client, settings, "c" * 32, spread), spread)
+    windows.apply(client, settings, stored_batch(client, settings, "c" * 32, spread), spread)
     names = list(client.scan_iter(match=keys.sym("CI") + "c:*"))
     assert_declared("sym.candle_index", per_item(client, settings, "sym.candle_index", len(names)))
 

@@ -14,8 +14,8 @@ import redis
 
 from services.common.keys import Keys
 from services.common.settings import Settings
-from services.consumers import calc_a
-from services.consumers.calc_b import build_view
+from services.consumers import windows
+from services.consumers.view import build_view
 from tests.factories import stored_batch
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, on every candle boundary
@@ -106,7 +106,7 @@ def run(client: redis.Redis, settings: Settings, batches: list[list[dict]], batc
         batch_id = batch_ids[n] if batch_ids else f"b{n}"
         if not client.exists(Keys(settings.KEY_PREFIX).batch(batch_id)):
             stored_batch(client, settings, batch_id, batch)
-        for state in calc_a.apply(client, settings, batch_id, batch):
+        for state in windows.apply(client, settings, batch_id, batch):
             views[state.symbol] = build_view(state, [t for t in batch if t["symbol"] == state.symbol], 0.0)
     return views
 

@@ -18,7 +18,7 @@ from services.common.settings import Settings
 from services.consumers.rttm import alerts, sketch
 from services.consumers.rttm import apply as rttm_apply
 from services.consumers.rttm.ticker import Ticker
-from services.orchestrator_api.flusher import Flusher
+from services.flusher.writer import Flusher
 from tests.factories import stored_batch
 
 

@@ -208,7 +208,7 @@ SIGNAL_DURING_LOGGING = """
 import logging, signal, sys, threading
 from services.common.logging import configure_logging
 from services.consumers.worker import catch_stop
-from services.orchestrator_api.flusher import Flusher
+from services.flusher.writer import Flusher
 stop = threading.Event()
 catch_stop(stop)
 configure_logging("worker", "INFO", "json")

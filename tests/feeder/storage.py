@@ -9,7 +9,7 @@ import redis
 
 from services.common.kinds import KINDS
 from services.common.settings import Settings
-from services.orchestrator_api.flusher import Flusher
+from services.flusher.writer import Flusher
 
 
 def flush_to_postgres(settings: Settings, expected: int, timeout_s: float = 10.0) -> dict[str, int]:

@@ -17,8 +17,8 @@ from services.common.settings import Settings
 from services.consumers import context
 from services.consumers.reaper import Reaper
 from services.consumers.worker import make_worker
+from services.flusher.writer import Flusher
 from services.orchestrator_api.app import create_app
-from services.orchestrator_api.flusher import Flusher
 from tests.factories import make_tick, stored_batch
 from tests.servers import serve
 
@@ -129,7 +129,7 @@ def test_a_batch_deleted_twice_takes_its_items_off_once(settings: Settings, clie
     stored_batch(client, settings, "d" * 32, [make_tick(event_id=f"d{i}") for i in range(3)])
     client.hset(keys.batch("d" * 32), "n", 3)
     client.set(keys.queued, 5)
-    done = register(client, "batch_done")
+    done = register(client, "batch_done", "services.consumers")
     assert [done(keys=[keys.batch("d" * 32), keys.queued]) for _ in range(2)] == [3, 0]
     assert client.get(keys.queued) == b"2"
 

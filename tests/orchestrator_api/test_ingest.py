@@ -267,7 +267,7 @@ async def test_openapi_documents_ingest_bodies(api: httpx.AsyncClient) -> None:
 
 async def test_commit_survives_redis_losing_its_script_cache(settings: Settings) -> None:
     from services.common.kinds import TICK
-    from services.orchestrator_api.commit import GroupCommitter
+    from services.orchestrator_api.ingest.commit import GroupCommitter
 
     client = redis.Redis.from_url(settings.redis_url)
     committer = GroupCommitter(settings, client)

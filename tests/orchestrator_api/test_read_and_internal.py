@@ -9,13 +9,13 @@ import redis
 
 from services.common.keys import FAMILIES
 from services.common.settings import Settings
-from services.consumers import calc_a
+from services.consumers import windows
+from services.flusher.writer import Flusher
 from services.orchestrator_api.app import create_app
-from services.orchestrator_api.budget import RateMeter
-from services.orchestrator_api.flusher import Flusher
+from services.orchestrator_api.ingest.budget import RateMeter
 from tests.consumers.test_calc import T0, tick
 from tests.factories import stored_batch
-from tests.orchestrator_api.test_flusher import accept
+from tests.flusher.test_flusher import accept
 
 pytestmark = pytest.mark.anyio
 
@@ -29,7 +29,7 @@ def calc_a_batches(settings: Settings, symbol: str, n: int) -> None:
     client = redis.Redis.from_url(settings.redis_url)
     for i in range(n):
         ticks = [tick(i, T0 + i, 1.0 + i, 1.0, symbol)]
-        calc_a.apply(client, settings, stored_batch(client, settings, f"{symbol}-{i}", ticks), ticks)
+        windows.apply(client, settings, stored_batch(client, settings, f"{symbol}-{i}", ticks), ticks)
     client.close()
 
 
@@ -140,7 +140,7 @@ async def test_history_comes_from_postgres_newest_first_and_capped(api: httpx.As
     settings.FLUSH_INTERVAL_MS = 50
     ids = accept(settings, 8, symbol="HIST")  # ts = now - i: ids[0] is the newest
     client = redis.Redis.from_url(settings.redis_url)
-    calc_a.apply(
+    windows.apply(
         client, settings, stored_batch(client, settings, "b1", [h := tick(1, T0, 1.0, 1.0, "HIST")]), [h]
     )  # makes HIST a known symbol
     f = Flusher(settings, client, "f1")
@@ -165,7 +165,7 @@ async def test_history_comes_from_postgres_newest_first_and_capped(api: httpx.As
 async def test_candles_are_served_oldest_first(api: httpx.AsyncClient, settings: Settings) -> None:
     client = redis.Redis.from_url(settings.redis_url)
     ticks = [tick(i, T0 + i * 30_000, 10.0 + i, 1.0, "CNDL") for i in range(7)]  # 3.5 minutes
-    calc_a.apply(client, settings, stored_batch(client, settings, "b1", ticks), ticks)
+    windows.apply(client, settings, stored_batch(client, settings, "b1", ticks), ticks)
 
     one = (await api.get("/symbols/CNDL/candles", params={"interval": "1m"})).json()
     five = (await api.get("/symbols/CNDL/candles", params={"interval": "5m", "limit": 1})).json()

@@ -15,7 +15,7 @@ from services.common.settings import Settings
 from services.consumers import context
 from services.consumers.rttm.ticker import Ticker
 from services.consumers.worker import make_worker
-from services.orchestrator_api.flusher import Flusher
+from services.flusher.writer import Flusher
 
 pytestmark = pytest.mark.anyio
 STAGES = [

@@ -10,7 +10,7 @@ import redis
 
 from services.common.keys import Keys
 from services.common.settings import Settings
-from services.consumers import calc_a
+from services.consumers import windows
 from tests.factories import make_tick, stored_batch
 
 pytestmark = pytest.mark.anyio
@@ -80,7 +80,7 @@ async def test_every_key_of_a_symbol_expires_after_its_idle_time(settings: Setti
     client = redis.Redis.from_url(settings.redis_url)
     now = int(time.time() * 1000)
     ticks = [make_tick(symbol="IDLE", ts=now - i * 30_000, event_id=f"i{i}") for i in range(30)]
-    calc_a.apply(client, settings, stored_batch(client, settings, "f" * 32, ticks), ticks)
+    windows.apply(client, settings, stored_batch(client, settings, "f" * 32, ticks), ticks)
 
     names = list(client.scan_iter(match=Keys(settings.KEY_PREFIX).sym("IDLE") + "*"))
     assert len(names) > 10  # window, sums, last ticks, candles and their indexes

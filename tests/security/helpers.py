@@ -16,8 +16,8 @@ from services.common.jobs import job_queue
 from services.common.keys import Keys
 from services.common.kinds import KINDS
 from services.common.settings import Settings
+from services.flusher.writer import Flusher
 from services.orchestrator_api.app import create_app
-from services.orchestrator_api.flusher import Flusher
 from services.realtime_gateway.app import create_app as create_gateway
 from tests.factories import make_tick
 from tests.orchestrator_api.test_rttm_api import now_ms, trade_events

@@ -33,11 +33,11 @@ from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from services.common.settings import Settings
-from services.consumers import calc_a
-from services.consumers.calc_b import build_view
+from services.consumers import windows
 from services.consumers.rttm.ticker import Ticker
+from services.consumers.view import build_view
+from services.flusher.writer import Flusher
 from services.orchestrator_api.app import create_app
-from services.orchestrator_api.flusher import Flusher
 from services.realtime_gateway.app import create_app as create_gateway
 from tests.consumers.test_calc import tick
 from tests.factories import stored_batch
@@ -162,7 +162,7 @@ def read_app(served: Settings) -> FastAPI:
     the stateful links) get 200s and not only 404s and 503s."""
     client = redis.Redis.from_url(served.redis_url)
     ticks = [tick(i, int(time.time() * 1000) - 1000 * i, 100.0 + i, 1.0) for i in range(3)]
-    [state] = calc_a.apply(client, served, stored_batch(client, served, "seed", ticks), ticks)
+    [state] = windows.apply(client, served, stored_batch(client, served, "seed", ticks), ticks)
     Ticker(served, client).tick()
     view = build_view(state, ticks, time.time() * 1000)
     app = create_app(served)

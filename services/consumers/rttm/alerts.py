@@ -33,6 +33,7 @@ import redis
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.common import flush_stream
 from services.common.keys import Keys
 from services.common.realtime import publish_args
 from services.common.schemas import envelope
@@ -159,6 +160,6 @@ def _record(
                 pipe.hset(keys.rttm_alerts, a["rule"], orjson.dumps(a))
             else:
                 pipe.hdel(keys.rttm_alerts, a["rule"])
-        pipe.xadd(keys.flush_stream, {"batch": f"alerts-{uuid.uuid4().hex}", "items": orjson.dumps({"alert": rows})})
+        flush_stream.append(pipe, keys.flush_stream, f"alerts-{uuid.uuid4().hex}", {"alert": rows})
         register(client, "publish_many")(**publish_args(settings, envelopes), client=pipe)
         pipe.execute()

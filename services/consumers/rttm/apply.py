@@ -1,4 +1,4 @@
-"""Fold a batch of RTTM events into the monitoring state (see `rttm_apply.lua`)."""
+"""Fold a batch of RTTM events into the monitoring state (see `rttm/apply.lua`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import orjson
 import redis
 
 from services.common.keys import Keys
+from services.common.kinds import RTTM_POSTED
 from services.common.scripts import register
 from services.common.settings import Settings
 
@@ -31,7 +32,7 @@ def _second(ms: int) -> int:
 
 
 def key_names(keys: Keys) -> dict[str, str]:
-    """What `rttm_apply.lua` writes: whole names, or the prefix a time bucket or trade id completes."""
+    """What `rttm/apply.lua` writes: whole names, or the prefix a time bucket or trade id completes."""
     return {
         "counters": keys.rttm_counters(0).removesuffix("0"),
         "queues": keys.rttm_queues,
@@ -93,7 +94,7 @@ def prepare(settings: Settings, items: dict[str, list[dict[str, Any]]], now_ms: 
 
 
 def has_rttm(items: dict[str, list[Any]]) -> bool:
-    return any(items.get(kind) for kind in ("trade", "queue", "dlq", "error", "log"))
+    return any(items.get(kind) for kind in RTTM_POSTED)
 
 
 def apply(
@@ -102,4 +103,4 @@ def apply(
     """Apply once; False when this batch had been applied already (a retried job)."""
     keys = Keys(settings.KEY_PREFIX)
     payload = orjson.dumps(prepare(settings, items, now_ms))
-    return bool(register(client, "rttm_apply")(keys=[keys.batch(batch_id)], args=[payload]))
+    return bool(register(client, "apply", __package__)(keys=[keys.batch(batch_id)], args=[payload]))

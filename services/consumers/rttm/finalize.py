@@ -31,7 +31,7 @@ PER_TICK = 2000  # trades measured per call, so a backlog is worked off in slice
 def parse_events(fields: dict[bytes, bytes]) -> tuple[list[tuple[int, str, str, str, str]], int]:
     """(time, event_key, service, type, status) sorted, and the terminal mark (0 if none).
 
-    Raises ValueError for a hash in no shape `rttm_apply.lua` writes."""
+    Raises ValueError for a hash in no shape `rttm/apply.lua` writes."""
     events = []
     term = 0
     for raw_key, raw_value in fields.items():
@@ -80,7 +80,7 @@ def finalize_due(client: redis.Redis, settings: Settings, now_ms: float) -> int:
         for stage, values in latencies(events, term).items():
             stages += [[stage, b, n] for b, n in sketch.counts(values).items()]
         work.append([trade_id, last - last % BUCKET_MS, stages])
-    measured, over = register(client, "rttm_finalize")(
+    measured, over = register(client, "finalize", __package__)(
         keys=[keys.rttm_stages, keys.rttm_due],
         args=[
             keys.rttm_trade(""),

@@ -42,7 +42,9 @@ class Ticker:
         self.stop = threading.Event()
 
     def lead(self) -> bool:
-        return bool(register(self.redis, "leader")(keys=[self.keys.rttm_leader], args=[self.name, self.lease_ms]))
+        return bool(
+            register(self.redis, "leader", __package__)(keys=[self.keys.rttm_leader], args=[self.name, self.lease_ms])
+        )
 
     def tick(self, now_ms: float | None = None) -> dict[str, Any] | None:
         """One round if this process leads; returns the published snapshot."""

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import anyio
 import orjson
 import sqlalchemy.exc
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
-from services.common.candles import candle_from_hash, candle_from_row, merge_newest, stored_candles_query
-from services.common.db import md_ticks
-from services.common.keys import INTERVALS_MS
+from services.common.candles import FINEST, INTERVALS_MS, Interval, candle_from_hash, merge_newest
+from services.common.db import md_candles, md_ticks
 from services.common.logging import get_logger
 from services.common.schemas import SYMBOL_PATTERN, ErrorBody
 from services.orchestrator_api.errors import BAD_PARAMETER
@@ -108,13 +107,13 @@ async def candles(
     symbol: SymbolPath,
     state: StateDep,
     response: Response,
-    interval: Literal["1m", "5m", "15m"] = "1m",
+    interval: Interval = FINEST,  # type: ignore[valid-type]
     limit: Annotated[int, Query(ge=1, description="Candles, oldest first; capped at CANDLES_LIMIT_MAX")] = 500,
 ) -> dict[str, Any]:
     """OHLCV candles aligned to UTC boundaries: the newest `limit`, from Redis (calc-a keeps the latest
     CANDLES_KEEP) and, older or evicted ones, from Postgres (kept CANDLE_RETENTION_DAYS). With Postgres
     unavailable, the Redis part alone, marked by the header `X-Candles-Partial`."""
-    limit = min(limit, state.settings.CANDLES_LIMIT_MAX)
+    limit, interval = min(limit, state.settings.CANDLES_LIMIT_MAX), interval.value
     known = await state.redis.zscore(state.keys.symbols, symbol) is not None
     live = await _live_candles(state, symbol, interval, limit)
     try:
@@ -143,3 +142,27 @@ async def _live_candles(state: StateDep, symbol: str, interval: str, limit: int)
             pipe.hgetall(state.keys.candle(symbol, interval, bucket))
         hashes = await pipe.execute()
     return [c for b, h in zip(buckets, hashes, strict=True) if (c := candle_from_hash(b, h))]
+
+
+def candle_from_row(row: Any) -> dict[str, Any]:
+    """The same shape from a row of `stored_candles_query`."""
+    return {
+        "t": round(row.bucket_start.timestamp() * 1000),
+        "open": row.open,
+        "high": row.high,
+        "low": row.low,
+        "close": row.close,
+        "volume": row.volume,
+        "count": row.n,  # labelled: `count` is also a method of a row, as of any sequence
+    }
+
+
+def stored_candles_query(symbol: str, interval: str, limit: int) -> Select[Any]:
+    """The newest `limit` candles of a symbol and interval in Postgres, newest first."""
+    c = md_candles.c
+    return (
+        select(c.bucket_start, c.open, c.high, c.low, c.close, c.volume, c["count"].label("n"))
+        .where(c.symbol == symbol, c.interval == interval)
+        .order_by(c.bucket_start.desc())
+        .limit(limit)
+    )

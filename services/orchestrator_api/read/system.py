@@ -6,7 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from services.orchestrator_api import budget, metrics
+from services.orchestrator_api import metrics
+from services.orchestrator_api.ingest import budget
 from services.orchestrator_api.security import check_api_key
 from services.orchestrator_api.state import StateDep
 

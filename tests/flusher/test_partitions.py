@@ -23,8 +23,8 @@ from bench.stack import Stack, isolated_settings, purge, scratch_database
 from services.common.db import PARTITIONED, migrate
 from services.common.kinds import KINDS
 from services.common.settings import Settings
-from services.orchestrator_api.flusher import Batch, Flusher
-from services.orchestrator_api.partitions import LOCK_KEY, Partition, day_name, maintain, partitions
+from services.flusher.partitions import LOCK_KEY, Partition, day_name, maintain, partitions
+from services.flusher.writer import Batch, Flusher
 
 NOW = datetime(2030, 1, 10, 12, 0, tzinfo=UTC)
 FOREVER = 100_000  # retention_days that drops nothing

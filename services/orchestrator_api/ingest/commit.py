@@ -42,7 +42,8 @@ from services.common.kinds import TICK, Kind
 from services.common.logging import get_logger
 from services.common.scripts import register
 from services.common.settings import Settings
-from services.orchestrator_api import dedup, metrics
+from services.orchestrator_api import metrics
+from services.orchestrator_api.ingest import dedup
 
 log = get_logger(__name__)
 # A batch normally dies with its job. One whose job has not run within the hour only carries views the
@@ -66,7 +67,7 @@ class GroupCommitter:
         self.client = client
         self.keys = Keys(settings.KEY_PREFIX)
         self.queue = job_queue(settings, client)  # JSON jobs (services/common/jobs.py)
-        self.script = register(client, "ingest")
+        self.script = register(client, "ingest", __package__)
         # RQ refuses Retry(max=0): JOB_RETRIES=0 means no Retry at all.
         self.retry = (
             Retry(max=settings.JOB_RETRIES, interval=settings.retry_intervals or 0) if settings.JOB_RETRIES else None

@@ -23,7 +23,7 @@ from services.common.schemas import INT64_MAX, JsonInt, Symbol, envelope
 from services.common.scripts import register
 from services.orchestrator_api import metrics
 from services.orchestrator_api.errors import BAD_PARAMETER
-from services.orchestrator_api.routes.ingest import ERRORS, read_json
+from services.orchestrator_api.ingest.routes import ERRORS, read_json
 from services.orchestrator_api.security import TOKEN_REFUSED, check_internal_token
 from services.orchestrator_api.state import StateDep
 
@@ -94,7 +94,7 @@ async def agg_update(request: Request, state: StateDep) -> AggResult:
         args += (item.view.get("version", 0), orjson.dumps(item.view), env)
         size += len(env)
     args[0] = realtime.history_maxlen(settings, size / len(items)) if items else settings.SSE_HISTORY
-    ok, *ids = await register(state.redis, "views")(keys=keys, args=args) if items else [1]
+    ok, *ids = await register(state.redis, "views", __package__)(keys=keys, args=args) if items else [1]
     if not ok:
         index, current = ids
         raise _ahead(items[index], index if isinstance(payload, list) else None, current)

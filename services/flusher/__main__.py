@@ -1,4 +1,4 @@
-"""`mdstack flusher` / `python -m services.orchestrator_api.flusher_main`: batches ticks into Postgres.
+"""`mdstack flusher` / `python -m services.flusher`: batches ticks into Postgres.
 
 It also keeps every table to its retention (retention.py): once before flushing, then every
 RETENTION_EVERY_S in a thread.
@@ -12,8 +12,8 @@ from services.common.health import PostgresProbe, readiness_problems_sync, serve
 from services.common.logging import configure_logging
 from services.common.redis import sync_redis
 from services.common.settings import load_settings
-from services.orchestrator_api.flusher import Flusher
-from services.orchestrator_api.retention import Maintainer
+from services.flusher.retention import Maintainer
+from services.flusher.writer import Flusher
 
 
 def main(argv: list[str] | None = None) -> int:

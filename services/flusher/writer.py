@@ -31,15 +31,15 @@ import psycopg
 import redis
 from sqlalchemy.dialects import postgresql
 
+from services.common import flush_stream
 from services.common.db import partition_key
 from services.common.keys import FLUSH_GROUP, Keys
 from services.common.kinds import KINDS, TICK, Kind
 from services.common.logging import get_logger
 from services.common.scripts import register
 from services.common.settings import Settings
-from services.orchestrator_api import candle_store, dead_letter
-from services.orchestrator_api import flusher_metrics as metrics
-from services.orchestrator_api.dead_letter import DeadLetter
+from services.flusher import candle_store, dead_letter, metrics
+from services.flusher.dead_letter import DeadLetter
 
 log = get_logger(__name__)
 
@@ -107,10 +107,10 @@ class Batch:
     def add(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         """Take in one stream entry, whole; an entry that cannot be read becomes a dead letter of its own."""
         self.entry_ids.append(entry_id)
-        self.entry_items.append(_item_count(fields))
+        self.entry_items.append(flush_stream.item_count(fields))
         try:
-            self.trace_ids.append(fields[b"batch"].decode())
-            parsed, oldest = _parse_items(fields[b"items"])
+            self.trace_ids.append(fields[flush_stream.BATCH].decode())
+            parsed, oldest = _parse_items(fields[flush_stream.ITEMS])
         except (KeyError, ValueError, TypeError, AttributeError) as exc:  # orjson's decode error is a ValueError
             raw = {k.decode(errors="backslashreplace"): v.decode(errors="backslashreplace") for k, v in fields.items()}
             reason = f"unreadable flush stream entry: {exc.args[0] if exc.args else type(exc).__name__}"
@@ -126,13 +126,6 @@ class Batch:
 
     def items(self) -> list[dead_letter.Item]:
         return [(name, row) for name, rows in self.rows.items() for row in rows]
-
-
-def _item_count(fields: dict[bytes, bytes]) -> int:
-    try:
-        return int(fields.get(b"n", 0))
-    except ValueError:
-        return 0
 
 
 def _parse_items(items: bytes) -> tuple[dict[str, list[tuple[object, ...]]], float]:
@@ -166,7 +159,7 @@ class Flusher:
         self._conn: psycopg.Connection | None = None
         self._own_pending_read = False
         self._last_claim = 0.0
-        self._ack = register(client, "flush_ack")
+        self._ack = register(client, "flush_ack", __package__)
 
     # --- Redis side -------------------------------------------------------------
 

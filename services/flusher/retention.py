@@ -17,8 +17,8 @@ import psycopg
 
 from services.common.logging import get_logger
 from services.common.settings import Settings
-from services.orchestrator_api import candle_store, dead_letter
-from services.orchestrator_api.partitions import RETRY_S, Report, maintain
+from services.flusher import candle_store, dead_letter
+from services.flusher.partitions import RETRY_S, Report, maintain
 
 log = get_logger(__name__)
 

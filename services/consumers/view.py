@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from services.common.schemas import TickRecord
-from services.consumers.calc_a import SymbolState
+from services.consumers.windows import SymbolState
 
 
 def _change(now: float, before: float | None) -> tuple[float | None, float | None]:

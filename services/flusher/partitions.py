@@ -33,7 +33,7 @@ from psycopg import sql
 
 from services.common.db import PARTITIONED, partition_key
 from services.common.logging import get_logger
-from services.orchestrator_api import flusher_metrics as metrics
+from services.flusher import metrics
 
 log = get_logger(__name__)
 

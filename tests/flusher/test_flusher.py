@@ -19,8 +19,8 @@ from services.common.embedded import free_port
 from services.common.keys import FLUSH_GROUP, Keys
 from services.common.kinds import TICK
 from services.common.settings import Settings
-from services.orchestrator_api.commit import GroupCommitter
-from services.orchestrator_api.flusher import Flusher
+from services.flusher.writer import Flusher
+from services.orchestrator_api.ingest.commit import GroupCommitter
 
 
 def accept(settings: Settings, n: int, *, symbol: str = "BTCUSDT") -> list[str]:

@@ -18,9 +18,9 @@ from services.common.embedded import free_port
 from services.common.keys import Keys
 from services.common.settings import Settings
 from services.consumers.rttm import alerts
-from services.orchestrator_api import dead_letter
-from services.orchestrator_api.flusher import Flusher
-from tests.orchestrator_api.test_flusher import accept, backlog, rows, unflushed
+from services.flusher import dead_letter
+from services.flusher.writer import Flusher
+from tests.flusher.test_flusher import accept, backlog, rows, unflushed
 
 GUARD_S = 60.0  # without dead-lettering, flush_once would retry forever: stop it so the test fails instead
 

@@ -12,19 +12,20 @@ import psycopg
 import pytest
 import redis
 
+from services.common.candles import INTERVALS_MS
 from services.common.embedded import free_port
-from services.common.keys import INTERVALS_MS, Keys
+from services.common.keys import Keys
 from services.common.kinds import TICK
 from services.common.settings import Settings
-from services.consumers import calc_a
-from services.orchestrator_api import candle_store
+from services.consumers import windows
+from services.flusher import candle_store
+from services.flusher.retention import Maintainer
+from services.flusher.writer import Flusher
 from services.orchestrator_api.app import create_app
-from services.orchestrator_api.commit import GroupCommitter
-from services.orchestrator_api.flusher import Flusher
-from services.orchestrator_api.retention import Maintainer
-from services.orchestrator_api.routes.read import PARTIAL_HEADER
+from services.orchestrator_api.ingest.commit import GroupCommitter
+from services.orchestrator_api.read.routes import PARTIAL_HEADER
 from tests.factories import stored_batch
-from tests.orchestrator_api.test_flusher import _close_flushers, flusher  # noqa: F401 (a fixture: closes flushers)
+from tests.flusher.test_flusher import _close_flushers, flusher  # noqa: F401 (a fixture: closes flushers)
 
 HOUR_MS = 3_600_000
 # A recent time on every candle boundary (ticks far in the past could fall outside kept partitions).
@@ -143,7 +144,7 @@ def test_postgres_candles_equal_the_candles_calc_a_keeps_in_redis(settings: Sett
     ticks = mixed_ticks(3, 300)
     commit(settings, ticks[:150], ticks[150:])
     client = redis.Redis.from_url(settings.redis_url)
-    calc_a.apply(client, settings, stored_batch(client, settings, "1" * 32, ticks), ticks)
+    windows.apply(client, settings, stored_batch(client, settings, "1" * 32, ticks), ticks)
     client.close()
     flush_all(flusher(settings))
 
@@ -227,7 +228,7 @@ def test_expired_candles_are_deleted_and_younger_ones_kept(settings: Settings) -
 
 
 def test_retention_deletes_in_chunks_until_none_is_left(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    from services.orchestrator_api import aged_rows
+    from services.flusher import aged_rows
 
     monkeypatch.setattr(aged_rows, "CHUNK", 7)
     old = datetime.now(UTC) - timedelta(days=settings.CANDLE_RETENTION_DAYS + 1)
@@ -287,7 +288,7 @@ async def test_route_merges_redis_and_postgres_newest_last_redis_winning(
     commit(settings, flushed)
     flush_all(flusher(settings))
     newer = [tick("r7", BASE + 7 * 60_000 + 30_000, 99.0), *minute_ticks(range(8, 10), tag="r")]
-    calc_a.apply(
+    windows.apply(
         client, settings, stored_batch(client, settings, "2" * 32, newer), newer
     )  # Redis: minute 7 (a tick Postgres lacks), 8 and 9
 
@@ -305,7 +306,7 @@ async def test_route_serves_redis_candles_marked_partial_when_postgres_is_down(
     settings: Settings, client: redis.Redis
 ) -> None:
     live = minute_ticks(range(3))
-    calc_a.apply(client, settings, stored_batch(client, settings, "3" * 32, live), live)
+    windows.apply(client, settings, stored_batch(client, settings, "3" * 32, live), live)
     down = settings.model_copy(update={"PG_URL": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test"})
     app = create_app(down)
     async with app.router.lifespan_context(app):

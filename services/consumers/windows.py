@@ -1,4 +1,4 @@
-"""calc-a: per-symbol windows over event time, applied to Redis state by `calc_a.lua`.
+"""calc-a: per-symbol windows over event time, applied to Redis state by `consumers/windows.lua`.
 
 Python groups the batch by symbol, sorts it by (ts, event_id) and pre-merges
 its candles; the script folds that into the stored state in one atomic call
@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 import redis
 
-from services.common.candles import candle_from_hash
-from services.common.keys import INTERVALS_MS, LAST_TICKS, WINDOW_MS, Keys
+from services.common.candles import INTERVALS_MS, candle_from_hash
+from services.common.keys import LAST_TICKS, WINDOW_MS, Keys
 from services.common.schemas import TickRecord
 from services.common.scripts import register
 from services.common.settings import Settings
@@ -110,7 +110,7 @@ def _candles(rows: list[TickRecord]) -> list[dict[str, Any]]:
 def apply(client: redis.Redis, settings: Settings, batch_id: str, ticks: list[TickRecord]) -> list[SymbolState]:
     """Apply a batch once (a re-run only reads) and return the state of each symbol in it."""
     keys = Keys(settings.KEY_PREFIX)
-    script = register(client, "calc_a")
+    script = register(client, "windows", __package__)
     payload = orjson.dumps(prepare(keys, ticks))
     raw = script(keys=[keys.batch(batch_id)], args=[settings.CANDLES_KEEP, settings.SYMBOL_IDLE_S, payload])
     return [parse_state(item) for item in raw]

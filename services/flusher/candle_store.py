@@ -5,7 +5,7 @@ same statement knows which ticks are new; exactly those are folded into
 `md_candles` (1m, 5m, 15m buckets aligned to UTC) with INSERT ... ON CONFLICT
 DO UPDATE. A batch written again after a crash returns no new ticks and adds
 nothing: candles are exactly once because ticks are. The merge follows
-calc-a (`calc_a.lua`): open is the tick with the smallest (ts, event_id),
+calc-a (`consumers/windows.lua`): open is the tick with the smallest (ts, event_id),
 close the largest, event ids compared bytewise (collation "C"); high and low
 are the extremes; volume and count add up. So the result does not depend on
 how ticks were split into batches or in which order the batches committed.
@@ -17,9 +17,9 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-from services.common.keys import INTERVALS_MS
+from services.common.candles import INTERVALS_MS
 from services.common.settings import Settings
-from services.orchestrator_api.aged_rows import delete_older
+from services.flusher.aged_rows import delete_older
 
 EPOCH = "TIMESTAMPTZ '1970-01-01 00:00:00+00'"  # buckets are aligned to UTC, as calc-a aligns them
 BASE_MS = min(INTERVALS_MS.values())  # ticks are grouped once into the finest buckets, which roll up to the rest
