@@ -9,8 +9,9 @@ Redis key prefix, RQ queue and pub/sub channel, so runs can share servers.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import psycopg
 import pytest
 import redis
@@ -20,6 +21,7 @@ from bench.stack import isolated_settings, purge, scratch_database
 from services.common.db import metadata
 from services.common.embedded import EmbeddedPostgres, EmbeddedRedis
 from services.common.settings import Settings
+from services.orchestrator_api.app import create_app
 
 # structlog through stdlib logging, so pytest captures service logs and shows them only for failures.
 structlog.configure(
@@ -87,3 +89,15 @@ def client(settings: Settings) -> Iterator[redis.Redis]:
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The real API app with its lifespan, in process; authenticated for ingest."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", auth=(settings.INGEST_USERNAME, settings.INGEST_PASSWORD)
+        ) as client:
+            yield client

@@ -12,12 +12,12 @@ from services.common.health import serve_health
 from services.common.logging import configure_logging, get_logger, library_level
 from services.common.settings import load_settings
 from services.consumers import context
+from services.consumers.defaults import REDIS_WAIT_MAX_S
 from services.consumers.reaper import Reaper
 from services.consumers.rttm.ticker import Ticker
 from services.consumers.worker import catch_stop, make_worker, readiness
 
 log = get_logger(__name__)
-REDIS_WAIT_MAX_S = 5.0  # back-off cap while waiting for Redis to come back
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,8 +14,7 @@ import redis
 
 from services.common.redis import sync_redis
 from services.common.settings import Settings, load_settings
-
-HTTP_TIMEOUT_S = 10.0
+from services.consumers.defaults import HTTP_TIMEOUT_S
 
 
 @dataclass

@@ -2,9 +2,10 @@
 
 from prometheus_client import Counter, Histogram
 
+from services.consumers.defaults import MAX_SERIES
+
 # Service names and error types are the clients' strings: each new one would be a series for the life of the
 # process. Past MAX_SERIES label sets a metric counts under OTHER, which no name or code can spell (events.py).
-MAX_SERIES = 200
 OTHER = "(other)"
 
 

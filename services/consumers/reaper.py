@@ -53,12 +53,11 @@ from services.common.keys import Keys
 from services.common.logging import get_logger
 from services.common.scripts import register
 from services.common.settings import Settings
+from services.consumers.defaults import SCHEDULER_LATE_S, STRANDED_S
 from services.consumers.worker import Worker, count_failure
 
 log = get_logger(__name__)
 EXPIRED = 1  # started-registry score given to an abandoned job: long past, so cleanup(EXPIRED) takes it
-SCHEDULER_LATE_S = 5  # a live RQ scheduler queues due jobs within a second
-STRANDED_S = 5  # a live worker marks a popped job started within milliseconds
 
 
 class Reaper:

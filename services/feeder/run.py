@@ -37,12 +37,14 @@ from services.common.logging import get_logger
 from services.common.settings import Settings
 from services.feeder import metrics
 from services.feeder import pipeline as p
-from services.feeder.sender import (
+from services.feeder.defaults import (
     CONNECT_TIMEOUT_S,
+    MAX_SLEEP_S,
+    PROGRESS_INTERVAL_S,
     REQUEST_TIMEOUT_S,
-    RetryPolicy,
-    Sender,
+    SIGNAL_DRAIN_S,
 )
+from services.feeder.sender import RetryPolicy, Sender
 from services.feeder.settings import FeederSettings
 from services.feeder.stats import FeederStats, Summary, TradeStats, status_line
 from services.feeder.trade_feed import TradeFeed
@@ -50,10 +52,6 @@ from services.feeder.trades import TradeSimulator
 from services.feeder.walk import TickGenerator
 
 log = get_logger(__name__)
-
-PROGRESS_INTERVAL_S = 1.0  # how often the live progress line is written
-MAX_SLEEP_S = 0.05  # the scheduler wakes at least this often, so a stop request is seen promptly
-SIGNAL_DRAIN_S = 5.0  # grace period for in-flight requests after SIGINT/SIGTERM
 
 
 class Stopper:

@@ -31,6 +31,7 @@ from tenacity import (
 )
 
 from services.common.logging import get_logger
+from services.feeder.defaults import DETAIL_CHARS
 from services.feeder.settings import HTTP_CONCURRENCY
 from services.feeder.stats import FeederStats
 
@@ -46,9 +47,6 @@ EVENT_PATHS = {  # by ingest kind (pipeline.EVENT_KINDS)
     "log": "/ingest/log-events",
 }
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
-REQUEST_TIMEOUT_S = 10.0  # per attempt; a slow answer past this is retried like a dropped connection
-CONNECT_TIMEOUT_S = 2.0
-DETAIL_CHARS = 300  # how much of an error body goes into the log
 # Requests on the wire at once (HTTP_CONCURRENCY, the default of --connections): httpx's pool slows
 # down sharply with many concurrent requests, so sends queue on a semaphore in front of it instead.
 # Sends sleeping in a retry backoff do not hold a place.

@@ -24,11 +24,12 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from services.feeder.defaults import HTTP_CONCURRENCY
+
 PROG = "mdstack feeder"
 DESCRIPTION = "Post simulated ticks and trade-pipeline events to the ingest API."
 # Default --connections (capped by FEEDER_MAX_INFLIGHT). httpx's pool slows down sharply with many concurrent
 # requests (encode/httpx#3215; here ~1,500 req/s at 8 in flight, ~200 req/s at 64).
-HTTP_CONCURRENCY = 16
 
 N = TypeVar("N", int, float)
 

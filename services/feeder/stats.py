@@ -22,12 +22,9 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from services.feeder.defaults import LATENCY_DIGITS, LATENCY_MAX_US, LATENCY_MIN_US
 from services.feeder.pipeline import EVENT_KINDS
 from services.feeder.trades import TradeCounters
-
-LATENCY_MIN_US = 1
-LATENCY_MAX_US = 60_000_000  # a minute; anything slower is clamped, not dropped
-LATENCY_DIGITS = 3  # significant figures: 0.1% resolution
 
 
 def new_histogram() -> HdrHistogram:

@@ -19,12 +19,10 @@ import time
 from collections import defaultdict
 from typing import IO, Any
 
+from services.feeder.defaults import EVENT_LINGER_S, MAX_EVENTS_PER_REQUEST
 from services.feeder.sender import EVENT_PATHS, Sender
 from services.feeder.stats import TradeStats
 from services.feeder.trades import Emitted, TradeSimulator
-
-EVENT_LINGER_S = 0.05  # events due within this of the first one share its request (~6 requests/s at 5 trades/s)
-MAX_EVENTS_PER_REQUEST = 1000  # ~400 KB of JSON, well under the API's body and batch limits
 
 
 class TradeFeed:

@@ -27,8 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-REVERSION = 1e-4  # per tick; half-life ~7,000 ticks of a symbol, invisible tick to tick
-VOLUME_SIGMA = 1.0  # lognormal shape: most trades near the typical size, a long tail of big ones
+from services.feeder.defaults import REVERSION, VOLUME_SIGMA
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import psycopg
 
-CHUNK = 10_000  # rows per DELETE transaction, so none holds locks on millions of rows at once
+from services.flusher.defaults import CHUNK
 
 
 def delete_older(conn: psycopg.Connection, table: str, column: str, cutoff: datetime) -> int:

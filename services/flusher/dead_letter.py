@@ -26,9 +26,9 @@ import psycopg
 
 from services.common.settings import Settings
 from services.flusher.aged_rows import delete_older
+from services.flusher.defaults import MAX_KEY_CHARS
 
 PROGRAM_LIMIT_EXCEEDED = "54000"  # e.g. a value too large for an index row: the data, not the server
-MAX_KEY_CHARS = 500  # a dead letter's key must fit a btree index row (2,704 bytes) whatever the input was
 
 Item = tuple[str, tuple[object, ...]]  # (kind, row) as the flusher COPYs it
 

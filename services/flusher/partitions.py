@@ -34,12 +34,11 @@ from psycopg import sql
 from services.common.db import PARTITIONED, partition_key
 from services.common.logging import get_logger
 from services.flusher import metrics
+from services.flusher.defaults import LOCK_TIMEOUT_MS
 
 log = get_logger(__name__)
 
 LOCK_KEY = 0x6D64_7061_7274  # pg_try_advisory_lock key ("mdpart"); advisory locks are per database
-LOCK_TIMEOUT_MS = 2000  # DDL queues behind open transactions and blocks new ones meanwhile: keep the wait short
-RETRY_S = 60.0  # a run that could not finish (lock timeout, Postgres down) is tried again this soon
 BOUND = re.compile(r"FOR VALUES FROM \('([^']+)'\) TO \('([^']+)'\)")
 
 

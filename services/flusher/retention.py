@@ -18,7 +18,8 @@ import psycopg
 from services.common.logging import get_logger
 from services.common.settings import Settings
 from services.flusher import candle_store, dead_letter
-from services.flusher.partitions import RETRY_S, Report, maintain
+from services.flusher.defaults import RETRY_S
+from services.flusher.partitions import Report, maintain
 
 log = get_logger(__name__)
 

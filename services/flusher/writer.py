@@ -40,12 +40,9 @@ from services.common.scripts import register
 from services.common.settings import Settings
 from services.flusher import candle_store, dead_letter, metrics
 from services.flusher.dead_letter import DeadLetter
+from services.flusher.defaults import BACKOFF_MAX_S, CLAIM_EVERY_S, READ_COUNT
 
 log = get_logger(__name__)
-
-READ_COUNT = 200  # stream entries per XREADGROUP call
-CLAIM_EVERY_S = 5.0  # how often to look for entries a dead flusher left pending
-BACKOFF_MAX_S = 5.0
 
 
 @dataclass(frozen=True)

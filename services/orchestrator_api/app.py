@@ -1,10 +1,6 @@
 """The orchestrator API: ingest, internal view updates, read API, health and metrics.
 
-Errors all answer `{"error": ..., "detail": ...}`:
-    HTTPException            -> its status (401, 403, 404, 413, 415, 422 ...)
-    RequestValidationError   -> 422, one entry per bad field
-    redis.RedisError         -> 503 + Retry-After: nothing was stored, retry
-    Postgres unreachable     -> 503 + Retry-After on the reads that need it (ingest does not)
+Every error answers `{"error": ..., "detail": ...}`; the exceptions and their statuses are in `errors.py`.
 """
 
 from __future__ import annotations
@@ -15,12 +11,9 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 import redis
-import sqlalchemy.exc
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.common.db import async_engine
@@ -116,26 +109,11 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(HTTPException)
-    async def http_exception(_request: Request, exc: HTTPException) -> JSONResponse:
-        return errors.http_error(exc)
+    async def answer(_request: Request, exc: Exception) -> JSONResponse:
+        return errors.response(exc)
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = [{"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]} for err in exc.errors()]
-        return errors.error_response(422, fields)
-
-    @app.exception_handler(redis.RedisError)
-    async def redis_down(_request: Request, exc: redis.RedisError) -> JSONResponse:
-        return errors.redis_unavailable(exc)
-
-    @app.exception_handler(sqlalchemy.exc.OperationalError)
-    @app.exception_handler(sqlalchemy.exc.InterfaceError)
-    async def postgres_down(_request: Request, exc: sqlalchemy.exc.DBAPIError) -> JSONResponse:
-        log.error("api.postgres_unavailable", error=str(exc.orig).strip())
-        return errors.error_response(
-            503, "Postgres is unavailable; ingest still works, reads of history need it", {"Retry-After": "5"}
-        )
+    for handled in errors.HANDLED:
+        app.add_exception_handler(handled, answer)
 
 
 class RequestMetrics:

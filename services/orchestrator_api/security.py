@@ -12,9 +12,10 @@ import binascii
 import secrets
 from typing import Any
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 
 from services.common.schemas import ErrorBody
+from services.orchestrator_api import errors
 
 INGEST_REALM = 'Basic realm="mdstack-ingest", charset="UTF-8"'
 # The refusals of `check_api_key` and `check_internal_token`, for the routers' OpenAPI `responses`.
@@ -51,20 +52,16 @@ async def check_basic(request: Request) -> None:
     ok_user = _equal(user, settings.INGEST_USERNAME)
     ok_password = _equal(password, settings.INGEST_PASSWORD)
     if not (ok_user and ok_password):
-        raise HTTPException(
-            401,
-            detail="valid Basic Auth credentials are required",
-            headers={"WWW-Authenticate": INGEST_REALM},
-        )
+        raise errors.LoginRequired("valid Basic Auth credentials are required", INGEST_REALM)
 
 
 async def check_api_key(request: Request) -> None:
     expected = request.app.state.mdstack.settings.API_KEY
     if expected and not _equal(request.headers.get("x-api-key"), expected):
-        raise HTTPException(401, detail="a valid x-api-key header is required")
+        raise errors.ApiKeyRequired("a valid x-api-key header is required")
 
 
 async def check_internal_token(request: Request) -> None:
     expected = request.app.state.mdstack.settings.INTERNAL_TOKEN
     if not _equal(request.headers.get("x-internal-token"), expected):
-        raise HTTPException(403, detail="a valid x-internal-token header is required")
+        raise errors.TokenRequired("a valid x-internal-token header is required")

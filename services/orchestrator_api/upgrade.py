@@ -23,9 +23,9 @@ from services.common.jobs import BatchJob, all_job_ids, is_json, job_data, job_q
 from services.common.keys import Keys
 from services.common.logging import get_logger
 from services.common.settings import Settings
+from services.orchestrator_api.defaults import UPGRADE_CHUNK
 
 log = get_logger(__name__)
-UPGRADE_CHUNK = 1000  # jobs read per round trip when looking for pickled ones
 
 
 async def upgrade_keys(client: aioredis.Redis, keys: Keys) -> dict[str, int]:

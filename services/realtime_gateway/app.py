@@ -35,6 +35,7 @@ from services.common.schemas import SYMBOL_PATTERN, ErrorBody
 from services.common.settings import Settings
 from services.realtime_gateway import dashboard
 from services.realtime_gateway.conflate import parse_interval
+from services.realtime_gateway.defaults import SHUTDOWN_GRACE_S, STARTUP_WAIT_S
 from services.realtime_gateway.errors import GatewayError, InvalidParameter
 from services.realtime_gateway.frames import Filters
 from services.realtime_gateway.headers import SecurityHeaders
@@ -46,8 +47,6 @@ from services.realtime_gateway.stream import client_stream
 from services.realtime_gateway.viewer import LOGIN_REFUSED, ViewerLogin, require_viewer
 
 log = get_logger(__name__)
-STARTUP_WAIT_S = 5.0  # how long start-up waits for the first subscription before serving anyway
-SHUTDOWN_GRACE_S = 1.0  # streams get this long to end cleanly when the server stops
 TYPE_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 MAX_ID_PART = 2**64 - 1  # stream id parts are unsigned 64-bit
 CONFLATE_DESCRIPTION = (

@@ -25,10 +25,9 @@ from __future__ import annotations
 import re
 
 from services.realtime_gateway import metrics
+from services.realtime_gateway.defaults import MAX_INTERVAL_S, MIN_INTERVAL_S
 from services.realtime_gateway.frames import Event
 
-MIN_INTERVAL_S = 0.01
-MAX_INTERVAL_S = 10.0
 DURATION = re.compile(r"^(\d{1,9}(?:\.\d{1,6})?)(ms|s)?$")
 
 

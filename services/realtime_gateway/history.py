@@ -15,10 +15,10 @@ from services.common.keys import Keys
 from services.common.logging import get_logger
 from services.common.realtime import parse_id, with_id
 from services.common.settings import Settings
+from services.realtime_gateway.defaults import PAGE
 from services.realtime_gateway.frames import BadEnvelope, Event, parse
 
 log = get_logger(__name__)
-PAGE = 500  # entries per XRANGE: keeps each reply small while a long replay runs
 Entries = list[tuple[bytes, dict[bytes, bytes]]]  # XRANGE reply of a client without decode_responses
 
 

@@ -23,13 +23,11 @@ from services.common.logging import get_logger
 from services.common.realtime import parse_id
 from services.common.settings import Settings
 from services.realtime_gateway import metrics
+from services.realtime_gateway.defaults import BACKOFF_MAX_S, BACKOFF_MIN_S, POLL_S
 from services.realtime_gateway.frames import BadEnvelope, Event, Filters, parse
 from services.realtime_gateway.history import History
 
 log = get_logger(__name__)
-POLL_S = 1.0  # pub/sub read timeout: lets redis-py send its health-check PING on a quiet channel
-BACKOFF_MIN_S = 0.1  # first retry after Redis is lost
-BACKOFF_MAX_S = 5.0  # retries double up to this
 SLOW = "slow"  # close reason: the client's queue was full
 SHUTDOWN = "shutdown"  # close reason: the server is stopping
 

@@ -28,10 +28,8 @@ from collections import Counter
 from collections.abc import Callable
 
 from services.realtime_gateway import metrics
+from services.realtime_gateway.defaults import IPV6_CLIENT_PREFIX, MAX_TRACKED
 from services.realtime_gateway.errors import TooManyReplays, TooManyStreams
-
-IPV6_CLIENT_PREFIX = 64  # addresses in one IPv6 /64 are one client
-MAX_TRACKED = 100_000  # replay budgets kept at most; the fullest ones are forgotten first (they owe nothing)
 
 
 def client_key(host: str) -> str:

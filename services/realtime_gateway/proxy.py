@@ -23,6 +23,7 @@ from services.common.logging import get_logger
 from services.common.schemas import ErrorBody
 from services.common.settings import Settings
 from services.realtime_gateway import metrics
+from services.realtime_gateway.defaults import CONNECT_TIMEOUT_S, MAX_BODY_BYTES, MAX_CONNECTIONS, TIMEOUT_S
 from services.realtime_gateway.errors import InvalidParameter, NotProxied, UpstreamFailed
 
 log = get_logger(__name__)
@@ -44,10 +45,6 @@ READ_PATHS = frozenset(
 QUERY = frozenset({"limit", "interval"})  # every query parameter of those reads
 SEGMENT = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII: symbols and trade ids (the API checks the rest)
 PASSED_HEADERS = ("content-type", "retry-after", "x-candles-partial")
-MAX_BODY_BYTES = 8 * 1024 * 1024  # the largest read (1,000 history rows, a long trade trace) is well under 1 MB
-TIMEOUT_S = 8.0  # whole request; under the dashboard's own 10 s, so it sees this answer and not its timeout
-CONNECT_TIMEOUT_S = 2.0
-MAX_CONNECTIONS = 100  # to the API from one gateway process
 PROXY_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/json": {}}, "description": "The API's answer (any of its statuses)"},
     400: {"model": ErrorBody, "description": "A query parameter the read proxy does not forward"},

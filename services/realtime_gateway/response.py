@@ -21,9 +21,9 @@ from starlette.types import Message, Send
 
 from services.common.logging import get_logger
 from services.realtime_gateway import metrics
+from services.realtime_gateway.defaults import CHECK_EVERY_S
 
 log = get_logger(__name__)
-CHECK_EVERY_S = 0.5
 
 
 @dataclass(eq=False)  # hashed by identity: kept in the watchdog's set

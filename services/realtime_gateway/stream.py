@@ -21,11 +21,11 @@ from services.common.logging import get_logger
 from services.common.realtime import parse_id
 from services.realtime_gateway import metrics
 from services.realtime_gateway.conflate import Conflator
+from services.realtime_gateway.defaults import MAX_CHUNK
 from services.realtime_gateway.frames import CONNECTED, Event, Filters, control
 from services.realtime_gateway.hub import SHUTDOWN, SLOW, Client, Hub
 
 log = get_logger(__name__)
-MAX_CHUNK = 256  # events joined into one write at most
 
 
 async def client_stream(

@@ -32,11 +32,11 @@ from services.common.logging import get_logger
 from services.common.schemas import ErrorBody
 from services.common.settings import Settings
 from services.realtime_gateway import metrics
+from services.realtime_gateway.defaults import LOGIN_FAILURES_PER_MIN
 from services.realtime_gateway.errors import GatewayError, LoginRequired, TooManyLogins
 from services.realtime_gateway.limits import PerMinute, client_key
 
 log = get_logger(__name__)
-LOGIN_FAILURES_PER_MIN = 20  # wrong logins per client a minute: a person mistyping never gets near it
 WRONG = "the viewer login (HTTP Basic) is missing or wrong"
 LOGIN_REFUSED: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Reads are private and the viewer login is missing or wrong"},

@@ -258,6 +258,25 @@ async def test_redis_down_answers_503_and_stores_nothing(settings: Settings) -> 
     assert ready.json()["problems"][0].startswith("redis:")
 
 
+async def test_a_stopping_api_refuses_with_503_json_and_stores_nothing(settings: Settings) -> None:
+    """Once the committer is stopping, a request gets the same JSON refusal on both paths, not a bare 500."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        await app.state.mdstack.committer.stop()
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app), base_url="http://api", auth=("test-user", "test-password")
+        ) as client:
+            response = await client.post("/ingest/tick", json=make_tick())
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.json() == {
+        "error": "service_unavailable",
+        "detail": "this API process is shutting down; nothing was stored, retry",
+    }
+    assert queued_batches(settings) == []
+
+
 async def test_openapi_documents_ingest_bodies(api: httpx.AsyncClient) -> None:
     spec = (await api.get("/openapi.json")).json()
     tick_schema = spec["paths"]["/ingest/tick"]["post"]["requestBody"]["content"]["application/json"]["schema"]

@@ -1,7 +1,7 @@
 """The real apps in process for the bad-input and security suites.
 
 `api` (the orchestrator with its lifespan, an httpx client authenticated for
-ingest) is the one of `tests/orchestrator_api`; `gateway_api` is its gateway
+ingest) is the shared one of `tests/conftest.py`; `gateway_api` is its gateway
 twin. Both run on the test's own Redis prefix and Postgres database. Mark a
 test or module with `helpers.BOTH_PATHS` to run it on the ingest fast path
 and on the FastAPI router.
@@ -16,7 +16,6 @@ import pytest
 
 from services.common.settings import Settings
 from services.realtime_gateway.app import create_app as create_gateway
-from tests.orchestrator_api.conftest import api  # noqa: F401  (the fixture, shared)
 
 
 @pytest.fixture

@@ -12,11 +12,10 @@ from services.common.keys import Keys
 from services.common.kinds import RTTM_POSTED
 from services.common.scripts import register
 from services.common.settings import Settings
+from services.consumers.defaults import REASON_CHARS, TREND_BUCKET_MS
 
 SECOND_MS = 1000
-TREND_BUCKET_MS = 10_000  # queue-depth trend resolution
 NOT_TERMINAL, SUCCESS, FAILURE = 0, 1, 2
-REASON_CHARS = 100  # DLQ reasons are counted by their first characters
 
 
 def terminal(settings: Settings, event: dict[str, Any]) -> int:

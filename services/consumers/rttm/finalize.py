@@ -20,12 +20,11 @@ from services.common.keys import END_TO_END_STAGE, MARK, TERM_MARK, Keys
 from services.common.logging import get_logger
 from services.common.scripts import register
 from services.common.settings import Settings
+from services.consumers.defaults import BUCKET_MS, PER_TICK
 from services.consumers.rttm import sketch
 from services.consumers.rttm.apply import SUCCESS
 
 log = get_logger(__name__)
-BUCKET_MS = 10_000
-PER_TICK = 2000  # trades measured per call, so a backlog is worked off in slices
 
 
 def parse_events(fields: dict[bytes, bytes]) -> tuple[list[tuple[int, str, str, str, str]], int]:

@@ -16,7 +16,8 @@ from typing import Any
 from ddsketch import DDSketch
 from ddsketch.mapping import LogarithmicMapping
 
-RELATIVE_ACCURACY = 0.01
+from services.consumers.defaults import RELATIVE_ACCURACY
+
 ZERO = "z"  # bucket of values <= 0 (DDSketch's zero count)
 MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)
 

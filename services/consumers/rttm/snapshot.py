@@ -18,15 +18,10 @@ import redis
 
 from services.common.keys import END_TO_END_STAGE, Keys
 from services.common.settings import Settings
+from services.consumers.defaults import RATE_S, STUCK_LISTED, TPS_NOW_S, TPS_SERIES_S, TREND_STEPS
 from services.consumers.rttm import sketch
 from services.consumers.rttm.apply import SECOND_MS, TREND_BUCKET_MS
 from services.consumers.rttm.finalize import BUCKET_MS
-
-TPS_NOW_S = 10
-TPS_SERIES_S = 120
-RATE_S = 60
-TREND_STEPS = 30
-STUCK_LISTED = 20
 
 
 def _text(value: Any) -> str:

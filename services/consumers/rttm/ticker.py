@@ -24,11 +24,11 @@ from services.common.realtime import publish_sync
 from services.common.schemas import envelope
 from services.common.scripts import register
 from services.common.settings import Settings
+from services.consumers.defaults import SNAPSHOT_TTL_S
 from services.consumers.rttm import alerts, snapshot
 from services.consumers.rttm.finalize import finalize_due
 
 log = get_logger(__name__)
-SNAPSHOT_TTL_S = 60  # a stale snapshot disappears when no worker is computing it
 
 
 class Ticker:

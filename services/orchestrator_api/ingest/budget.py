@@ -13,9 +13,7 @@ from typing import Any
 
 from services.common.keys import TRADE_EVENTS_PER_TRADE, Rates, project
 from services.common.settings import Settings
-
-RATE_WINDOW_S = 60.0
-SAMPLES_KEPT = 120
+from services.orchestrator_api.defaults import RATE_WINDOW_S, SAMPLES_KEPT
 
 
 class RateMeter:

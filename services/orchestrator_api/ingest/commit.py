@@ -33,7 +33,6 @@ import orjson
 import redis
 from redis.exceptions import NoScriptError
 from rq import Retry
-from starlette.exceptions import HTTPException
 
 from services.common import realtime
 from services.common.jobs import PROCESS_BATCH, job_queue
@@ -42,14 +41,13 @@ from services.common.kinds import TICK, Kind
 from services.common.logging import get_logger
 from services.common.scripts import register
 from services.common.settings import Settings
-from services.orchestrator_api import metrics
+from services.orchestrator_api import errors, metrics
+from services.orchestrator_api.defaults import BACKLOG_REFRESH_S, BATCH_TTL_S
 from services.orchestrator_api.ingest import dedup
 
 log = get_logger(__name__)
 # A batch normally dies with its job. One whose job has not run within the hour only carries views the
 # dashboards have long moved past (its items are in Postgres by then), so it goes anyway.
-BATCH_TTL_S = 3600
-BACKLOG_REFRESH_S = 0.5
 
 
 Item = tuple[Kind, str, dict[str, Any]]  # kind, idempotency key, record
@@ -94,24 +92,21 @@ class GroupCommitter:
             await self._task
 
     def admit(self, count: int) -> None:
-        """Raise 429/503 (with Retry-After) when `count` more items should not be taken now."""
+        """Raise Saturated (429) or Behind (503), with Retry-After, when `count` more items should not be taken now."""
         settings = self.settings
         if self._pending_items and self._pending_items + count > settings.INGEST_MAX_PENDING:
             metrics.REFUSED.labels("pending").inc(count)
-            raise HTTPException(
-                429,
+            raise errors.Saturated(
                 f"ingest is saturated: {self._pending_items} items wait for a commit in this process "
                 f"(INGEST_MAX_PENDING={settings.INGEST_MAX_PENDING}); retry later",
-                headers={"Retry-After": str(settings.INGEST_RETRY_AFTER_S)},
+                settings.INGEST_RETRY_AFTER_S,
             )
         if self._behind() is not None:
             self._refresh_figures()
             if (why := self._behind()) is not None:
                 metrics.REFUSED.labels("backlog").inc(count)
-                raise HTTPException(
-                    503,
-                    f"the stack is behind: {why}; nothing was stored, retry later",
-                    headers={"Retry-After": str(settings.INGEST_RETRY_AFTER_S)},
+                raise errors.Behind(
+                    f"the stack is behind: {why}; nothing was stored, retry later", settings.INGEST_RETRY_AFTER_S
                 )
 
     def _behind(self) -> str | None:
@@ -162,7 +157,7 @@ class GroupCommitter:
         """Store items; returns per item 1 if accepted, 0 if a duplicate, -1 if refused: the request
         would bring the number of known symbols over MAX_SYMBOLS (refused whole, nothing stored)."""
         if self._closing:
-            raise RuntimeError("ingest is shutting down")
+            raise errors.ShuttingDown("this API process is shutting down; nothing was stored, retry")
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(items, future))
         self._pending_items += len(items)

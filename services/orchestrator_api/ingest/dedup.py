@@ -15,8 +15,7 @@ from __future__ import annotations
 import hashlib
 
 from services.common.keys import Keys
-
-DIGEST_BYTES = 16
+from services.orchestrator_api.defaults import DIGEST_BYTES
 
 
 def digest(key: str) -> bytes:

@@ -4,8 +4,9 @@ A py-spy profile of single-tick ingest under wrk put about 70% of the API's
 time between the first middleware and the endpoint (route matching across
 every included route, dependency solving, the middleware chain) and under 10%
 in the endpoint. This middleware sits outermost and answers the ingest paths
-with the very same endpoint functions (`routes/ingest.py`), which also stay on
-the router: for the OpenAPI document, and for `INGEST_FASTPATH=false`.
+with the very same endpoint functions (`ingest/routes.py`), which also stay on
+the router (for the OpenAPI document, and for `INGEST_FASTPATH=false`), and
+with the very same error answers (`errors.response`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 
 import orjson
-import redis
 from fastapi import Request
-from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -45,10 +44,8 @@ class IngestFastPath:
             await check_basic(request)
             result = await endpoint(request, request.app.state.mdstack)
             response = Response(orjson.dumps(result.model_dump()), media_type="application/json")
-        except HTTPException as exc:
-            response = errors.http_error(exc)
-        except redis.RedisError as exc:
-            response = errors.redis_unavailable(exc)
+        except errors.HANDLED as exc:
+            response = errors.response(exc)
         await response(scope, receive, send)
         metrics.REQUESTS.labels("POST", scope["path"], str(response.status_code)).inc()
         metrics.REQUEST_SECONDS.labels(scope["path"]).observe(time.perf_counter() - started)

@@ -11,13 +11,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.routing import APIRoute
 
 from services.common.kinds import DLQ, ERROR, LOG, QUEUE, TICK, TRADE, Kind
 from services.common.logging import get_logger
 from services.common.schemas import ErrorBody, IngestResult, validate_items
-from services.orchestrator_api import metrics
+from services.orchestrator_api import errors, metrics
 from services.orchestrator_api.security import check_basic
 from services.orchestrator_api.state import AppState, StateDep
 
@@ -63,31 +63,31 @@ def require_json(request: Request) -> None:
     cannot send without asking first."""
     content_type = request.headers.get("content-type")
     if content_type is None:
-        raise HTTPException(415, detail=f"Content-Type {JSON} is required; the request has none")
+        raise errors.WrongContentType(f"Content-Type {JSON} is required; the request has none")
     if content_type.split(";")[0].strip().lower() != JSON:
-        raise HTTPException(415, detail=f"Content-Type must be {JSON}, not {content_type!r}")
+        raise errors.WrongContentType(f"Content-Type must be {JSON}, not {content_type!r}")
 
 
 async def read_json(request: Request, max_bytes: int) -> Any:
     require_json(request)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise HTTPException(413, detail=f"body is {declared} bytes; the limit is {max_bytes} bytes")
+        raise errors.TooLarge(f"body is {declared} bytes; the limit is {max_bytes} bytes")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > max_bytes:
-            raise HTTPException(413, detail=f"body is over {max_bytes} bytes; the limit is {max_bytes} bytes")
+            raise errors.TooLarge(f"body is over {max_bytes} bytes; the limit is {max_bytes} bytes")
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise HTTPException(400, detail=f"body is not valid JSON: {exc}") from None
+        raise errors.BadJson(f"body is not valid JSON: {exc}") from None
 
 
 async def _store(state: StateDep, kind: Kind, items: list[Any]) -> IngestResult:
     settings = state.settings
     if len(items) > settings.MAX_BATCH:
-        raise HTTPException(413, detail=f"batch has {len(items)} items; the limit is {settings.MAX_BATCH}")
+        raise errors.TooLarge(f"batch has {len(items)} items; the limit is {settings.MAX_BATCH}")
     state.committer.admit(len(items))
     now_ms = time.time() * 1000.0
     good, bad = validate_items(kind.model, items, now_ms=now_ms, max_future_skew_s=settings.MAX_FUTURE_SKEW_S)
@@ -99,7 +99,7 @@ async def _store(state: StateDep, kind: Kind, items: list[Any]) -> IngestResult:
                 "ingest.rejected", kind=kind.name, event_id=str(event_id)[:128], errors=[e.field for e in item.errors]
             )
     if not good:
-        raise HTTPException(422, detail=[item.model_dump() for item in bad])
+        raise errors.Invalid([item.model_dump() for item in bad])
     flags = await state.committer.submit([(kind, key, record) for key, record in good])
     if REFUSED in flags:
         raise _symbol_cap(state, good)
@@ -112,21 +112,16 @@ async def _store(state: StateDep, kind: Kind, items: list[Any]) -> IngestResult:
     return IngestResult(accepted=accepted, duplicates=len(flags) - accepted, rejected=bad)
 
 
-def _symbol_cap(state: StateDep, good: list[tuple[str, dict[str, Any]]]) -> HTTPException:
+def _symbol_cap(state: StateDep, good: list[tuple[str, dict[str, Any]]]) -> errors.Invalid:
     symbols = sorted({record["symbol"] for _, record in good})
     metrics.INGEST_ITEMS.labels(TICK.name, "refused").inc(len(good))
     log.warning("ingest.symbol_cap", symbols=symbols[:20], max_symbols=state.settings.MAX_SYMBOLS)
     shown = ", ".join(symbols[:20]) + (f" and {len(symbols) - 20} more" if len(symbols) > 20 else "")
-    return HTTPException(
-        422,
-        detail=[
-            {
-                "field": "symbol",
-                "message": f"MAX_SYMBOLS={state.settings.MAX_SYMBOLS} symbols are known already, so no new symbol is "
-                f"taken; nothing of this request was stored (its symbols: {shown}). Known symbols keep working; "
-                f"one is forgotten after SYMBOL_IDLE_S={state.settings.SYMBOL_IDLE_S} s without a tick.",
-            }
-        ],
+    return errors.Invalid.field(
+        "symbol",
+        f"MAX_SYMBOLS={state.settings.MAX_SYMBOLS} symbols are known already, so no new symbol is "
+        f"taken; nothing of this request was stored (its symbols: {shown}). Known symbols keep working; "
+        f"one is forgotten after SYMBOL_IDLE_S={state.settings.SYMBOL_IDLE_S} s without a tick.",
     )
 
 
@@ -135,7 +130,7 @@ async def ingest_tick(request: Request, state: StateDep) -> IngestResult:
     """One tick. A duplicate `event_id` is acknowledged (`duplicates: 1`) and not processed again."""
     item = await read_json(request, state.settings.MAX_BODY_BYTES)
     if not isinstance(item, dict):
-        raise HTTPException(422, detail=[{"index": 0, "errors": [{"field": "body", "message": "must be an object"}]}])
+        raise errors.Invalid([{"index": 0, "errors": [{"field": "body", "message": "must be an object"}]}])
     return await _store(state, TICK, [item])
 
 
@@ -150,7 +145,7 @@ async def ingest_ticks(request: Request, state: StateDep) -> IngestResult:
     listed in `rejected` by index. 422 only when no item is valid."""
     items = await read_json(request, state.settings.MAX_BODY_BYTES)
     if not isinstance(items, list) or not items:
-        raise HTTPException(422, detail=[{"field": "body", "message": "must be a non-empty JSON array of ticks"}])
+        raise errors.Invalid.field("body", "must be a non-empty JSON array of ticks")
     return await _store(state, TICK, items)
 
 
@@ -162,7 +157,7 @@ def _rttm_route(path: str, kind: Kind, what: str) -> None:
         payload = await read_json(request, state.settings.MAX_BODY_BYTES)
         items = payload if isinstance(payload, list) else [payload]
         if not items:
-            raise HTTPException(422, detail=[{"field": "body", "message": "must be an object or a non-empty array"}])
+            raise errors.Invalid.field("body", "must be an object or a non-empty array")
         return await _store(state, kind, items)
 
     ingest.__doc__ = f"{what}: one object or an array. Valid items are stored even when others are not."

@@ -7,13 +7,15 @@ from typing import Annotated, Any
 import anyio
 import orjson
 import sqlalchemy.exc
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from sqlalchemy import Select, select
 
 from services.common.candles import FINEST, INTERVALS_MS, Interval, candle_from_hash, merge_newest
 from services.common.db import md_candles, md_ticks
 from services.common.logging import get_logger
 from services.common.schemas import SYMBOL_PATTERN, ErrorBody
+from services.orchestrator_api import errors
+from services.orchestrator_api.defaults import STORED_CANDLES_TIMEOUT_S
 from services.orchestrator_api.errors import BAD_PARAMETER
 from services.orchestrator_api.security import API_KEY_REFUSED, check_api_key
 from services.orchestrator_api.state import StateDep
@@ -26,7 +28,6 @@ router = APIRouter(
 )
 
 log = get_logger(__name__)
-STORED_CANDLES_TIMEOUT_S = 3.0  # a Postgres that hangs must not hold up the candles Redis has
 PARTIAL_HEADER = "X-Candles-Partial"  # set when Postgres could not be asked: only the Redis candles are in
 
 UNKNOWN: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "Unknown symbol"}}
@@ -38,7 +39,7 @@ SymbolPath = Annotated[str, Path(pattern=SYMBOL_PATTERN, description="Symbol", e
 
 async def _require_symbol(state: StateDep, symbol: str) -> None:
     if await state.redis.zscore(state.keys.symbols, symbol) is None:
-        raise HTTPException(404, detail=f"unknown symbol {symbol!r}")
+        raise errors.NotFound(f"unknown symbol {symbol!r}")
 
 
 @router.get("")
@@ -68,7 +69,7 @@ async def get_view(symbol: SymbolPath, state: StateDep) -> dict[str, Any]:
     """Latest view W of a symbol."""
     raw = await state.redis.hget(state.keys.view(symbol), "view")
     if raw is None:
-        raise HTTPException(404, detail=f"unknown symbol {symbol!r}")
+        raise errors.NotFound(f"unknown symbol {symbol!r}")
     return orjson.loads(raw)  # type: ignore[no-any-return]
 
 
@@ -123,12 +124,12 @@ async def candles(
     except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, TimeoutError) as exc:
         if not known:
             detail = "Postgres is unavailable and Redis does not know this symbol"
-            raise HTTPException(503, detail=detail, headers={"Retry-After": "5"}) from exc
+            raise errors.PostgresNeeded(detail, 5) from exc
         log.warning("api.candles_partial", symbol=symbol, error=type(exc).__name__)
         response.headers[PARTIAL_HEADER] = "postgres-unavailable"
         rows = []
     if not known and not rows:
-        raise HTTPException(404, detail=f"unknown symbol {symbol!r}")
+        raise errors.NotFound(f"unknown symbol {symbol!r}")
     out = merge_newest(live, [candle_from_row(r) for r in rows], limit)
     return {"symbol": symbol, "interval": interval, "interval_ms": INTERVALS_MS[interval], "candles": out}
 

@@ -11,13 +11,14 @@ import time
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy import func, select
 
 from services.common.db import rttm_alerts, rttm_dlq_events, rttm_error_events, rttm_trade_events
 from services.common.keys import MARK
 from services.common.schemas import ErrorBody
-from services.orchestrator_api.errors import BAD_PARAMETER
+from services.orchestrator_api.defaults import LIMIT_MAX
+from services.orchestrator_api.errors import BAD_PARAMETER, NoSnapshot, NotFound
 from services.orchestrator_api.security import API_KEY_REFUSED, check_api_key
 from services.orchestrator_api.state import StateDep
 
@@ -28,7 +29,6 @@ router = APIRouter(
     responses={**API_KEY_REFUSED, **BAD_PARAMETER},
 )
 
-LIMIT_MAX = 1000
 NO_SNAPSHOT = "no RTTM snapshot yet: the workers compute one each second (is a worker running?)"
 NOT_YET: dict[int | str, dict[str, Any]] = {503: {"model": ErrorBody, "description": NO_SNAPSHOT}}
 TradeIdPath = Annotated[str, Path(pattern=r"^[\x21-\x7e]{1,128}$")]
@@ -42,7 +42,7 @@ def _ms(value: Any) -> int:
 async def _snapshot(state: StateDep) -> dict[str, Any]:
     raw = await state.redis.get(state.keys.rttm_snapshot)
     if raw is None:
-        raise HTTPException(503, detail=NO_SNAPSHOT, headers={"Retry-After": "1"})
+        raise NoSnapshot(NO_SNAPSHOT, 1)
     return orjson.loads(raw)  # type: ignore[no-any-return]
 
 
@@ -103,7 +103,7 @@ async def trade(trade_id: TradeIdPath, state: StateDep) -> dict[str, Any]:
         events[key] = {"event_key": key, "service_name": service, "event_type": type_, "event_status": status,
                        "event_time": int(float(t))}  # fmt: skip
     if not events:
-        raise HTTPException(404, detail=f"no event of trade {trade_id!r} is known")
+        raise NotFound(f"no event of trade {trade_id!r} is known")
     ordered = sorted(events.values(), key=lambda e: (e["event_time"], e["event_key"]))
     previous = None
     for event in ordered:

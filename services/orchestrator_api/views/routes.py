@@ -14,14 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, field_validator
 
 from services.common import realtime
 from services.common.schemas import INT64_MAX, JsonInt, Symbol, envelope
 from services.common.scripts import register
-from services.orchestrator_api import metrics
+from services.orchestrator_api import errors, metrics
 from services.orchestrator_api.errors import BAD_PARAMETER
 from services.orchestrator_api.ingest.routes import ERRORS, read_json
 from services.orchestrator_api.security import TOKEN_REFUSED, check_internal_token
@@ -104,10 +104,10 @@ async def agg_update(request: Request, state: StateDep) -> AggResult:
     return AggResult(published=published, stale=len(ids) - published)
 
 
-def _ahead(item: AggUpdate, index: int | None, current: int) -> HTTPException:
+def _ahead(item: AggUpdate, index: int | None, current: int) -> errors.Invalid:
     field = "body." + ("" if index is None else f"{index}.") + "view.version"
     message = (
         f"version {item.view.get('version', 0)} is ahead of calc-a's version {current} of {item.symbol}: views are "
         "numbered by calc-a, and a version past it would hide every later view; nothing was stored"
     )
-    return HTTPException(422, detail=[{"field": field, "message": message}])
+    return errors.Invalid.field(field, message)
