@@ -1,6 +1,6 @@
 """The whole benchmark suite in one command: a results table on stdout, everything in JSON.
 
-    python -m bench [--quick] [--only baselines,ceiling,latency,fanout,workers] [--json bench-results.json]
+    python -m bench [--quick] [--only cost,baselines,ceiling,latency,fanout,workers] [--json bench-results.json]
 
 Starts Redis and Postgres once (REDIS_URL / PG_URL when set, else the
 embedded servers) and runs each benchmark module against them; every module
@@ -25,12 +25,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import baselines, ceiling, fanout, latency, workers
+from bench import baselines, ceiling, cost, fanout, latency, workers
 from bench.stack import servers
 
 Main = Callable[[list[str]], int]
 SUITES: dict[str, tuple[Main, list[str], list[str]]] = {
     # name: (main, full-run arguments, --quick arguments)
+    "cost": (
+        cost.main,
+        ["--rates", "100:1,1000:10,15000:100", "--duration", "20", "--idle", "10"],
+        ["--rates", "100:1,500:10", "--duration", "2", "--idle", "1"],
+    ),
     "baselines": (baselines.main, ["--duration", "10"], ["--duration", "1", "--connections", "10"]),
     "ceiling": (
         ceiling.main,
@@ -50,6 +55,11 @@ SUITES: dict[str, tuple[Main, list[str], list[str]]] = {
     "workers": (workers.main, ["--ticks", "100000"], ["--ticks", "3000", "--job-sizes", "100,1000"]),
 }
 
+
+COST_TARGETS_US = {(100, 1): 1000, (15000, 100): 50}  # CPU per tick, whole stack (issue 15)
+IDLE_TARGET_CORES = 0.01
+COST_PARTS = (("api", "API"), ("workers", "workers"), ("flusher", "flusher"), ("gateway", "gateway"),
+              ("redis", "Redis"), ("postgres", "Postgres"))  # fmt: skip
 
 LATENCY_TARGETS = (
     ("ack", "ack_latency_ms", 10),
@@ -90,6 +100,8 @@ def _ms(figures: dict[str, Any], key: str = "p99") -> str:
 def table(results: dict[str, Any]) -> list[dict[str, Any]]:
     """The headline figures against the targets of issue 5."""
     rows = []
+    if c := results.get("cost"):
+        rows += cost_rows(c)
     if b := results.get("baselines"):
         bare, single = b["bare_fastapi_post"], b["ingest_single_tick"]
         rows.append(row("bare FastAPI POST (wrk)", f"{bare['req_per_s']:,} req/s", "baseline"))
@@ -158,6 +170,25 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
             )
         )
     return rows
+
+
+def cost_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """CPU per persisted tick, whole stack and per service, at each rate; the idle stack in cores."""
+    idle = result["idle"]["cores"]
+    out = [row("idle stack (CPU, one SSE listener)", f"{idle:.3f} cores", "<= 0.01 cores", idle <= IDLE_TARGET_CORES)]
+    for step in result["steps"]:
+        c, key = step["cost"], (round(step["tps_target"]), step["batch"])
+        if c["total_cpu_us_per_tick"] is None:
+            continue
+        parts = ", ".join(
+            f"{label} {c['cpu_us_per_tick'][k]:,.0f}" for k, label in COST_PARTS if k in c["cpu_us_per_tick"]
+        )
+        limit = COST_TARGETS_US.get(key)
+        result_text = f"{c['total_cpu_us_per_tick']:,.0f} µs ({parts}; {c['cores']:.2f} cores)"
+        what = f"CPU per tick, {key[0]:,} ticks/s in POSTs of {key[1]}"
+        target = f"<= {limit:,} µs" if limit else ""
+        out.append(row(what, result_text, target, None if limit is None else c["total_cpu_us_per_tick"] <= limit))
+    return out
 
 
 def render(rows: list[dict[str, Any]]) -> str:

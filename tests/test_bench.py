@@ -74,3 +74,29 @@ def test_one_command_runs_the_suite_and_writes_the_table(tmp_path: Path) -> None
     assert all(run["finished"] == run["jobs"] > 0 for run in result["results"]["workers"]["runs"])
     assert all(row["met"] is None for row in result["table"])  # quick runs are not judged
     assert result["machine"]["cpus"] >= 1
+
+
+def test_cost_bench_measures_every_service_per_persisted_tick(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "cost", "--json", str(out)],
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    assert "| CPU per tick, 100 ticks/s in POSTs of 1 |" in done.stdout.decode()
+    cost = json.loads(out.read_text())["results"]["cost"]
+    # The load (feeders, the SSE listener) is not measured; every service and both servers are.
+    assert set(cost["measured"]) == {"api", "worker-1", "worker-2", "flusher", "gateway", "redis", "postgres"}
+    assert cost["idle"]["ticks"] == 0
+    assert cost["idle"]["cores"] >= 0
+    for step in cost["steps"]:
+        c = step["cost"]
+        assert c["ticks"] == step["persisted"] == step["acknowledged"] > 0
+        assert set(c["cpu_us_per_tick"]) == {"api", "workers", "flusher", "gateway", "redis", "postgres"}
+        assert c["cpu_s"]["api"] > 0
+        assert c["cpu_s"]["workers"] > 0
+        assert c["total_cpu_us_per_tick"] == pytest.approx(sum(c["cpu_us_per_tick"].values()), rel=0.01, abs=1)
+        assert 0 < c["wall_s"]
+        assert c["cores"] == pytest.approx(sum(c["cpu_s"].values()) / c["wall_s"], rel=0.05)
