@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
-from rq import Queue
+from rq import Queue, Retry
 from rq.exceptions import DeserializationError
 from rq.job import Job
 from rq.serializers import JSONSerializer
@@ -94,6 +94,22 @@ class BatchJob(Job):
 def job_queue(settings: Settings, client: redis.Redis) -> Queue:
     """The RQ queue of batch jobs, JSON-serialized: the one way API, workers and reaper open it."""
     return Queue(settings.QUEUE_NAME, connection=client, serializer=SERIALIZER, job_class=BatchJob)
+
+
+def enqueue_batch_job(queue: Queue, settings: Settings, batch_id: str, pipeline: Any = None) -> None:
+    """`process_batch(batch_id)` with the job id `batch_id`, on `pipeline` when given (inside a MULTI)."""
+    # RQ refuses Retry(max=0): JOB_RETRIES=0 means no Retry at all.
+    retry = Retry(max=settings.JOB_RETRIES, interval=settings.retry_intervals or 0) if settings.JOB_RETRIES else None
+    queue.enqueue_call(
+        PROCESS_BATCH,
+        kwargs={"batch_id": batch_id},
+        job_id=batch_id,
+        retry=retry,
+        timeout=settings.JOB_TIMEOUT_S,
+        result_ttl=settings.JOB_RESULT_TTL_S,
+        failure_ttl=settings.JOB_FAILURE_TTL_S,
+        pipeline=pipeline,
+    )
 
 
 def all_job_ids(queue: Queue) -> set[str]:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 FLUSH_GROUP = "flusher"  # consumer group of the flush stream
 WINDOW_MS = 60_000  # calc-a's sliding window (volume_1m, vwap_1m, high/low)
 LAST_TICKS = 10  # calc-a's last_ticks
+BATCH_TTL_S = 3600  # a batch (or a job's claims) no job finishes is gone after this; its items are in Postgres
 # Internal names that sit beside client-chosen ones (a trade hash's fields are event keys, the stage set holds
 # service names) start with MARK, which neither an event key (schemas.EVENT_ID_PATTERN, events.DERIVED) nor a
 # service name (events.Name) can start with. The Lua scripts spell the trade marks out: '~term', '~final'.
@@ -72,6 +73,15 @@ class Keys:
         """Count of accepted items whose batch is still there for its job (ingest adds, the batch's deletion
         takes off, see batch_done.lua): queued work bounded in items, whatever the size of a job."""
         return f"{self.prefix}queued"
+
+    @property
+    def pending(self) -> str:
+        """Zset of the batches no job has claimed yet, by commit time (ingest.lua adds, claim.lua takes)."""
+        return f"{self.prefix}pending"
+
+    def claims(self, job_id: str) -> str:
+        """Set of the batches a job has claimed: a retry of the job (same id) takes the same ones again."""
+        return f"{self.prefix}claims:{job_id}"
 
     @property
     def flush_stream(self) -> str:
@@ -255,6 +265,15 @@ FAMILIES: tuple[Family, ...] = (
         "batch", r"batch:[0-9a-f]{32}", "ttl", "INGEST_MAX_QUEUED_ITEMS, BATCH_TTL_S",
         "one accepted item waiting for its job (deleted when the job ends)", 230,
         lambda s, r: r.items * 1.0,  # a job runs within about a second of its commit
+    ),
+    Family(
+        "pending", r"pending", "entries", "INGEST_MAX_QUEUED_ITEMS, JOB_CADENCE_MS",
+        "one batch no job has claimed yet (a batch holds at least one queued item)", 100,
+        lambda s, r: r.items * s.JOB_CADENCE_MS / 1000,  # at most one batch per item, for one cadence
+    ),
+    Family(
+        "claims", r"claims:[0-9a-f]{32}", "ttl", "JOB_MAX_ITEMS, BATCH_TTL_S",
+        "one batch a running job claimed (deleted when the job ends)", 80, lambda s, r: r.items * 0.5,
     ),
     Family(
         "flush", r"flush", "entries", "INGEST_MAX_BACKLOG",

@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     CANDLES_LIMIT_MAX: int = 1000
 
     # Workers.
+    # A job drains every batch waiting (up to JOB_MAX_ITEMS items), so jobs follow this cadence, not the
+    # request rate: a view is up to JOB_CADENCE_MS later than with a job per commit. 0: a job per commit.
+    JOB_CADENCE_MS: float = 50.0
+    JOB_MAX_ITEMS: int = 5000  # items one job takes at most; the rest wait for the next job
     JOB_RETRIES: int = 3
     JOB_RETRY_INTERVALS: str = "1,3,10"  # seconds between attempts
     JOB_TIMEOUT_S: int = 60

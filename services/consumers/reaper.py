@@ -29,7 +29,10 @@ sat there STRANDED_S. That includes a job whose execution was created but
 which was never marked started (its status still `queued`): cleanup drops
 its registry entry, and the stranded sweep requeues it.
 
-When no job is left anywhere, the queued-items count (commit.py's bound on
+Batches pending STRANDED_S with no job queued (an API that owed a job died
+before enqueuing it, see commit.py) get a job of their own.
+
+When no job is left anywhere and nothing is pending, the queued-items count (commit.py's bound on
 queued work) must be zero; one left over by a batch that expired unread is
 set back to zero.
 
@@ -44,11 +47,12 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import redis
 from rq.executions import Execution
 
-from services.common.jobs import BatchJob, job_queue
+from services.common.jobs import BatchJob, enqueue_batch_job, job_queue
 from services.common.keys import Keys
 from services.common.logging import get_logger
 from services.common.scripts import register
@@ -100,6 +104,7 @@ class Reaper:
             return [], []  # another worker is at it
         try:
             found = self.reap() + self.stranded(), self.late_retries()
+            self.unclaimed()
             self.settle_queued()
             return found
         finally:
@@ -171,11 +176,23 @@ class Reaper:
             log.warning("worker.late_retries_queued", jobs=queued)
         return queued
 
+    def unclaimed(self) -> str | None:
+        """A job for batches pending STRANDED_S with no job queued to take them (the API that owed one died
+        before enqueuing it, or its enqueue failed); returns the new job's id."""
+        oldest = self.redis.zrange(self.keys.pending, 0, 0, withscores=True)
+        if not oldest or time.time() * 1000 - oldest[0][1] < STRANDED_S * 1000 or self.queue.count:
+            return None
+        job_id = uuid.uuid4().hex
+        enqueue_batch_job(self.queue, self.settings, job_id)
+        log.warning("worker.pending_batches_queued", trace_id=job_id, oldest_ms=int(oldest[0][1]))
+        return job_id
+
     def settle_queued(self) -> int:
         """Zero the queued-items count when no job is left to read a batch; returns what was left over."""
         q = self.queue
         keys = [self.keys.queued, q.key, q.intermediate_queue.key, q.started_job_registry.key]
-        left = int(register(self.redis, "queued_settle", __package__)(keys=[*keys, q.scheduled_job_registry.key]))
+        settle = register(self.redis, "queued_settle", __package__)
+        left = int(settle(keys=[*keys, q.scheduled_job_registry.key, self.keys.pending]))
         if left:
             log.warning("worker.queued_count_settled", items=left)
         return left

@@ -1,24 +1,36 @@
-"""The RQ job: one group commit of ticks through calc-a and calc-b, views posted to the API.
+"""The RQ job: every batch waiting (up to JOB_MAX_ITEMS items) through calc-a and calc-b, the views of every
+symbol they touched posted to the API in one call.
 
-Safe to run twice: calc-a applies a batch once (a re-run only reads the state
-back), and the API keeps only the newest version of each view.
+A job is `process_batch(batch_id)`, enqueued with the commit of its batch, but the API enqueues one only every
+JOB_CADENCE_MS (commit.py): the job claims its own batch and the oldest pending ones (`claim.lua`), so the
+number of jobs, view computations, API calls and view publishes follows that cadence, not the request rate.
+
+Safe to run twice: a retry of a job (same id) takes the batches it claimed before; calc-a and the RTTM fold
+apply a batch once (a re-run only reads the state back), and the API keeps only the newest version of each
+view.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections import defaultdict
 
 import orjson
+import redis
+from rq import get_current_job
 
-from services.common.keys import Keys
+from services.common.jobs import enqueue_batch_job, job_queue
+from services.common.keys import BATCH_TTL_S, Keys
 from services.common.kinds import RTTM_POSTED
 from services.common.logging import get_logger
 from services.common.schemas import TickRecord
 from services.common.scripts import register
+from services.common.settings import Settings
 from services.consumers import context, metrics, windows
 from services.consumers.rttm import apply as rttm_apply
 from services.consumers.view import build_view
+from services.consumers.windows import SymbolState
 
 log = get_logger(__name__)
 
@@ -27,33 +39,79 @@ def process_batch(batch_id: str) -> dict[str, int]:
     ctx = context.get()
     keys = Keys(ctx.settings.KEY_PREFIX)
     started = time.perf_counter()
-    raw = ctx.redis.hget(keys.batch(batch_id), "items")
-    if raw is None:  # every tick was a duplicate, or an earlier run finished
+    batch_ids = claim(ctx.redis, ctx.settings, _job_id(batch_id), batch_id)
+    if not batch_ids:  # a job whose batches an earlier one took (or all duplicates): nothing to do
         metrics.JOBS.labels("empty").inc()
-        return {"ticks": 0, "views": 0}
-    items: dict[str, list] = orjson.loads(raw)
-    ticks: list[TickRecord] = items.get("tick", [])
-    if rttm_apply.has_rttm(items) and rttm_apply.apply(ctx.redis, ctx.settings, batch_id, items, time.time() * 1000.0):
-        count_rttm(items)  # once: a retried job applies nothing
-    views = post_views(ctx, batch_id, ticks) if ticks else 0
-    drop_batch(ctx, batch_id)
+        return {"batches": 0, "ticks": 0, "views": 0}
+    with ctx.redis.pipeline(transaction=False) as pipe:
+        for b in batch_ids:
+            pipe.hget(keys.batch(b), "items")
+        raws = pipe.execute()
+    now_ms = time.time() * 1000.0
+    states: dict[str, SymbolState] = {}
+    ticks_by_symbol: dict[str, list[TickRecord]] = defaultdict(list)
+    ticks = items_taken = 0
+    for b, raw in zip(batch_ids, raws, strict=True):
+        if raw is None:  # expired unread, or dropped: its items are in Postgres all the same
+            continue
+        items: dict[str, list] = orjson.loads(raw)
+        items_taken += sum(map(len, items.values()))
+        if rttm_apply.has_rttm(items) and rttm_apply.apply(ctx.redis, ctx.settings, b, items, now_ms):
+            count_rttm(items)  # once: a retried job applies nothing
+        if batch_ticks := items.get("tick"):
+            ticks += len(batch_ticks)
+            for state in windows.apply(ctx.redis, ctx.settings, b, batch_ticks):
+                if state.symbol not in states or state.version > states[state.symbol].version:
+                    states[state.symbol] = state  # the newest of the symbol's states: it holds every batch
+            for tick in batch_ticks:
+                ticks_by_symbol[tick["symbol"]].append(tick)
+    views = post_views(ctx, list(states.values()), ticks_by_symbol) if states else 0
+    release(ctx, keys, _job_id(batch_id), batch_ids)
+    if items_taken >= ctx.settings.JOB_MAX_ITEMS and ctx.redis.zcard(keys.pending):
+        # More waited than one job takes: the next job now, not at the next commit.
+        enqueue_batch_job(job_queue(ctx.settings, ctx.redis), ctx.settings, uuid.uuid4().hex)
     metrics.JOBS.labels("ok").inc()
-    metrics.TICKS.inc(len(ticks))
+    metrics.TICKS.inc(ticks)
     metrics.JOB_SECONDS.observe(time.perf_counter() - started)
-    log.debug("worker.batch_done", trace_id=batch_id, ticks=len(ticks), views=views)
-    return {"ticks": len(ticks), "views": views}
+    log.debug("worker.batch_done", trace_id=batch_id, batches=len(batch_ids), ticks=ticks, views=views)
+    return {"batches": len(batch_ids), "ticks": ticks, "views": views}
+
+
+def _job_id(batch_id: str) -> str:
+    """The running RQ job's id (the batch id it was enqueued with), or the batch id when called directly."""
+    job = get_current_job()
+    return job.id if job is not None else batch_id
+
+
+def claim(client: redis.Redis, settings: Settings, job_id: str, batch_id: str) -> list[str]:
+    """The batches job `job_id` works on (see claim.lua): the same ones again on a retry."""
+    keys = Keys(settings.KEY_PREFIX)
+    script = register(client, "claim", __package__)
+    budget, ttl = settings.JOB_MAX_ITEMS, BATCH_TTL_S
+    ids = script(
+        keys=[keys.pending, keys.claims(job_id), keys.batch(batch_id)], args=[budget, keys.batch(""), ttl, job_id]
+    )
+    return [i.decode() if isinstance(i, bytes) else i for i in ids]
+
+
+def release(ctx: context.WorkerContext, keys: Keys, job_id: str, batch_ids: list[str]) -> None:
+    """The job is over: its batches go (their items off the queued count), then its claims."""
+    done = register(ctx.redis, "batch_done", __package__)
+    with ctx.redis.pipeline(transaction=False) as pipe:
+        for b in batch_ids:
+            done(keys=[keys.batch(b), keys.queued], client=pipe)
+        pipe.delete(keys.claims(job_id))
+        pipe.execute()
 
 
 def forget_batch(batch_id: str) -> None:
-    """A job that failed for good drops its batch: the items are in Postgres; only their views are lost,
+    """A job that failed for good drops its batches: the items are in Postgres; only their views are lost,
     and the next tick of each symbol brings its view up to date."""
-    drop_batch(context.get(), batch_id)
-
-
-def drop_batch(ctx: context.WorkerContext, batch_id: str) -> None:
-    """Delete the batch and take its items off the queued count (once, however often it runs)."""
+    ctx = context.get()
     keys = Keys(ctx.settings.KEY_PREFIX)
-    register(ctx.redis, "batch_done", __package__)(keys=[keys.batch(batch_id), keys.queued])
+    job_id = _job_id(batch_id)
+    claimed = [b.decode() for b in ctx.redis.smembers(keys.claims(job_id))]  # type: ignore[union-attr]
+    release(ctx, keys, job_id, sorted({batch_id, *claimed}))
 
 
 def count_rttm(items: dict[str, list]) -> None:
@@ -65,16 +123,14 @@ def count_rttm(items: dict[str, list]) -> None:
         metrics.RTTM_ERRORS.labels(*metrics.RTTM_ERRORS_LABELS(e["service_name"], e["error_type"])).inc()
 
 
-def post_views(ctx: context.WorkerContext, batch_id: str, ticks: list[TickRecord]) -> int:
-    """calc-a, calc-b, and the views to the API; returns how many views were posted."""
-    states = windows.apply(ctx.redis, ctx.settings, batch_id, ticks)
-    by_symbol: dict[str, list[TickRecord]] = defaultdict(list)
-    for tick in ticks:
-        by_symbol[tick["symbol"]].append(tick)
+def post_views(
+    ctx: context.WorkerContext, states: list[SymbolState], ticks_by_symbol: dict[str, list[TickRecord]]
+) -> int:
+    """calc-b for each symbol, and every view to the API in one call; returns how many views were posted."""
     now_ms = time.time() * 1000.0
     updates = []
     for state in states:
-        view = build_view(state, by_symbol[state.symbol], now_ms)
+        view = build_view(state, ticks_by_symbol[state.symbol], now_ms)
         metrics.VIEW_LATENCY.observe(view["latency_ms"] / 1000.0)
         updates.append({"symbol": state.symbol, "view": view, "ts": view["ts"]})
     response = ctx.http.post("/internal/agg-update", content=orjson.dumps(updates))

@@ -5,7 +5,6 @@ changes are in the settings model; these are the ones it should not need to)."""
 UPGRADE_CHUNK = 1000  # jobs read per round trip when looking for pickled ones
 
 # ingest.commit
-BATCH_TTL_S = 3600  # a batch no job takes is gone after this (its items are in the flush stream already)
 BACKLOG_REFRESH_S = 0.5  # how stale the backlog count behind a 503 may be
 
 # ingest.dedup

@@ -23,7 +23,7 @@ from services.common.kinds import QUEUE, TICK, TRADE
 from services.common.schemas import envelope
 from services.common.scripts import register
 from services.common.settings import Settings
-from services.consumers import context, windows
+from services.consumers import context, tasks, windows
 from services.consumers.reaper import Reaper
 from services.consumers.rttm import apply as rttm_apply
 from services.consumers.rttm.ticker import Ticker
@@ -91,6 +91,21 @@ def test_ingest_families_cost_what_they_declare(settings: Settings, client: redi
     history = usage(client, settings.KEY_PREFIX)["events"].bytes
     assert history <= settings.SSE_HISTORY_BYTES * (1 + MARGIN), f"history holds {history} bytes"
     assert history >= settings.SSE_HISTORY_BYTES * (1 - MARGIN)  # and it keeps what the budget allows
+    assert unbounded_keys(settings) == []
+
+
+def test_pending_batches_and_a_jobs_claims_cost_what_they_declare(settings: Settings, client: redis.Redis) -> None:
+    settings.JOB_MAX_ITEMS = 1_000_000
+    n = 2000
+    for i in range(n):  # a commit each: a batch each, all pending
+        assert commit(settings, client, [make_tick(event_id=f"p-{i}")]) == [1]
+    assert client.zcard(Keys(settings.KEY_PREFIX).pending) == n
+    assert_declared("pending", per_item(client, settings, "pending", n))
+
+    claimed = tasks.claim(client, settings, "f" * 32, "f" * 32)
+    assert len(claimed) == n
+    assert client.zcard(Keys(settings.KEY_PREFIX).pending) == 0
+    assert_declared("claims", per_item(client, settings, "claims", n))
     assert unbounded_keys(settings) == []
 
 

@@ -7,6 +7,7 @@ import orjson
 import pytest
 import redis
 
+from services.common.jobs import job_queue
 from services.common.keys import FAMILIES
 from services.common.settings import Settings
 from services.consumers import windows
@@ -199,7 +200,9 @@ async def test_metrics_report_requests_and_ingest(api: httpx.AsyncClient) -> Non
     assert "mdstack_ingest_commit_seconds_bucket" in text
 
 
-async def test_system_reports_queue_backlog_and_accepted_items(api: httpx.AsyncClient) -> None:
+async def test_system_reports_queue_backlog_and_accepted_items(
+    api: httpx.AsyncClient, settings: Settings, client: redis.Redis
+) -> None:
     ticks = [
         {"symbol": "SYS", "price": 1.0, "volume": 1.0, "source": "t", "ts": T0 + i, "event_id": f"s{i}"}
         for i in range(3)
@@ -209,7 +212,10 @@ async def test_system_reports_queue_backlog_and_accepted_items(api: httpx.AsyncC
 
     status = (await api.get("/system")).json()
 
-    assert status["queue"] == {"queued": 2, "started": 0, "failed": 0, "scheduled": 0}
+    # Jobs follow JOB_CADENCE_MS, not the requests: one or two here, as RQ holds them.
+    queued = job_queue(settings, client).count
+    assert queued in (1, 2)
+    assert status["queue"] == {"queued": queued, "started": 0, "failed": 0, "scheduled": 0}
     assert status["flush_backlog"] == 1
     assert status["ingest"] == {"accepted_total": 3, "accepted_by_kind": {"tick": 3}}
     memory = status["redis"]

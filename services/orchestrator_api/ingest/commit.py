@@ -1,13 +1,16 @@
-"""Group commit: concurrent ingest requests share one Redis transaction and one RQ job.
+"""Group commit: concurrent ingest requests share one Redis transaction; jobs follow a cadence.
 
 A request hands its validated items (ticks or RTTM events, see `kinds`) to
-`GroupCommitter.submit` and waits. The
-committer lingers `INGEST_LINGER_MS` for other requests to join, then writes
-the whole group in one MULTI: the `ingest` script (dedup marks, the batch the
-job will read, the flush stream entry, `tick.received` envelopes) and the RQ
-job `process_batch(batch_id)`. Only after EXEC returns does any request get
-its answer, so a 200 always means "in Redis"; an error fails every request of
-the group and none of its items is half-written.
+`GroupCommitter.submit` and waits. The committer lingers `INGEST_LINGER_MS`
+for other requests to join, then writes the whole group in one MULTI: the
+`ingest` script (dedup marks, the batch and its entry among the pending
+batches, the flush stream entry, `tick.received` envelopes) and, when the last
+job is JOB_CADENCE_MS old, the RQ job `process_batch(batch_id)`, which takes
+every pending batch (consumers/tasks.py). A commit without a job leaves one
+owed, enqueued once the cadence allows and always after that commit's EXEC,
+so every batch is claimed by a job that starts after it is in. Only after EXEC
+returns does any request get its answer, so a 200 always means "in Redis"; an
+error fails every request of the group and none of its items is half-written.
 
 Back-pressure: `admit` refuses a request up front (429/503 with Retry-After)
 when this process already holds INGEST_MAX_PENDING items waiting for a commit,
@@ -32,17 +35,16 @@ import anyio.to_thread
 import orjson
 import redis
 from redis.exceptions import NoScriptError
-from rq import Retry
 
 from services.common import realtime
-from services.common.jobs import PROCESS_BATCH, job_queue
-from services.common.keys import Keys
+from services.common.jobs import enqueue_batch_job, job_queue
+from services.common.keys import BATCH_TTL_S, Keys
 from services.common.kinds import TICK, Kind
 from services.common.logging import get_logger
 from services.common.scripts import register
 from services.common.settings import Settings
 from services.orchestrator_api import errors, metrics
-from services.orchestrator_api.defaults import BACKLOG_REFRESH_S, BATCH_TTL_S
+from services.orchestrator_api.defaults import BACKLOG_REFRESH_S
 from services.orchestrator_api.ingest import dedup
 
 log = get_logger(__name__)
@@ -66,10 +68,6 @@ class GroupCommitter:
         self.keys = Keys(settings.KEY_PREFIX)
         self.queue = job_queue(settings, client)  # JSON jobs (services/common/jobs.py)
         self.script = register(client, "ingest", __package__)
-        # RQ refuses Retry(max=0): JOB_RETRIES=0 means no Retry at all.
-        self.retry = (
-            Retry(max=settings.JOB_RETRIES, interval=settings.retry_intervals or 0) if settings.JOB_RETRIES else None
-        )
         self._pending: deque[_Pending] = deque()
         self._pending_items = 0
         self._wakeup = asyncio.Event()
@@ -78,11 +76,18 @@ class GroupCommitter:
         self.backlog = 0  # items in Redis not yet in Postgres, as of the last commit or refresh
         self.queued_jobs = 0
         self.queued_items = 0  # items whose batch waits for (or is in) its job
+        # Jobs on a cadence: a commit carries a job when the last one is JOB_CADENCE_MS old; one that does not
+        # leaves a job owed, which `_job_clock` enqueues when the cadence allows (after that commit's EXEC).
+        self._cadence_s = settings.JOB_CADENCE_MS / 1000.0
+        self._last_job = -float("inf")
+        self._owed = asyncio.Event()
+        self._clock: asyncio.Task[None] | None = None
         self._refreshed_at = 0.0
         self._refresh: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="group-commit")
+        self._clock = asyncio.create_task(self._job_clock(), name="job-clock")
 
     async def stop(self) -> None:
         """Commit what is pending, then stop."""
@@ -90,6 +95,10 @@ class GroupCommitter:
         self._wakeup.set()
         if self._task is not None:
             await self._task
+        if self._clock is not None:
+            self._clock.cancel()
+        if self._owed.is_set():  # the last commits' job, before this process goes
+            await anyio.to_thread.run_sync(self._enqueue_drain)
 
     def admit(self, count: int) -> None:
         """Raise Saturated (429) or Behind (503), with Retry-After, when `count` more items should not be taken now."""
@@ -178,8 +187,11 @@ class GroupCommitter:
             group = self._take_group()
             requests = [p.items for p in group]
             started = time.perf_counter()
+            with_job = time.monotonic() - self._last_job >= self._cadence_s
+            if with_job:
+                self._last_job = time.monotonic()
             try:
-                flags = await anyio.to_thread.run_sync(self._commit, requests)
+                flags = await anyio.to_thread.run_sync(self._commit, requests, with_job)
             except Exception as exc:
                 metrics.COMMIT_ERRORS.inc()
                 log.error("ingest.commit_failed", error=f"{type(exc).__name__}: {exc}", requests=len(group))
@@ -187,6 +199,8 @@ class GroupCommitter:
                     if not p.future.done():
                         p.future.set_exception(exc)
                 continue
+            if not with_job and 1 in flags:  # a batch was written (all duplicates: none, and no job needed)
+                self._owed.set()  # only now, after EXEC: the job enqueued for it starts after its batch is in
             metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
             metrics.COMMIT_TICKS.observe(len(flags))
             offset = 0
@@ -194,6 +208,23 @@ class GroupCommitter:
                 if not p.future.done():
                     p.future.set_result(flags[offset : offset + len(p.items)])
                 offset += len(p.items)
+
+    async def _job_clock(self) -> None:
+        """Enqueue the job owed by commits that carried none, once the cadence allows."""
+        while True:
+            await self._owed.wait()
+            await asyncio.sleep(max(0.0, self._last_job + self._cadence_s - time.monotonic()))
+            if self._owed.is_set() and time.monotonic() - self._last_job >= self._cadence_s:
+                self._owed.clear()
+                self._last_job = time.monotonic()
+                try:
+                    await anyio.to_thread.run_sync(self._enqueue_drain)
+                except redis.RedisError as exc:  # the reaper enqueues for batches left pending (reaper.py)
+                    log.warning("ingest.job_enqueue_failed", error=str(exc))
+
+    def _enqueue_drain(self) -> None:
+        """A job of its own id and no batch: it drains what is pending."""
+        enqueue_batch_job(self.queue, self.settings, uuid.uuid4().hex)
 
     def _take_group(self) -> list[_Pending]:
         """Whole requests, up to INGEST_MAX_GROUP items (at least one request)."""
@@ -206,7 +237,7 @@ class GroupCommitter:
         self._pending_items -= count
         return group
 
-    def _commit(self, requests: list[list[Item]]) -> list[int]:
+    def _commit(self, requests: list[list[Item]], with_job: bool = True) -> list[int]:
         """One MULTI for the whole group; returns per item 1 accepted, 0 duplicate, -1 refused (symbol cap)."""
         settings, keys = self.settings, self.keys
         now = time.time()
@@ -220,6 +251,7 @@ class GroupCommitter:
             keys.backlog,
             keys.symbols,
             keys.queued,
+            keys.pending,
         ]
         expire_at = 0
         item_args: list[object] = []
@@ -254,7 +286,7 @@ class GroupCommitter:
             *(len(items) for items in requests),
             *item_args,
         ]
-        results = self._transaction(batch_id, script_keys, args)
+        results = self._transaction(batch_id, script_keys, args, with_job)
         if isinstance(results[0], NoScriptError):  # Redis lost its script cache (a restart): load, redo once
             self.client.script_load(self.script.script)
             # MULTI does not roll back: the job went in without its batch. It would only run empty, but
@@ -263,7 +295,7 @@ class GroupCommitter:
                 orphan.delete()
             batch_id = uuid.uuid4().hex
             script_keys[0], args[0] = keys.batch(batch_id), batch_id
-            results = self._transaction(batch_id, script_keys, args)
+            results = self._transaction(batch_id, script_keys, args, with_job)
         if isinstance(results[0], Exception):
             raise results[0]
         self._set_figures(*results[-3:])
@@ -271,26 +303,19 @@ class GroupCommitter:
         log.debug("ingest.committed", trace_id=batch_id, items=len(flags), accepted=flags.count(1))
         return flags
 
-    def _transaction(self, batch_id: str, script_keys: list[str], args: list[object]) -> list[object]:
-        """The script and the RQ job in one MULTI. EVALSHA is sent as is: a Script object would cost
-        a SCRIPT EXISTS round trip per commit."""
+    def _transaction(self, batch_id: str, script_keys: list[str], args: list[object], with_job: bool) -> list[object]:
+        """The script, and on the cadence the RQ job, in one MULTI. EVALSHA is sent as is: a Script object
+        would cost a SCRIPT EXISTS round trip per commit."""
         with self.client.pipeline(transaction=True) as pipe:
             pipe.multi()
             pipe.evalsha(self.script.sha, len(script_keys), *script_keys, *args)
-            self.queue.enqueue_call(
-                PROCESS_BATCH,
-                kwargs={"batch_id": batch_id},
-                job_id=batch_id,
-                retry=self.retry,
-                timeout=self.settings.JOB_TIMEOUT_S,
-                result_ttl=self.settings.JOB_RESULT_TTL_S,
-                failure_ttl=self.settings.JOB_FAILURE_TTL_S,
-                pipeline=pipe,
-            )
+            if with_job:
+                enqueue_batch_job(self.queue, self.settings, batch_id, pipe)
             pipe.expire(self.keys.batch(batch_id), BATCH_TTL_S)  # no batch (all duplicates): a no-op
             # The count outlives every batch it counts: should a batch expire unread, the count is
             # corrected an hour after ingest stops at the latest (and by the reaper, see reaper.py).
             pipe.expire(self.keys.queued, BATCH_TTL_S)
+            pipe.expire(self.keys.pending, BATCH_TTL_S)
             pipe.get(self.keys.backlog)
             pipe.get(self.keys.queued)
             pipe.llen(self.queue.key)

@@ -1,11 +1,14 @@
--- One group commit, run inside the same MULTI as the RQ job that reads the
--- batch, so an item is either fully in (dedup digest, batch, flush stream
--- entry, realtime envelope) or not in at all.
+-- One group commit, in one MULTI (with, on the job cadence, an RQ job that
+-- drains the pending batches), so an item is either fully in (dedup digest,
+-- batch and its place among the pending ones, flush stream entry, realtime
+-- envelope) or not in at all.
 -- KEYS: batch, flush stream, history, accepted (items by kind), backlog (items
 --       not yet in Postgres; the flusher takes them off, see flush_ack.lua),
 --       symbols (zset by last tick), queued (items whose batch waits for its
---       job; batch_done.lua takes them off), then per kind of the commit: its
---       dedup set of the current window bucket and of the one before.
+--       job; batch_done.lua takes them off), pending (batches no job has
+--       claimed yet, by commit time; consumers/claim.lua), then per kind of
+--       the commit: its dedup set of the current window bucket and of the one
+--       before.
 -- ARGV: batch id, history maxlen, channel, dedup expire-at (unix s), now (ms),
 --       symbols idle before (ms), max symbols, number of kinds K, K kind names,
 --       number of requests R, R item counts, then per item: kind index (1..K),
@@ -15,6 +18,7 @@
 -- arrays by kind: {"tick": [...], "trade": [...]}, its `n` field their count.
 -- Returns one flag per item: 1 accepted, 0 duplicate, -1 refused (symbol cap).
 local bkey, fstream, hist, stats, backlog, symbols, queued = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local pending = KEYS[8]
 local bid, hmax, chan, expire_at = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, idle_before, max_symbols = ARGV[5], ARGV[6], tonumber(ARGV[7])
 local nkinds = tonumber(ARGV[8])
@@ -66,7 +70,7 @@ for r = 1, nrequests do
     if not admitted[r] then
       flags[#flags + 1] = -1
     else
-      local cur, prev = KEYS[6 + 2 * k], KEYS[7 + 2 * k]
+      local cur, prev = KEYS[7 + 2 * k], KEYS[8 + 2 * k]
       local digest = ARGV[i + 1]
       if redis.call('SISMEMBER', prev, digest) == 0 and redis.call('SADD', cur, digest) == 1 then
         touched[cur] = true
@@ -98,5 +102,6 @@ if #order > 0 then
   redis.call('XADD', fstream, '*', 'batch', bid, 'items', body, 'n', accepted)
   redis.call('INCRBY', backlog, accepted)
   redis.call('INCRBY', queued, accepted)
+  redis.call('ZADD', pending, now, bid)
 end
 return flags
