@@ -36,9 +36,10 @@ def stored_batch(
     from services.common.keys import Keys
 
     keys = Keys(settings.KEY_PREFIX)
-    from services.orchestrator_api.ingest.commit import BATCH_TTL_S
+    from services.common.keys import BATCH_TTL_S
 
-    client.hset(keys.batch(batch_id), "items", orjson.dumps({"tick": ticks, **others}))
+    items = {"tick": ticks, **others}
+    client.hset(keys.batch(batch_id), mapping={"items": orjson.dumps(items), "n": sum(map(len, items.values()))})
     client.expire(keys.batch(batch_id), BATCH_TTL_S)
     if ticks:
         client.zadd(keys.symbols, {t["symbol"]: time.time() * 1000 for t in ticks})
