@@ -1,5 +1,6 @@
 """Candles as calc-a keeps them (a Redis hash per symbol, interval and bucket), as the flusher stores them
-(md_candles), and as served: `{t, open, high, low, close, volume, count}`, t the bucket start in epoch ms."""
+(md_candles), and as served (`contract.Candle`): `{t, open, high, low, close, volume, count}`, t the bucket
+start in epoch ms."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Select, select
 
+from services.common.contract import Candle
 from services.common.db import md_candles
 
 
@@ -14,7 +16,7 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def candle_from_hash(bucket_ms: int, fields: dict[Any, Any]) -> dict[str, Any] | None:
+def candle_from_hash(bucket_ms: int, fields: dict[Any, Any]) -> Candle | None:
     """`{t, open, high, low, close, volume, count}` from the hash fields o/h/l/c/v/n."""
     f = {_text(k): _text(v) for k, v in fields.items()}
     if "o" not in f:
@@ -30,7 +32,7 @@ def candle_from_hash(bucket_ms: int, fields: dict[Any, Any]) -> dict[str, Any] |
     }
 
 
-def candle_from_row(row: Any) -> dict[str, Any]:
+def candle_from_row(row: Any) -> Candle:
     """The same shape from a row of `stored_candles_query`."""
     return {
         "t": round(row.bucket_start.timestamp() * 1000),
@@ -54,7 +56,7 @@ def stored_candles_query(symbol: str, interval: str, limit: int) -> Select[Any]:
     )
 
 
-def merge_newest(live: list[dict[str, Any]], stored: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+def merge_newest(live: list[Candle], stored: list[Candle], limit: int) -> list[Candle]:
     """The newest `limit` candles of both, oldest first; for a bucket in both, the live one (Redis) wins.
 
     The newest `limit` of the union are among the newest `limit` of each side, so each side needs no more.

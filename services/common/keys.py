@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
+    from services.common.contract import Interval
     from services.common.settings import Settings
 
-INTERVALS_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000}
+INTERVALS_MS: dict[Interval, int] = {"1m": 60_000, "5m": 300_000, "15m": 900_000}
 FLUSH_GROUP = "flusher"  # consumer group of the flush stream
 WINDOW_MS = 60_000  # calc-a's sliding window (volume_1m, vwap_1m, high/low)
 LAST_TICKS = 10  # calc-a's last_ticks
