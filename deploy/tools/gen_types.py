@@ -52,7 +52,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail when the committed file is stale; write nothing")
     check = parser.parse_args().check
-    fresh = generate()
+    try:
+        fresh = generate()
+    except GeneratorMissing as exc:
+        sys.stdout.write(f"cannot generate the API types: {exc}\n")
+        return 2
     name = TARGET.relative_to(ROOT)
     if not check:
         TARGET.write_text(fresh)

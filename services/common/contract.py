@@ -31,6 +31,23 @@ StreamId = Annotated[str, StringConstraints(pattern=r"^\d{1,20}-\d{1,20}$")]  # 
 STRICT = ConfigDict(extra="forbid")  # a key the code adds without declaring it here fails validation
 
 
+# Health: every service's probes.
+
+
+@with_config(STRICT)
+class Liveness(TypedDict):
+    status: Literal["alive"]
+
+
+@with_config(STRICT)
+class ReadinessBody(TypedDict):
+    """GET /health/readiness: 200 ready or degraded (a part it serves is down), 503 unavailable."""
+
+    status: Literal["ready", "degraded", "unavailable"]
+    problems: NotRequired[list[str]]  # with unavailable
+    degraded: NotRequired[list[str]]
+
+
 # Market data: symbols, view W, history, candles.
 
 

@@ -653,6 +653,14 @@ export interface components {
             };
             end_to_end: components["schemas"]["Percentiles"];
         };
+        /** Liveness */
+        Liveness: {
+            /**
+             * Status
+             * @constant
+             */
+            status: "alive";
+        };
         /** PartitionLag */
         PartitionLag: {
             /** Service */
@@ -751,6 +759,21 @@ export interface components {
             trades_per_s: number;
             /** Symbols */
             symbols: number;
+        };
+        /**
+         * ReadinessBody
+         * @description GET /health/readiness: 200 ready or degraded (a part it serves is down), 503 unavailable.
+         */
+        ReadinessBody: {
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "ready" | "degraded" | "unavailable";
+            /** Problems */
+            problems?: string[];
+            /** Degraded */
+            degraded?: string[];
         };
         /** RedisReport */
         RedisReport: {
@@ -1192,9 +1215,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Liveness"];
                 };
             };
         };
@@ -1214,7 +1235,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ReadinessBody"];
                 };
             };
             /** @description Redis (or a required Postgres) unreachable */
@@ -1222,7 +1243,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ReadinessBody"];
+                };
             };
         };
     };
