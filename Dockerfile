@@ -22,6 +22,8 @@ ARG NODE_IMAGE=node:20-slim
 FROM --platform=$BUILDPLATFORM ${NODE_IMAGE} AS dashboard
 WORKDIR /frontend
 COPY frontend/package.json frontend/package-lock.json ./
+# the API types' generator (a local package of the lock; not part of the build, but `npm ci` installs it)
+COPY frontend/scripts/openapi-types/package.json scripts/openapi-types/
 RUN npm ci --no-audit --no-fund --loglevel=error
 COPY frontend/ ./
 RUN npm run build

@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DIST := frontend/dist/index.html
 FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/package.json frontend/vite.config.ts -type f 2>/dev/null)
 
-.PHONY: demo test lint audit install frontend frontend-test clean lock lock-check
+.PHONY: demo test lint audit install frontend frontend-test types clean lock lock-check
 
 # The locked, hashed dependencies (requirements/dev.txt: runtime + the local and test extras), then mdstack itself.
 $(BIN)/.installed: pyproject.toml requirements/dev.txt
@@ -38,6 +38,12 @@ lint: install
 
 frontend-test:
 	cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run typecheck && npm test && npm run build
+
+# The dashboard's API types (frontend/src/api/schema.gen.ts) from the API's OpenAPI document, after a change
+# to services/common/contract.py or a route; CI fails when the committed file is stale (tests/contract).
+types: install
+	@test -d frontend/scripts/openapi-types/node_modules || (cd frontend && npm ci --no-audit --no-fund --loglevel=error)
+	$(BIN)/python deploy/tools/gen_types.py
 
 # Known vulnerabilities (pip-audit, npm audit): a finding fails; advisory data out of reach prints AUDIT NOT RUN,
 # and fails too with MDSTACK_REQUIRE_AUDIT=1 (the GitHub workflow).

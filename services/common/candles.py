@@ -1,21 +1,22 @@
 """Candles: their intervals, the hash calc-a keeps per symbol, interval and bucket (`consumers/windows.lua`),
-and the shape served: `{t, open, high, low, close, volume, count}`, t the bucket start in epoch ms."""
+and the shape served (`contract.Candle`): `{t, open, high, low, close, volume, count}`, t the bucket start in
+epoch ms. The flusher rolls them up into md_candles (`flusher/candle_store.py`); the read API merges both."""
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
-INTERVALS_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000}  # every candle interval, finest first
-Interval = StrEnum("Interval", {name: name for name in INTERVALS_MS})  # type: ignore[misc]  # the read API's choice
-FINEST = Interval(next(iter(INTERVALS_MS)))
+from services.common.contract import Candle, Interval
+
+# Every interval, finest first; the same as the contract's `Interval` (tests/contract/test_envelopes.py).
+INTERVALS_MS: dict[Interval, int] = {"1m": 60_000, "5m": 300_000, "15m": 900_000}
 
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def candle_from_hash(bucket_ms: int, fields: dict[Any, Any]) -> dict[str, Any] | None:
+def candle_from_hash(bucket_ms: int, fields: dict[Any, Any]) -> Candle | None:
     """`{t, open, high, low, close, volume, count}` from the hash fields o/h/l/c/v/n."""
     f = {_text(k): _text(v) for k, v in fields.items()}
     if "o" not in f:
@@ -31,7 +32,7 @@ def candle_from_hash(bucket_ms: int, fields: dict[Any, Any]) -> dict[str, Any] |
     }
 
 
-def merge_newest(live: list[dict[str, Any]], stored: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+def merge_newest(live: list[Candle], stored: list[Candle], limit: int) -> list[Candle]:
     """The newest `limit` candles of both, oldest first; for a bucket in both, the live one (Redis) wins.
 
     The newest `limit` of the union are among the newest `limit` of each side, so each side needs no more.

@@ -36,6 +36,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.common.contract import Liveness, ReadinessBody
 from services.common.logging import get_logger
 
 log = get_logger(__name__)
@@ -144,12 +145,12 @@ def _readiness(redis_problem: str | None, pg_problem: str | None, postgres: Post
 def readiness_body(readiness: Readiness | list[str]) -> tuple[int, bytes]:
     if isinstance(readiness, list):
         readiness = Readiness(readiness)
+    body: ReadinessBody = {"status": "ready"}
     if readiness.problems:
         body = {"status": "unavailable", "problems": readiness.problems, "degraded": readiness.degraded}
-        return 503, orjson.dumps(body)
-    if readiness.degraded:
-        return 200, orjson.dumps({"status": "degraded", "degraded": readiness.degraded})
-    return 200, orjson.dumps({"status": "ready"})
+    elif readiness.degraded:
+        body = {"status": "degraded", "degraded": readiness.degraded}
+    return (503 if readiness.problems else 200), orjson.dumps(body)
 
 
 class CachedReadiness:
@@ -205,11 +206,15 @@ def health_routes(
     router = APIRouter(tags=["health"])
     cached = CachedReadiness(readiness, cache_s)
 
-    @router.get("/health/liveness")
-    async def liveness() -> dict:
+    @router.get("/health/liveness", response_model=Liveness)
+    async def liveness() -> Liveness:
         return {"status": "alive"}
 
-    @router.get("/health/readiness", responses={503: {"description": "Redis (or a required Postgres) unreachable"}})
+    @router.get(
+        "/health/readiness",
+        response_model=ReadinessBody,
+        responses={503: {"model": ReadinessBody, "description": "Redis (or a required Postgres) unreachable"}},
+    )
     async def ready() -> Response:
         status, body = readiness_body(await cached())
         return Response(body, status_code=status, media_type="application/json")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any, Protocol, TypedDict
+from typing import Annotated, Any, Protocol
 
 import orjson
 from pydantic import (
@@ -22,7 +22,9 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     ValidationInfo,
+    with_config,
 )
+from typing_extensions import TypedDict  # pydantic describes and validates typing's TypedDict from 3.12 only
 
 SYMBOL_PATTERN = r"^[A-Z0-9._-]{1,32}$"
 # Who named a string is told by its first character, so no client string can equal one of mdstack's own:
@@ -144,7 +146,10 @@ class TickIn(BaseModel):
         }
 
 
+@with_config(ConfigDict(extra="forbid"))
 class TickRecord(TypedDict):
+    """A validated tick as it is stored, queued and published (`tick.received`); times in epoch ms."""
+
     event_id: str
     symbol: str
     price: float

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
+from services.common.contract import View
 from services.common.schemas import TickRecord
 from services.consumers.windows import SymbolState
 
@@ -16,8 +16,8 @@ def _change(now: float, before: float | None) -> tuple[float | None, float | Non
     return delta, (delta / before * 100.0 if before else None)
 
 
-def build_view(state: SymbolState, batch: list[TickRecord], now_ms: float) -> dict[str, Any]:
-    """View W. `latency_ms` is ingest-to-view for the oldest tick of this batch (the worst case)."""
+def build_view(state: SymbolState, batch: list[TickRecord], now_ms: float) -> View:
+    """View W (`contract.View`). `latency_ms` is ingest-to-view for the oldest tick of this batch (the worst case)."""
     last = state.last_ticks[-1]
     previous = state.last_ticks[-2].price if len(state.last_ticks) > 1 else None
     change, change_pct = _change(last.price, previous)

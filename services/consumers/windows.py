@@ -19,6 +19,7 @@ import orjson
 import redis
 
 from services.common.candles import INTERVALS_MS, candle_from_hash
+from services.common.contract import Candle, Interval
 from services.common.keys import LAST_TICKS, WINDOW_MS, Keys
 from services.common.schemas import TickRecord
 from services.common.scripts import register
@@ -46,7 +47,7 @@ class SymbolState:
     high_1m: float | None
     low_1m: float | None
     last_ticks: list[LastTick]  # oldest first
-    candles: dict[str, dict[str, Any] | None]
+    candles: dict[Interval, Candle | None]
 
 
 def _num(value: float) -> str:
@@ -127,7 +128,7 @@ def parse_state(item: list[Any]) -> SymbolState:
     for member, score in zip(last[::2], last[1::2], strict=True):
         event_id, price, volume = _s(member).split(SEP)
         last_ticks.append(LastTick(event_id, float(price), float(volume), int(float(score))))
-    parsed: dict[str, dict[str, Any] | None] = {}
+    parsed: dict[Interval, Candle | None] = {}
     for interval, bucket, fields in zip(INTERVALS_MS, candles[::2], candles[1::2], strict=True):
         pairs = dict(zip(fields[::2], fields[1::2], strict=True))
         parsed[interval] = candle_from_hash(int(_s(bucket)), pairs)

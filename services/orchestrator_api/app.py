@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.common.contract import document_stream
 from services.common.db import async_engine
 from services.common.health import Readiness, health_routes, readiness_problems
 from services.common.logging import get_logger
@@ -105,6 +106,7 @@ def create_app(settings: Settings) -> FastAPI:
     if settings.INGEST_FASTPATH:
         app.add_middleware(IngestFastPath, endpoints=ingest.endpoints())  # skips the stack below
     split_ports(app, settings)  # outermost: /metrics and /docs on METRICS_PORT only
+    document_stream(app)  # what ingest and /internal/agg-update publish, for the gateway to relay
     return app
 
 

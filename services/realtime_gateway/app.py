@@ -26,6 +26,7 @@ from sse_starlette import EventSourceResponse
 from starlette.background import BackgroundTask
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from services.common.contract import document_stream
 from services.common.health import Readiness, health_routes, readiness_problems
 from services.common.logging import get_logger
 from services.common.metrics_port import docs_options, split_ports
@@ -141,7 +142,11 @@ def create_app(settings: Settings) -> FastAPI:
         response_class=EventSourceResponse,
         dependencies=VIEWER,
         responses={
-            200: {"content": {"text/event-stream": {}}, "description": "Envelopes as SSE events"},
+            200: {
+                "content": {"text/event-stream": {}},
+                "description": "Envelopes as SSE events: `event:` names the type, `data:` is its JSON; the "
+                "document's `x-sse-events` maps each event to its schema",
+            },
             400: {"model": ErrorBody, "description": "A bad filter or Last-Event-ID"},
             **LOGIN_REFUSED,
             429: {
@@ -207,6 +212,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     dashboard.mount(app, settings, login)
     split_ports(app, settings)  # outermost: /metrics and /docs on METRICS_PORT only
+    document_stream(app)
     return app
 
 

@@ -9,6 +9,7 @@ Last-Event-ID stays on the last real event and a reconnect resumes from it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -50,7 +51,7 @@ def parse(raw: bytes) -> Event:
     return Event(id=event_id, key=parse_id(event_id), type=type_, symbol=symbol, frame=frame)
 
 
-def control(event: str, body: dict[str, object]) -> bytes:
+def control(event: str, body: Mapping[str, object]) -> bytes:
     """A frame without an id: `reset` or `overflow`."""
     return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(body) + b"\n\n"
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Literal
 
 import anyio
 from redis.exceptions import RedisError
 
+from services.common.contract import Overflow, Reset
 from services.common.logging import get_logger
 from services.common.realtime import parse_id
 from services.realtime_gateway import metrics
@@ -134,22 +136,21 @@ async def _close_on(shutdown: anyio.Event, hub: Hub, client: Client) -> None:
 
 
 def _overflow(buffer: int, last_event_id: str | None) -> bytes:
-    return control(
-        "overflow",
-        {
-            "reason": "slow_client",
-            "detail": f"more than {buffer} events were waiting for this client; reconnect with Last-Event-ID to resume",
-            "last_event_id": last_event_id,
-        },
-    )
+    body: Overflow = {
+        "reason": "slow_client",
+        "detail": f"more than {buffer} events were waiting for this client; reconnect with Last-Event-ID to resume",
+        "last_event_id": last_event_id,
+    }
+    return control("overflow", body)
 
 
-def _reset(last_event_id: str | None, oldest: str | None, reason: str) -> bytes:
+def _reset(
+    last_event_id: str | None, oldest: str | None, reason: Literal["history_trimmed", "too_far_behind"]
+) -> bytes:
     detail = {
         "history_trimmed": "events after last_event_id were trimmed from the history and missed; "
         "reload the current state",
         "too_far_behind": "more events were missed than the history replays at once; reload the current state",
     }[reason]
-    return control(
-        "reset", {"reason": reason, "detail": detail, "last_event_id": last_event_id, "oldest_event_id": oldest}
-    )
+    body: Reset = {"reason": reason, "detail": detail, "last_event_id": last_event_id, "oldest_event_id": oldest}
+    return control("reset", body)

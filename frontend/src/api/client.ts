@@ -4,12 +4,12 @@
 import type {
   AlertsResponse,
   CandlesResponse,
-  DlqEvent,
+  DlqResponse,
   HistoryResponse,
   Interval,
   RttmSnapshot,
   StuckResponse,
-  SymbolSummary,
+  SymbolList,
   SymbolView,
   SystemStatus,
   TradeTrace,
@@ -73,7 +73,7 @@ export class ApiClient {
     return (await this.get<T>(path)) as T;
   }
 
-  symbols(): Promise<{ symbols: SymbolSummary[] }> {
+  symbols(): Promise<SymbolList> {
     return this.must("/symbols");
   }
 
@@ -94,7 +94,7 @@ export class ApiClient {
     return this.get("/rttm/metrics", [503]);
   }
 
-  dlq(limit = 20): Promise<{ events: DlqEvent[] }> {
+  dlq(limit = 20): Promise<DlqResponse> {
     return this.must(`/rttm/dlq?limit=${limit}`);
   }
 

@@ -1,5 +1,5 @@
 // The live tape: the latest ticks, bounded, newest first.
-import type { Tick } from "../api/types";
+import type { TapeTick as Tick } from "../api/types";
 import type { FrameCoalescer } from "../store/frameCoalescer";
 import { Signal } from "../store/signal";
 import { Ring } from "../util/ring";

@@ -1,5 +1,5 @@
 import type { RttmSnapshot, StuckResponse } from "../api/types";
-import { fmtAge, fmtNum } from "../util/format";
+import { DASH, fmtAge, fmtNum } from "../util/format";
 
 interface Props {
   snapshot: RttmSnapshot | null;
@@ -27,7 +27,7 @@ export function StuckList({ snapshot, stuck, now, onTrade }: Props) {
               {t.trade_id}
             </button>
             <span className="muted">
-              {t.last_service} · {t.last_event_type} · {fmtAge(t.last_event_time, now)}
+              {t.last_service ?? DASH} · {t.last_event_type ?? DASH} · {fmtAge(t.last_event_time, now)}
             </span>
           </li>
         ))}

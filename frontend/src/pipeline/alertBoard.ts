@@ -19,8 +19,8 @@ export interface AlertTransition {
   kind: "fired" | "resolved";
   rule: string;
   alert_id: string;
-  message: string;
-  value: number;
+  message: string | null; // null: a history record without its fired row
+  value: number | null;
   threshold: number;
   at: number; // server time of the transition
   seq: number;
@@ -82,7 +82,7 @@ export class AlertBoard {
     if (this.transitions.size) return;
     const events: Array<[AlertTransition["kind"], Alert, number]> = [];
     for (const a of history) {
-      events.push(["fired", a, a.fired_at]);
+      if (a.fired_at !== null) events.push(["fired", a, a.fired_at]); // null: its fired row is gone
       if (a.resolved_at) events.push(["resolved", a, a.resolved_at]);
     }
     events.sort((x, y) => x[2] - y[2]);

@@ -25,7 +25,7 @@ describe("parseEnvelope", () => {
 
   it("parses rttm.metrics and alert transitions", () => {
     expect(parseEnvelope(envelope("rttm.metrics", "9-0", makeSnapshot()))?.type).toBe("rttm.metrics");
-    expect(parseEnvelope(envelope("alert.fired", "9-1", makeAlert({ state: "firing" })))?.type).toBe("alert.fired");
+    expect(parseEnvelope(envelope("alert.fired", "9-1", makeAlert({ state: "fired" })))?.type).toBe("alert.fired");
     expect(parseEnvelope(envelope("alert.resolved", "9-2", makeAlert({ state: "resolved" })))?.type).toBe("alert.resolved");
   });
 

@@ -1,12 +1,12 @@
 // Parsing of SSE payloads: every data event is an envelope {"id","type","symbol"?,"data"}.
 // Anything malformed or of a type this dashboard does not know is dropped (null).
-import type { Alert, RttmSnapshot, SymbolView, Tick } from "../api/types";
+import type { AlertEvent, RttmSnapshot, SymbolView, Tick, ViewUpdate } from "../api/types";
 
 export type Envelope =
   | { id: string; type: "tick.received"; symbol: string | null; data: Tick }
-  | { id: string; type: "symbol.updated"; symbol: string | null; data: { symbol: string; view: SymbolView; ts: number } }
+  | { id: string; type: "symbol.updated"; symbol: string | null; data: ViewUpdate }
   | { id: string; type: "rttm.metrics"; symbol: null; data: RttmSnapshot }
-  | { id: string; type: "alert.fired" | "alert.resolved"; symbol: null; data: Alert };
+  | { id: string; type: "alert.fired" | "alert.resolved"; symbol: null; data: AlertEvent };
 
 export type EnvelopeType = Envelope["type"];
 
@@ -71,7 +71,7 @@ export function parseEnvelope(raw: string, eventType?: string): Envelope | null 
       }
       const sym = typeof data.symbol === "string" ? data.symbol : view.symbol;
       const payload = { symbol: sym, view: view as unknown as SymbolView, ts: isNumber(data.ts) ? data.ts : view.ts };
-      return { id, type, symbol: symbol ?? sym, data: payload as { symbol: string; view: SymbolView; ts: number } };
+      return { id, type, symbol: symbol ?? sym, data: payload as ViewUpdate };
     }
     case "rttm.metrics":
       if (!isNumber(data.computed_at) || !isObject(data.tps)) return null;
@@ -79,7 +79,7 @@ export function parseEnvelope(raw: string, eventType?: string): Envelope | null 
     case "alert.fired":
     case "alert.resolved":
       if (typeof data.rule !== "string") return null;
-      return { id, type, symbol: null, data: data as unknown as Alert };
+      return { id, type, symbol: null, data: data as unknown as AlertEvent };
     default:
       return null;
   }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { SystemStatus } from "../api/types";
 import { RateMeter } from "./rate";
+import { makeSystemStatus } from "../test/factories";
 import { tickTotal } from "./systemStore";
 
 describe("RateMeter", () => {
@@ -35,17 +36,13 @@ describe("RateMeter", () => {
 });
 
 describe("tickTotal", () => {
-  const status = (ingest: SystemStatus["ingest"]): SystemStatus => ({
-    queue: { queued: 0, started: 0, failed: 0, scheduled: 0 },
-    flush_backlog: 0,
-    ingest,
-  });
+  const status = (ingest: SystemStatus["ingest"]): SystemStatus => makeSystemStatus({ ingest });
 
   it("counts ticks when the API breaks the total down by kind", () => {
     expect(tickTotal(status({ accepted_total: 900, accepted_by_kind: { tick: 700, trade_event: 200 } }))).toBe(700);
   });
 
   it("falls back to the total", () => {
-    expect(tickTotal(status({ accepted_total: 900 }))).toBe(900);
+    expect(tickTotal(status({ accepted_total: 900, accepted_by_kind: {} }))).toBe(900);
   });
 });

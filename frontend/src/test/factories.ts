@@ -1,12 +1,13 @@
 // Keyword-style factories for API shapes.
-import type { Alert, Candle, RttmSnapshot, SymbolView, Tick } from "../api/types";
+import type { Alert, Candle, RttmSnapshot, SymbolView, SystemStatus, Tick } from "../api/types";
 
 export function makeCandle(over: Partial<Candle> = {}): Candle {
   return { t: 1_795_565_040_000, open: 100, high: 101, low: 99, close: 100.5, volume: 3, count: 3, ...over };
 }
 
 export function makeTick(over: Partial<Tick> = {}): Tick {
-  return { event_id: "e-1", symbol: "BTCUSDT", price: 100, volume: 1, source: "test", ts: 1_795_565_084_139, ...over };
+  const ts = 1_795_565_084_139;
+  return { event_id: "e-1", symbol: "BTCUSDT", price: 100, volume: 1, source: "test", ts, received_at: ts + 2, ...over };
 }
 
 export function makeView(over: Partial<SymbolView> = {}): SymbolView {
@@ -61,6 +62,25 @@ export function makeSnapshot(over: Partial<RttmSnapshot> = {}): RttmSnapshot {
     logs: {},
     stuck: { count: 0, threshold_s: 30, oldest: [] },
     alerts: [],
+    ...over,
+  };
+}
+
+export function makeSystemStatus(over: Partial<SystemStatus> = {}): SystemStatus {
+  return {
+    queue: { queued: 0, started: 0, failed: 0, scheduled: 0 },
+    flush_backlog: 0,
+    unflushed_items: 0,
+    queued_items: 0,
+    ingest: { accepted_total: 0, accepted_by_kind: {} },
+    redis: {
+      used_memory_bytes: 2_000_000,
+      maxmemory_bytes: 0,
+      maxmemory_policy: "noeviction",
+      rates: { ticks_per_s: 0, events_per_s: 0, trades_per_s: 0, symbols: 0 },
+      projected_bytes: 1_000_000,
+      projected_by_family: {},
+    },
     ...over,
   };
 }

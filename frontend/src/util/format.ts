@@ -1,6 +1,6 @@
 // Display formatting. Times are shown in UTC, like the API and the chart.
 
-const DASH = "—";
+export const DASH = "—";
 
 export function fmtPrice(value: number | null | undefined): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return DASH;

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,13 +34,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.common import flush_stream
+from services.common.contract import FiringAlert, Measures
 from services.common.keys import Keys
 from services.common.realtime import publish_args
 from services.common.schemas import envelope
 from services.common.scripts import register
 from services.common.settings import Settings
 
-METRICS: dict[str, Callable[[dict[str, Any]], float | None]] = {
+METRICS: dict[str, Callable[[Measures], float | None]] = {
     "pipeline_depth": lambda s: s["pipeline"]["max_lag"],
     "dlq_per_min": lambda s: s["dlq"]["last_1m"],
     "errors_per_min": lambda s: s["errors"]["last_1m"],
@@ -96,7 +97,7 @@ def load_rules(settings: Settings) -> list[Rule]:
     return list(rules.values())
 
 
-def _describe(rule: Rule, value: float | None, snapshot: dict[str, Any]) -> str:
+def _describe(rule: Rule, value: float | None, snapshot: Measures) -> str:
     text = f"{rule.metric} is {value:g}" if value is not None else f"{rule.metric} has no value"
     if rule.metric == "pipeline_depth" and snapshot["pipeline"]["partitions"]:
         worst = max(snapshot["pipeline"]["partitions"], key=lambda p: p["lag"])
@@ -105,17 +106,17 @@ def _describe(rule: Rule, value: float | None, snapshot: dict[str, Any]) -> str:
 
 
 def evaluate(
-    client: redis.Redis, settings: Settings, rules: list[Rule], snapshot: dict[str, Any], now_ms: float
-) -> list[dict[str, Any]]:
+    client: redis.Redis, settings: Settings, rules: list[Rule], snapshot: Measures, now_ms: float
+) -> list[FiringAlert]:
     """Fire and resolve against the firing set; returns the alerts firing afterwards."""
     keys = Keys(settings.KEY_PREFIX)
-    firing = {k.decode(): orjson.loads(v) for k, v in client.hgetall(keys.rttm_alerts).items()}
-    transitions: list[tuple[str, dict[str, Any]]] = []
+    firing: dict[str, FiringAlert] = {k.decode(): orjson.loads(v) for k, v in client.hgetall(keys.rttm_alerts).items()}
+    transitions: list[tuple[str, Mapping[str, Any]]] = []  # (state, alert)
     for rule in rules:
         value = METRICS[rule.metric](snapshot)
         crossed = value is not None and value > rule.threshold
         if crossed and rule.name not in firing:
-            alert = {
+            alert: FiringAlert = {
                 "alert_id": uuid.uuid4().hex,
                 "rule": rule.name,
                 "metric": rule.metric,
@@ -127,16 +128,16 @@ def evaluate(
             firing[rule.name] = alert
             transitions.append(("fired", alert))
         elif not crossed and rule.name in firing:
-            alert = {**firing.pop(rule.name), "resolved_at": int(now_ms), "value": value or 0.0}
-            alert["message"] = _describe(rule, value, snapshot)
-            transitions.append(("resolved", alert))
+            message = _describe(rule, value, snapshot)
+            resolved = {**firing.pop(rule.name), "resolved_at": int(now_ms), "value": value or 0.0, "message": message}
+            transitions.append(("resolved", resolved))
     if transitions:
         _record(client, settings, keys, transitions, now_ms)
     return sorted(firing.values(), key=lambda a: a["fired_at"])
 
 
 def _record(
-    client: redis.Redis, settings: Settings, keys: Keys, transitions: list[tuple[str, dict[str, Any]]], now_ms: float
+    client: redis.Redis, settings: Settings, keys: Keys, transitions: list[tuple[str, Mapping[str, Any]]], now_ms: float
 ) -> None:
     rows = [
         {

@@ -16,6 +16,7 @@ from typing import Any
 
 import redis
 
+from services.common.contract import Measures, PartitionLag
 from services.common.keys import END_TO_END_STAGE, Keys
 from services.common.settings import Settings
 from services.consumers.defaults import RATE_S, STUCK_LISTED, TPS_NOW_S, TPS_SERIES_S, TREND_STEPS
@@ -43,7 +44,8 @@ def _by(total: Counter[str], prefix: str, per_s: float | None = None) -> dict[st
     return dict(sorted(out.items()))
 
 
-def compute(client: redis.Redis, settings: Settings, now_ms: float) -> dict[str, Any]:
+def compute(client: redis.Redis, settings: Settings, now_ms: float) -> Measures:
+    """The snapshot's measures (`contract.Measures`); the ticker adds the alerts."""
     keys = Keys(settings.KEY_PREFIX)
     window_s = settings.RTTM_WINDOW_S
     last = int(now_ms) - int(now_ms) % SECOND_MS - SECOND_MS  # last complete second
@@ -83,7 +85,7 @@ def compute(client: redis.Redis, settings: Settings, now_ms: float) -> dict[str,
         stage: sketch.quantiles(sketch.merge(latency_hashes[i * len(latency_buckets) : (i + 1) * len(latency_buckets)]))
         for i, stage in enumerate(stages)
     }
-    partitions = []
+    partitions: list[PartitionLag] = []
     for field, value in sorted((_text(k), _text(v)) for k, v in queues.items()):
         service, topic, partition = field.split("|")
         snapshot_ms, produced, consumed = (int(float(x)) for x in value.split("|"))
@@ -103,7 +105,7 @@ def compute(client: redis.Redis, settings: Settings, now_ms: float) -> dict[str,
     for p in partitions:
         by_service[p["service"]] += p["lag"]
         by_topic[p["topic"]] += p["lag"]
-    trend = []
+    trend = []  # pairs as lists: what a reader of the JSON gets back
     known: dict[str, int] = {}  # a partition's lag holds until its next metric
     for bucket, h in zip(trend_buckets, trends, strict=True):
         for field, value in h.items():

@@ -13,11 +13,11 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from typing import Any
 
 import orjson
 import redis
 
+from services.common.contract import RttmSnapshot
 from services.common.keys import Keys
 from services.common.logging import get_logger
 from services.common.realtime import publish_sync
@@ -46,7 +46,7 @@ class Ticker:
             register(self.redis, "leader", __package__)(keys=[self.keys.rttm_leader], args=[self.name, self.lease_ms])
         )
 
-    def tick(self, now_ms: float | None = None) -> dict[str, Any] | None:
+    def tick(self, now_ms: float | None = None) -> RttmSnapshot | None:
         """One round if this process leads; returns the published snapshot."""
         if not self.lead():
             return None
@@ -55,8 +55,9 @@ class Ticker:
         forget_before = now_ms - self.settings.RTTM_RETENTION_S * 1000
         self.redis.zremrangebyscore(self.keys.rttm_active, "-inf", forget_before)
         self.forget_partitions(forget_before)
-        snap = snapshot.compute(self.redis, self.settings, now_ms)
-        snap["alerts"] = alerts.evaluate(self.redis, self.settings, self.rules, snap, now_ms)
+        measures = snapshot.compute(self.redis, self.settings, now_ms)
+        firing = alerts.evaluate(self.redis, self.settings, self.rules, measures, now_ms)
+        snap: RttmSnapshot = {**measures, "alerts": firing}
         self.redis.set(self.keys.rttm_snapshot, orjson.dumps(snap), ex=SNAPSHOT_TTL_S)
         publish_sync(self.redis, self.settings, [envelope("rttm.metrics", snap)])
         return snap

@@ -10,7 +10,8 @@ import sqlalchemy.exc
 from fastapi import APIRouter, Depends, Path, Query, Response
 from sqlalchemy import Select, select
 
-from services.common.candles import FINEST, INTERVALS_MS, Interval, candle_from_hash, merge_newest
+from services.common.candles import INTERVALS_MS, candle_from_hash, merge_newest
+from services.common.contract import Candle, Candles, History, HistoryTick, Interval, SymbolList, View
 from services.common.db import md_candles, md_ticks
 from services.common.logging import get_logger
 from services.common.schemas import SYMBOL_PATTERN, ErrorBody
@@ -37,23 +38,29 @@ POSTGRES_NEEDED: dict[int | str, dict[str, Any]] = {
 SymbolPath = Annotated[str, Path(pattern=SYMBOL_PATTERN, description="Symbol", examples=["BTCUSDT"])]
 
 
+def stored_json(raw: bytes) -> Response:
+    """JSON a worker built and stored (view W, the RTTM snapshot), served as it is: parsing and validating
+    it again per read would cost more than the read. The `response_model` still documents it."""
+    return Response(raw, media_type="application/json")
+
+
 async def _require_symbol(state: StateDep, symbol: str) -> None:
     if await state.redis.zscore(state.keys.symbols, symbol) is None:
         raise errors.NotFound(f"unknown symbol {symbol!r}")
 
 
-@router.get("")
-async def list_symbols(state: StateDep) -> dict[str, list[dict[str, Any]]]:
+@router.get("", response_model=SymbolList)
+async def list_symbols(state: StateDep) -> SymbolList:
     """Known symbols (a tick within SYMBOL_IDLE_S), with last price and time (null until the first view)."""
     symbols = sorted(s.decode() for s in await state.redis.zrange(state.keys.symbols, 0, -1))
     async with state.redis.pipeline(transaction=False) as pipe:
         for symbol in symbols:
             pipe.hget(state.keys.view(symbol), "view")
         views = await pipe.execute()
-    out = []
+    out: SymbolList = {"symbols": []}
     for symbol, raw in zip(symbols, views, strict=True):
         view = orjson.loads(raw) if raw else {}
-        out.append(
+        out["symbols"].append(
             {
                 "symbol": symbol,
                 "price": view.get("price"),
@@ -61,24 +68,24 @@ async def list_symbols(state: StateDep) -> dict[str, list[dict[str, Any]]]:
                 "version": view.get("version"),
             }
         )
-    return {"symbols": out}
+    return out
 
 
-@router.get("/{symbol}", responses=UNKNOWN)
-async def get_view(symbol: SymbolPath, state: StateDep) -> dict[str, Any]:
+@router.get("/{symbol}", response_model=View, responses=UNKNOWN)
+async def get_view(symbol: SymbolPath, state: StateDep) -> Response:
     """Latest view W of a symbol."""
     raw = await state.redis.hget(state.keys.view(symbol), "view")
     if raw is None:
         raise errors.NotFound(f"unknown symbol {symbol!r}")
-    return orjson.loads(raw)  # type: ignore[no-any-return]
+    return stored_json(raw)  # as calc-b's build_view built it
 
 
-@router.get("/{symbol}/history", responses=UNKNOWN)
+@router.get("/{symbol}/history", response_model=History, responses=UNKNOWN)
 async def history(
     symbol: SymbolPath,
     state: StateDep,
     limit: Annotated[int, Query(ge=1, description="Rows, newest first; capped at HISTORY_LIMIT_MAX")] = 1000,
-) -> dict[str, Any]:
+) -> History:
     """Recent ticks from Postgres, newest first (by event time, then event_id)."""
     await _require_symbol(state, symbol)
     limit = min(limit, state.settings.HISTORY_LIMIT_MAX)
@@ -90,7 +97,7 @@ async def history(
     )
     async with state.engine.connect() as conn:
         rows = (await conn.execute(query)).all()
-    ticks = [
+    ticks: list[HistoryTick] = [
         {
             "event_id": r.event_id,
             "price": r.price,
@@ -103,18 +110,18 @@ async def history(
     return {"symbol": symbol, "limit": limit, "ticks": ticks}
 
 
-@router.get("/{symbol}/candles", responses={**UNKNOWN, **POSTGRES_NEEDED})
+@router.get("/{symbol}/candles", response_model=Candles, responses={**UNKNOWN, **POSTGRES_NEEDED})
 async def candles(
     symbol: SymbolPath,
     state: StateDep,
     response: Response,
-    interval: Interval = FINEST,  # type: ignore[valid-type]
+    interval: Interval = "1m",
     limit: Annotated[int, Query(ge=1, description="Candles, oldest first; capped at CANDLES_LIMIT_MAX")] = 500,
-) -> dict[str, Any]:
+) -> Candles:
     """OHLCV candles aligned to UTC boundaries: the newest `limit`, from Redis (calc-a keeps the latest
     CANDLES_KEEP) and, older or evicted ones, from Postgres (kept CANDLE_RETENTION_DAYS). With Postgres
     unavailable, the Redis part alone, marked by the header `X-Candles-Partial`."""
-    limit, interval = min(limit, state.settings.CANDLES_LIMIT_MAX), interval.value
+    limit = min(limit, state.settings.CANDLES_LIMIT_MAX)
     known = await state.redis.zscore(state.keys.symbols, symbol) is not None
     live = await _live_candles(state, symbol, interval, limit)
     try:
@@ -134,7 +141,7 @@ async def candles(
     return {"symbol": symbol, "interval": interval, "interval_ms": INTERVALS_MS[interval], "candles": out}
 
 
-async def _live_candles(state: StateDep, symbol: str, interval: str, limit: int) -> list[dict[str, Any]]:
+async def _live_candles(state: StateDep, symbol: str, interval: str, limit: int) -> list[Candle]:
     """The newest `limit` candles calc-a holds in Redis, oldest first."""
     buckets = [int(b) for b in await state.redis.zrevrange(state.keys.candle_index(symbol, interval), 0, limit - 1)]
     buckets.reverse()

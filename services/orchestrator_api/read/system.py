@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends
 
+from services.common.contract import SystemStatus
 from services.orchestrator_api import metrics
 from services.orchestrator_api.ingest import budget
 from services.orchestrator_api.security import check_api_key
@@ -14,8 +13,8 @@ from services.orchestrator_api.state import StateDep
 router = APIRouter(tags=["read"], dependencies=[Depends(check_api_key)])
 
 
-@router.get("/system")
-async def system(state: StateDep) -> dict[str, Any]:
+@router.get("/system", response_model=SystemStatus)
+async def system(state: StateDep) -> SystemStatus:
     """RQ queue depth by state, batches and items waiting for the flusher, items waiting for the workers,
     items accepted since start (by kind), and Redis: memory used, and the steady state it levels off at per
     key family at the current rate."""

@@ -11,14 +11,24 @@ import time
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 from sqlalchemy import func, select
 
+from services.common.contract import (
+    Alerts,
+    DlqEvents,
+    Pipeline,
+    RttmSnapshot,
+    StuckTrades,
+    TradeEvent,
+    TradeTrace,
+)
 from services.common.db import rttm_alerts, rttm_dlq_events, rttm_error_events, rttm_trade_events
 from services.common.keys import MARK
 from services.common.schemas import ErrorBody
 from services.orchestrator_api.defaults import LIMIT_MAX
 from services.orchestrator_api.errors import BAD_PARAMETER, NoSnapshot, NotFound
+from services.orchestrator_api.read.routes import stored_json
 from services.orchestrator_api.security import API_KEY_REFUSED, check_api_key
 from services.orchestrator_api.state import StateDep
 
@@ -39,30 +49,32 @@ def _ms(value: Any) -> int:
     return int(value.timestamp() * 1000)
 
 
-async def _snapshot(state: StateDep) -> dict[str, Any]:
-    raw = await state.redis.get(state.keys.rttm_snapshot)
+async def _snapshot(state: StateDep) -> bytes:
+    raw: bytes | None = await state.redis.get(state.keys.rttm_snapshot)
     if raw is None:
         raise NoSnapshot(NO_SNAPSHOT, 1)
-    return orjson.loads(raw)  # type: ignore[no-any-return]
+    return raw
 
 
-@router.get("/metrics", responses=NOT_YET)
-async def metrics(state: StateDep) -> dict[str, Any]:
+@router.get("/metrics", response_model=RttmSnapshot, responses=NOT_YET)
+async def metrics(state: StateDep) -> Response:
     """TPS, stage and end-to-end latency p50/p95/p99, pipeline depth, DLQ and error counts, stuck trades, alerts."""
-    return await _snapshot(state)
+    return stored_json(await _snapshot(state))  # as the ticker built it
 
 
-@router.get("/pipeline", responses=NOT_YET)
-async def pipeline(state: StateDep) -> dict[str, Any]:
+@router.get("/pipeline", response_model=Pipeline, responses=NOT_YET)
+async def pipeline(state: StateDep) -> Response:
     """Lag (produced - consumed offset) per topic/partition and per service, latest and trend."""
-    snap = await _snapshot(state)
-    return {"computed_at": snap["computed_at"], **snap["pipeline"]}
+    snap: RttmSnapshot = orjson.loads(await _snapshot(state))
+    return stored_json(orjson.dumps({"computed_at": snap["computed_at"], **snap["pipeline"]}))
 
 
 @router.get(
-    "/trades/{trade_id}", responses={404: {"model": ErrorBody, "description": "No event of this trade is known"}}
+    "/trades/{trade_id}",
+    response_model=TradeTrace,
+    responses={404: {"model": ErrorBody, "description": "No event of this trade is known"}},
 )
-async def trade(trade_id: TradeIdPath, state: StateDep) -> dict[str, Any]:
+async def trade(trade_id: TradeIdPath, state: StateDep) -> TradeTrace:
     """A trade's lifecycle: its events in event-time order with the latency of each stage, plus DLQ and errors."""
     async with state.engine.connect() as conn:
         rows = (
@@ -79,7 +91,7 @@ async def trade(trade_id: TradeIdPath, state: StateDep) -> dict[str, Any]:
             .all()
         )
     live = await state.redis.hgetall(state.keys.rttm_trade(trade_id))
-    events: dict[str, dict[str, Any]] = {
+    events: dict[str, TradeEvent] = {
         r["event_key"]: {
             "event_key": r["event_key"],
             "service_name": r["service_name"],
@@ -92,6 +104,7 @@ async def trade(trade_id: TradeIdPath, state: StateDep) -> dict[str, Any]:
             "partition": r["partition"],
             "offset": r["offset"],
             "message": r["message"],
+            "stage_latency_ms": None,
         }
         for r in rows
     }
@@ -101,7 +114,7 @@ async def trade(trade_id: TradeIdPath, state: StateDep) -> dict[str, Any]:
             continue
         t, service, type_, status = raw_value.decode().split("|", 3)
         events[key] = {"event_key": key, "service_name": service, "event_type": type_, "event_status": status,
-                       "event_time": int(float(t))}  # fmt: skip
+                       "event_time": int(float(t)), "stage_latency_ms": None}  # fmt: skip
     if not events:
         raise NotFound(f"no event of trade {trade_id!r} is known")
     ordered = sorted(events.values(), key=lambda e: (e["event_time"], e["event_key"]))
@@ -142,8 +155,8 @@ async def trade(trade_id: TradeIdPath, state: StateDep) -> dict[str, Any]:
     }
 
 
-@router.get("/stuck")
-async def stuck(state: StateDep, limit: Limit = 100) -> dict[str, Any]:
+@router.get("/stuck", response_model=StuckTrades)
+async def stuck(state: StateDep, limit: Limit = 100) -> StuckTrades:
     """Non-terminal trades with no event for longer than RTTM_STUCK_AFTER_S, oldest first, with their last event."""
     before = time.time() * 1000 - state.settings.RTTM_STUCK_AFTER_S * 1000
     limit = min(limit, LIMIT_MAX)
@@ -173,8 +186,8 @@ async def stuck(state: StateDep, limit: Limit = 100) -> dict[str, Any]:
     return {"threshold_s": state.settings.RTTM_STUCK_AFTER_S, "count": total, "trades": trades}
 
 
-@router.get("/dlq")
-async def dlq_events(state: StateDep, limit: Limit = 100) -> dict[str, Any]:
+@router.get("/dlq", response_model=DlqEvents)
+async def dlq_events(state: StateDep, limit: Limit = 100) -> DlqEvents:
     """Latest dead-letter events from Postgres, newest first."""
     limit = min(limit, LIMIT_MAX)
     query = (
@@ -197,8 +210,8 @@ async def dlq_events(state: StateDep, limit: Limit = 100) -> dict[str, Any]:
     }
 
 
-@router.get("/alerts")
-async def alerts(state: StateDep, limit: Limit = 100) -> dict[str, Any]:
+@router.get("/alerts", response_model=Alerts)
+async def alerts(state: StateDep, limit: Limit = 100) -> Alerts:
     """Alerts firing now, and the latest alerts (fired and resolved) from Postgres, newest first."""
     limit = min(limit, LIMIT_MAX)
     firing = [orjson.loads(v) for v in (await state.redis.hgetall(state.keys.rttm_alerts)).values()]
