@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.stack import Stack
 from services.common import kafka
 from services.common.embedded import EmbeddedKafka
 from services.common.settings import Settings
@@ -45,3 +46,14 @@ def kafka_env(settings: Settings) -> dict[str, str]:
     env = {"KAFKA_BOOTSTRAP_SERVERS": str(settings.KAFKA_BOOTSTRAP_SERVERS)}
     env.update({name: str(value) for name, value in GROUP_TIMINGS.items()})
     return env
+
+
+@pytest.fixture
+def stack(kafka_settings: Settings, tmp_path: Path) -> Iterator[Stack]:
+    """Processes on the test's servers and broker (started by each test: `helpers.start_backend`)."""
+    s = Stack(kafka_settings, tmp_path)
+    s.env.update(kafka_env(kafka_settings))
+    try:
+        yield s
+    finally:
+        s.stop_all()

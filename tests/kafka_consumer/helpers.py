@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ import orjson
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.stack import Stack, wait_ready
 from services.common import kafka
 from services.common.kinds import DLQ, ERROR, LOG, QUEUE, TRADE, Kind
 from services.common.settings import Settings
@@ -101,3 +103,22 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 def total(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
     """The sum of `name` over the samples whose labels include `labels`."""
     return sum(v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= set(ls))
+
+
+def wait_for(condition: Callable[[], object], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def start_backend(stack: Stack, *, flusher: bool = True, consumers: tuple[str, ...] = ("kafka",)) -> None:
+    """A worker, the flusher and the consumer(s), each with /health/*, ready; no API or gateway (not needed)."""
+    stack.start("worker-1", service="worker", health=True)
+    if flusher:
+        stack.start("flusher", health=True)
+    for name in consumers:
+        stack.start(name, service="kafka-consumer", health=True)
+    for url in stack.health.values():
+        wait_ready(url, 30)

@@ -4,49 +4,19 @@ into its table once, back-pressure that pauses and drains, bad messages dead-let
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import orjson
 import pytest
 
-from bench.stack import Stack, wait_ready
+from bench.stack import Stack
 from services.common import kafka
 from services.common.events import kafka_key
 from services.common.kinds import DLQ, ERROR, LOG, QUEUE, TRADE
 from services.common.settings import Settings
-from tests.kafka_consumer.conftest import kafka_env
-from tests.kafka_consumer.helpers import event, produce, read_topic, rows, scrape, total
+from tests.kafka_consumer.helpers import event, produce, read_topic, rows, scrape, start_backend, total, wait_for
 
 pytestmark = pytest.mark.e2e
 RTTM = (TRADE, QUEUE, DLQ, ERROR, LOG)
-
-
-def wait_for(condition: Callable[[], object], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.2)
-
-
-@pytest.fixture
-def stack(kafka_settings: Settings, tmp_path: Path) -> Iterator[Stack]:
-    s = Stack(kafka_settings, tmp_path)
-    s.env.update(kafka_env(kafka_settings))
-    try:
-        yield s
-    finally:
-        s.stop_all()
-
-
-def start_backend(stack: Stack, *, flusher: bool = True) -> None:
-    stack.start("worker-1", service="worker", health=True)
-    if flusher:
-        stack.start("flusher", health=True)
-    stack.start("kafka", service="kafka-consumer", health=True)
-    for url in stack.health.values():  # no API or gateway here: the consumer needs neither
-        wait_ready(url, 30)
 
 
 def test_every_topic_lands_in_its_table_once_whatever_kafka_redelivers(stack: Stack, kafka_settings: Settings) -> None:
@@ -100,7 +70,7 @@ def test_refused_batches_pause_the_partitions_and_drain_with_nothing_lost(
     stack: Stack, kafka_settings: Settings
 ) -> None:
     # Without a flusher nothing reaches Postgres: past 30 items in Redis the committer refuses (as the API's 503).
-    stack.env.update(INGEST_MAX_BACKLOG="30", KAFKA_BATCH="20")
+    stack.env.update(INGEST_MAX_BACKLOG="30", KAFKA_BATCH="20", INGEST_RETRY_AFTER_S="1")
     values = [event(TRADE, n=n) for n in range(300)]
     produce(kafka_settings, TRADE, values)
     start_backend(stack, flusher=False)
