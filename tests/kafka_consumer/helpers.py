@@ -67,9 +67,9 @@ def produce(settings: Settings, kind: Kind, values: list[Any]) -> None:
 
 
 def rows(settings: Settings, kind: Kind) -> dict[str, int]:
-    """event_key -> number of rows in the kind's table."""
+    """Idempotency key (event_key; a tick's event_id) -> number of rows in the kind's table."""
     with psycopg.connect(settings.pg_dsn) as conn:
-        query = f"SELECT event_key, count(*) FROM {kind.table.name} GROUP BY event_key"
+        query = f"SELECT {kind.conflict}, count(*) FROM {kind.table.name} GROUP BY {kind.conflict}"
         return dict(conn.execute(query).fetchall())
 
 
