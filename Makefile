@@ -54,17 +54,18 @@ test: lint audit frontend-test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Rewrite the lock files from pyproject.toml (pins already there are kept; `make lock UPGRADE=1` moves them all).
+# The image's lock (prod.txt) holds the runtime dependencies and the `kafka` extra; dev.txt every extra.
 LOCK = $(BIN)/uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 \
 	--custom-compile-command "make lock" -q $(if $(UPGRADE),--upgrade)
 lock: install
-	$(LOCK) -o requirements/prod.txt
+	$(LOCK) --extra kafka -o requirements/prod.txt
 	$(LOCK) --all-extras -o requirements/dev.txt
 
 # Fails when pyproject.toml and the locks drift (needs the package index; tests/supply_chain/test_lock.py checks
 # the same offline).
 lock-check: install
 	@tmp=$$(mktemp -d) && cp requirements/*.txt $$tmp/ \
-	 && $(LOCK) -o $$tmp/prod.txt && $(LOCK) --all-extras -o $$tmp/dev.txt \
+	 && $(LOCK) --extra kafka -o $$tmp/prod.txt && $(LOCK) --all-extras -o $$tmp/dev.txt \
 	 && diff -u requirements/prod.txt $$tmp/prod.txt && diff -u requirements/dev.txt $$tmp/dev.txt \
 	 && echo "lock-check: requirements/*.txt match pyproject.toml"
 

@@ -32,6 +32,7 @@ MODULES = {
     "flusher": "services.flusher",
     "gateway": "services.realtime_gateway",
     "feeder": "services.feeder",
+    "kafka-consumer": "services.kafka_consumer",
 }
 
 

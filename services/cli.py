@@ -11,6 +11,7 @@ COMMANDS = {
     "worker": ("services.consumers.__main__", "RQ worker: calc-a + calc-b"),
     "flusher": ("services.flusher.__main__", "batches ticks into Postgres"),
     "gateway": ("services.realtime_gateway.__main__", "SSE fan-out (port 8001)"),
+    "kafka-consumer": ("services.kafka_consumer.__main__", "the rttm.* Kafka topics into the same ingest path"),
     "feeder": ("services.feeder.__main__", "market ticks and trade-pipeline events simulator"),
     "migrate": ("services.migrate", "apply the database migrations"),
 }

@@ -42,6 +42,12 @@ def derived_key(kind: str, *parts: object) -> str:
     return DERIVED + SEP.join((kind, *(str(p) for p in parts)))
 
 
+def kafka_key(topic: str, partition: int, offset: int) -> str:
+    """The key of a message consumed from Kafka without an `event_id`: where it sits in the log (seed 001
+    section 5), so a redelivery after a crash or a rebalance is a duplicate. Topic names have no SEP."""
+    return derived_key("kafka", topic, partition, offset)
+
+
 def content_key(kind: str, fields: dict[str, Any]) -> str:
     """A stable key from the content, for events sent without an id."""
     digest = hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]

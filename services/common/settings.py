@@ -27,7 +27,7 @@ MIN_SECRET_LENGTH = 12  # passwords, tokens and keys shorter than this are refus
 # MDSTACK_ENV after strip + lower; an unknown value is refused rather than run as development by mistake.
 # Production rules on reads apply to the processes that serve them, by SERVICE_NAME (load_settings sets it; any
 # other name, the default included, gets them all): a worker holds no read key and no dashboard login.
-SERVE_NO_READS = frozenset({"worker", "flusher", "feeder", "migrate", "status"})
+SERVE_NO_READS = frozenset({"worker", "flusher", "kafka-consumer", "feeder", "migrate", "status"})
 ASK_NO_LOGIN = SERVE_NO_READS | {"api"}  # the gateway alone asks for the viewer login
 ENVIRONMENTS = {
     "development": "development",
@@ -167,6 +167,30 @@ class Settings(BaseSettings):
     RTTM_ALERT_P99_MS: float = 2000.0  # end-to-end p99 over the window
     RTTM_ALERT_STUCK_TRADES: float = 5.0
 
+    # Kafka in (services/kafka_consumer) and out (the feeder's --transport kafka); doc/services/kafka-consumer.md.
+    KAFKA_BOOTSTRAP_SERVERS: str | None = None  # host:port,...; unset: no Kafka (the consumer refuses to start)
+    KAFKA_SECURITY_PROTOCOL: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    KAFKA_SASL_MECHANISM: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    KAFKA_SASL_USERNAME: str | None = None
+    KAFKA_SASL_PASSWORD: str | None = None
+    KAFKA_SSL_CA_LOCATION: str | None = None  # CA bundle (PEM) of SSL/SASL_SSL; unset: the system's
+    # Topics of seed 001 section 1, one consumer group each (section 4.1, kafka.GROUPS), KAFKA_GROUP_PREFIX before it.
+    KAFKA_TOPIC_TRADE: str = "rttm.trade.events"
+    KAFKA_TOPIC_QUEUE: str = "rttm.queue.metrics"
+    KAFKA_TOPIC_DLQ: str = "rttm.dlq.events"
+    KAFKA_TOPIC_ERROR: str = "rttm.error.events"
+    KAFKA_TOPIC_LOG: str = "rttm.log.events"
+    KAFKA_TOPIC_TICKS: str | None = None  # e.g. md.ticks, keyed by symbol; unset: ticks come over HTTP alone
+    KAFKA_GROUP_PREFIX: str = ""
+    KAFKA_DEAD_LETTER_TOPIC: str = "rttm.dead-letter"  # undecodable or invalid messages, the error in a header
+    KAFKA_BATCH: int = 500  # messages per consume call of one topic (= at most one group commit's worth)
+    KAFKA_SESSION_TIMEOUT_MS: int = 10_000  # a consumer silent this long leaves its group (its partitions move)
+    KAFKA_HEARTBEAT_MS: int = 1_000
+    KAFKA_MAX_POLL_INTERVAL_MS: int = 300_000  # one batch, back-pressure waits included, may take this long
+    # Topics the consumer makes at start when missing (a development broker; managed ones have theirs made).
+    KAFKA_CREATE_TOPICS: bool = False
+    KAFKA_PARTITIONS: int = 3  # of the topics it makes: consumers of one group beyond this many idle
+
     # Secrets and who may read (doc/security/credentials.md), checked at every start: empty or short secrets never;
     # in production no demo secret, no Redis without a password, and (where reads are served) no open reads by
     # accident, no private dashboard without its login. Names agreed in issue 13 (the gateway does the login).
@@ -199,6 +223,15 @@ class Settings(BaseSettings):
             raise ValueError(f"PARTITIONS_AHEAD_DAYS must be 0 or more, got {self.PARTITIONS_AHEAD_DAYS}")
         if self.RETENTION_EVERY_S < 0:
             raise ValueError(f"RETENTION_EVERY_S must be 0 (off) or more, got {self.RETENTION_EVERY_S}")
+        return self
+
+    @model_validator(mode="after")
+    def _kafka_sasl_complete(self) -> Settings:
+        sasl = self.KAFKA_SECURITY_PROTOCOL.startswith("SASL_")
+        if sasl != (self.KAFKA_SASL_MECHANISM is not None):
+            raise ValueError("KAFKA_SASL_MECHANISM goes with KAFKA_SECURITY_PROTOCOL=SASL_SSL or SASL_PLAINTEXT")
+        if sasl and not (self.KAFKA_SASL_USERNAME and self.KAFKA_SASL_PASSWORD):
+            raise ValueError("KAFKA_SECURITY_PROTOCOL=SASL_* needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD")
         return self
 
     @field_validator("MDSTACK_ENV")

@@ -28,11 +28,13 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator, Callable
 from typing import IO, Any
 
 import httpx
 import orjson
 
+from services.common.kinds import TICK
 from services.common.logging import get_logger
 from services.common.settings import Settings
 from services.feeder import metrics
@@ -243,6 +245,26 @@ def make_client(settings: Settings, plan: FeederSettings) -> httpx.AsyncClient:
     )
 
 
+@contextlib.asynccontextmanager
+async def senders(
+    settings: Settings, plan: FeederSettings, retry: RetryPolicy
+) -> AsyncIterator[Callable[[str, FeederStats], Any]]:
+    """`make_sender(kind, stats)` for the run's transport: HTTP posts sharing one client, its connection gate
+    and its once-per-cause log; or messages to the Kafka topics through one producer (kafka_sender.py)."""
+    if plan.transport == "kafka":
+        from services.feeder.kafka_sender import KafkaTransport
+
+        transport = KafkaTransport(settings)
+        try:
+            yield transport.sender
+        finally:
+            await transport.close()
+        return
+    async with make_client(settings, plan) as client:
+        gate, logged = asyncio.Semaphore(plan.connections), set[str]()
+        yield lambda _kind, stats: Sender(client, stats, retry, gate=gate, logged=logged)
+
+
 async def run_feeder(
     settings: Settings,
     plan: FeederSettings,
@@ -290,18 +312,14 @@ async def run_feeder(
         with contextlib.ExitStack() as files:
             acked = files.enter_context(plan.acked_ids.open("w")) if plan.acked_ids else None
             acked_events = files.enter_context(plan.acked_events.open("w")) if plan.acked_events else None
-            async with make_client(settings, plan) as client:
-                gate, logged = asyncio.Semaphore(plan.connections), set[str]()
-                feeder = Feeder(plan, Sender(client, stats, retry, gate=gate, logged=logged), acked)
+            async with senders(settings, plan, retry) as make_sender:
+                feeder = Feeder(plan, make_sender(TICK.name, stats), acked)
                 trade_feed = None
                 if trade_stats is not None:
                     simulator = TradeSimulator(trade_config, seed=plan.seed, start_ms=start_ms)
                     trade_stats.counters = simulator.counters
-                    senders = {
-                        kind: Sender(client, trade_stats.events[kind], retry, gate=gate, logged=logged)
-                        for kind in p.EVENT_KINDS
-                    }
-                    trade_feed = TradeFeed(simulator, senders, trade_stats, feeder.slots, feeder.tasks, acked_events)
+                    by_kind = {kind: make_sender(kind, trade_stats.events[kind]) for kind in p.EVENT_KINDS}
+                    trade_feed = TradeFeed(simulator, by_kind, trade_stats, feeder.slots, feeder.tasks, acked_events)
                 progress_task = asyncio.create_task(progress.run())
                 try:
                     await run_schedules(feeder, trade_feed, t0, start_ms, stopper)

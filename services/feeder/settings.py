@@ -12,7 +12,7 @@ import math
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 from pydantic.fields import FieldInfo
@@ -90,6 +90,9 @@ class FeederSettings(BaseSettings):
     tps: Positive[float] = knob(50.0, "TPS", "ticks per second across all symbols", "R")
     symbols: str = knob("BTCUSDT,ETHUSDT,SOLUSDT,XAUUSD,EURUSD", "SYMBOLS", "comma-separated symbols", "A,B")
     target_url: str = knob("http://127.0.0.1:8000", "TARGET_URL", "ingest API base URL", "URL")
+    transport: Literal["http", "kafka"] = knob(
+        "http", "FEEDER_TRANSPORT", "post to the ingest API, or produce to the Kafka topics (KAFKA_*)", "http|kafka"
+    )
     batch: Positive[int] = knob(1, "FEEDER_BATCH", "ticks per POST; >1 uses /ingest/ticks", "N")
     source: str = knob("sim", "FEEDER_SOURCE", "the ticks' `source`", "NAME")
     max_inflight: Positive[int] = knob(
@@ -174,6 +177,7 @@ class FeederSettings(BaseSettings):
             "symbols": self.symbol_list,
             "seed": self.seed,
             "target_url": self.target_url,
+            "transport": self.transport,
             "trade_tps_target": self.trade_tps,
         }
 

@@ -51,6 +51,7 @@ NEEDS: dict[str, set[str]] = {
     "gateway": {"REDIS_URL"},
     "feeder": {"TARGET_URL", "INGEST_USERNAME", "INGEST_PASSWORD"},
     "migrate": {"PG_URL"},
+    "kafka-consumer": {"REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS"},
 }
 # Secrets: never a literal in a committed file meant for a real deployment.
 SECRETS = {name for name in DEMO_SECRETS if name.endswith(("PASSWORD", "TOKEN"))} | {"API_KEY"}
@@ -64,7 +65,7 @@ RENDER_INDIRECT = {"API_HOSTPORT"}  # host:port from fromService, given a scheme
 IMAGE_VARS = {"PATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "HEALTHCHECK_URL"}
 BUILD_VARS = {"PIP_NO_CACHE_DIR", "PIP_DISABLE_PIP_VERSION_CHECK"}
 
-APP_SERVICES = {"migrate", "api", "worker", "flusher", "gateway", "feeder"}
+APP_SERVICES = {"migrate", "api", "worker", "flusher", "gateway", "feeder", "kafka-consumer"}
 COMPOSE_SERVICES = APP_SERVICES | {"redis", "postgres", "dashboard"}
 
 
@@ -177,7 +178,7 @@ def write_config_keys() -> set[str]:
 @cache
 def readme_commands() -> set[str]:
     """The `mdstack <command>` rows of the README's Commands table."""
-    return set(re.findall(r"^\| `mdstack (\w+)", (ROOT / "README.md").read_text(), re.M))
+    return set(re.findall(r"^\| `mdstack ([\w-]+)", (ROOT / "README.md").read_text(), re.M))
 
 
 @cache

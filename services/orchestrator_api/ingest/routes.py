@@ -6,7 +6,6 @@ the workers and buffered for the flusher).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,13 +15,13 @@ from fastapi.routing import APIRoute
 
 from services.common.kinds import DLQ, ERROR, LOG, QUEUE, TICK, TRADE, Kind
 from services.common.logging import get_logger
-from services.common.schemas import ErrorBody, IngestResult, validate_items
+from services.common.schemas import ErrorBody, IngestResult
 from services.orchestrator_api import errors, metrics
+from services.orchestrator_api.ingest.items import REFUSED, account, validate
 from services.orchestrator_api.security import check_basic
 from services.orchestrator_api.state import AppState, StateDep
 
 log = get_logger(__name__)
-REFUSED = -1  # the committer's flag for an item of a request over the symbol cap
 router = APIRouter(prefix="/ingest", tags=["ingest"], dependencies=[Depends(check_basic)])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -89,26 +88,13 @@ async def _store(state: StateDep, kind: Kind, items: list[Any]) -> IngestResult:
     if len(items) > settings.MAX_BATCH:
         raise errors.TooLarge(f"batch has {len(items)} items; the limit is {settings.MAX_BATCH}")
     state.committer.admit(len(items))
-    now_ms = time.time() * 1000.0
-    good, bad = validate_items(kind.model, items, now_ms=now_ms, max_future_skew_s=settings.MAX_FUTURE_SKEW_S)
-    if bad:
-        metrics.INGEST_ITEMS.labels(kind.name, "rejected").inc(len(bad))
-        for item in bad:
-            event_id = items[item.index].get("event_id") if isinstance(items[item.index], dict) else None
-            log.warning(
-                "ingest.rejected", kind=kind.name, event_id=str(event_id)[:128], errors=[e.field for e in item.errors]
-            )
+    good, bad = validate(settings, kind, items)
     if not good:
         raise errors.Invalid([item.model_dump() for item in bad])
     flags = await state.committer.submit([(kind, key, record) for key, record in good])
     if REFUSED in flags:
         raise _symbol_cap(state, good)
-    accepted = flags.count(1)
-    for (key, _), new in zip(good, flags, strict=True):
-        if not new:
-            log.info("ingest.duplicate", kind=kind.name, event_id=key)
-    metrics.INGEST_ITEMS.labels(kind.name, "accepted").inc(accepted)
-    metrics.INGEST_ITEMS.labels(kind.name, "duplicate").inc(len(flags) - accepted)
+    accepted = account(kind, [key for key, _ in good], flags)
     return IngestResult(accepted=accepted, duplicates=len(flags) - accepted, rejected=bad)
 
 
