@@ -17,10 +17,10 @@ import orjson
 import psycopg
 import pytest
 
-from bench.stack import Stack
+from harness.sse import SSEReader, fields
+from harness.stack import Stack
 from services.common.settings import Settings
 from tests.keys import unbounded_keys
-from tests.realtime_gateway.sse import SSEReader, fields
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 STAGES = [

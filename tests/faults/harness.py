@@ -25,7 +25,7 @@ import psycopg
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.stack import Stack, isolated_settings
+from harness.stack import Stack, isolated_settings
 from services.common.db import migrate
 from services.common.jobs import job_queue
 from services.common.keys import Keys

@@ -16,11 +16,11 @@ import redis
 from rq import Worker
 from rq.job import JobStatus
 
-from bench.stack import Stack
+from harness.sse import SSEReader, fields
+from harness.stack import Stack
 from services.common.jobs import BatchJob, job_queue
 from services.common.keys import FLUSH_GROUP, Keys
 from tests.faults.harness import FaultRun
-from tests.realtime_gateway.sse import SSEReader, fields
 
 RERUN_WITHIN_S = 30.0
 

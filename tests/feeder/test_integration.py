@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import httpx
 
+from harness.servers import serve
 from services.common.embedded import free_port
 from services.common.settings import Settings
 from services.feeder.run import Stopper, run_feeder
@@ -16,7 +17,6 @@ from services.feeder.settings import FeederSettings
 from services.orchestrator_api.app import create_app
 from tests.feeder.process import FeederProcess
 from tests.feeder.storage import flush_to_postgres
-from tests.servers import serve
 
 RUN_TIMEOUT_S = 30.0
 

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
-from bench.stack import wait_ready
+from harness.stack import wait_ready
 from services.common.embedded import free_port
 
 START_TIMEOUT_S = 15.0
