@@ -67,7 +67,7 @@ def test_retries_reuse_event_ids_until_the_api_comes_up(feeder: Feeder, settings
     port = free_port()  # nothing listens here yet
     run = feeder("--target-url", f"http://127.0.0.1:{port}", "--count", "50", "--tps", "100")
     run.wait_for_line('"feeder.retrying"', timeout=15)
-    time.sleep(1.0)  # every tick has now failed to connect at least once
+    time.sleep(1.0)  # the outage under test: every tick has now failed to connect at least once
     with serve(create_app(settings), port):
         assert run.wait(RUN_TIMEOUT_S) == 0
     summary = run.summary()
