@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
+from harness.servers import client_tls
 from harness.sse import SSEReader
 from services.common.realtime import publish
 from services.common.schemas import envelope
@@ -32,7 +33,7 @@ class Gateway:
 
     @asynccontextmanager
     async def http(self) -> AsyncIterator[httpx.AsyncClient]:
-        async with httpx.AsyncClient(base_url=self.url, timeout=10.0) as client:
+        async with httpx.AsyncClient(base_url=self.url, timeout=10.0, verify=client_tls()) as client:
             yield client
 
 
