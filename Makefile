@@ -1,13 +1,14 @@
 # Two commands on a fresh machine with only Python 3.11 (and Node 20 for the dashboard):
 #   make demo   set up and run the whole stack with a live feeder and the dashboard
 #   make test   set up and run the linters and every test (Python, frontend, browser)
+#   make test-fast  the linters and the tests that start no process and are quick (under a minute)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DIST := frontend/dist/index.html
 FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/package.json frontend/vite.config.ts -type f 2>/dev/null)
 
-.PHONY: demo test lint audit install frontend frontend-test types clean lock lock-check
+.PHONY: demo test test-fast lint audit install frontend frontend-test types clean lock lock-check
 
 # The locked, hashed dependencies (requirements/dev.txt: runtime + the local and test extras), then mdstack itself.
 $(BIN)/.installed: pyproject.toml requirements/dev.txt
@@ -32,9 +33,9 @@ demo: install frontend
 	$(BIN)/mdstack up
 
 lint: install
-	$(BIN)/ruff check services tests bench deploy/tools
-	$(BIN)/ruff format --check services tests bench deploy/tools
-	$(BIN)/mypy services/common
+	$(BIN)/ruff check services harness tests bench deploy/tools
+	$(BIN)/ruff format --check services harness tests bench deploy/tools
+	$(BIN)/mypy services/common harness
 
 frontend-test:
 	cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run typecheck && npm test && npm run build
@@ -52,6 +53,12 @@ audit: install
 
 test: lint audit frontend-test
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The tests that start no process (harness/lanes.py fails a test that starts one unmarked) and take no seconds:
+# in-process apps on the real Redis and Postgres. `make test` runs these and the e2e, fault, browser and slow lanes.
+FAST_LANE := not e2e and not fault and not browser and not slow
+test-fast: lint
+	$(BIN)/pytest -m "$(FAST_LANE)" $(PYTEST_ARGS)
 
 # Rewrite the lock files from pyproject.toml (pins already there are kept; `make lock UPGRADE=1` moves them all).
 # The image's lock (prod.txt) holds the runtime dependencies and the `kafka` extra; dev.txt every extra.

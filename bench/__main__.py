@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import baselines, ceiling, cost, fanout, latency, workers
-from bench.stack import servers
+from harness.stack import servers
 
 Main = Callable[[list[str]], int]
 SUITES: dict[str, tuple[Main, list[str], list[str]]] = {

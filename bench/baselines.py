@@ -28,7 +28,7 @@ from typing import Any
 
 import psycopg
 
-from bench.stack import Stack, bench_settings, report, wait_ready
+from harness.stack import Stack, bench_settings, report, wait_ready
 from services.common.embedded import free_port
 
 BARE_APP = """

@@ -31,8 +31,8 @@ from typing import Any
 import psycopg
 
 from bench.baselines import script_for, wrk
-from bench.stack import Stack, bench_settings, report
 from bench.tick_path import DRAIN_TIMEOUT_S, ViewListener, delivered_once, run_step, ticks_in_views
+from harness.stack import Stack, bench_settings, report
 from services.common.settings import Settings
 
 CATCH_UP_S = 2.0  # a rate is sustained when the stack is this close behind when the load stops

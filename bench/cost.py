@@ -31,8 +31,8 @@ import redis.asyncio as aioredis
 from sqlalchemy.engine import make_url
 
 from bench.latency import REQUESTS_PER_FEEDER, rate_batches
-from bench.stack import Stack, bench_settings, report
 from bench.tick_path import ViewListener, delivered_once, run_step
+from harness.stack import Stack, bench_settings, report
 from services.common.keys import Keys
 from services.common.settings import Settings
 

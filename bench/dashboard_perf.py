@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.stack import Stack, bench_settings, report
+from harness.stack import Stack, bench_settings, report
 
 SAMPLE_S = 10.0
 FRAME_COUNTER = "window.__frames = 0; (function f() { window.__frames++; requestAnimationFrame(f); })();"

@@ -5,8 +5,8 @@
 Starts the gateway alone (on REDIS_URL / PG_URL, or on embedded servers when
 unset; a scratch database and key prefix either way), connects --clients SSE
 clients to `GET /stream?types=symbol.updated` from --client-procs processes
-(raw asyncio sockets and a minimal HTTP/1.1 + SSE parser, so the client side
-keeps up), then publishes `symbol.updated` envelopes through the project's
+(raw asyncio sockets, a minimal HTTP/1.1 reader and harness.sse's frame
+splitter, so the client side keeps up), then publishes `symbol.updated` envelopes through the project's
 publish script at --rate per second for --duration seconds, open loop (each
 on its scheduled time; a late publisher catches up rather than drifting).
 Every envelope carries `sent_ms`, its publish time on the wall clock, so the
@@ -41,7 +41,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.stack import Stack, bench_settings, report, wait_ready
+from harness.percentiles import percentiles
+from harness.sse import CONNECTED, Frames
+from harness.stack import Stack, bench_settings, report, wait_ready
 from services.common.realtime import publish
 from services.common.redis import async_redis
 from services.common.schemas import envelope
@@ -80,7 +82,7 @@ class SseClient(asyncio.Protocol):
         self.head_done = False
         self.chunked = False
         self.raw = b""  # received, not yet de-chunked
-        self.text = b""  # de-chunked, not yet a whole frame
+        self.frames = Frames()  # de-chunked, not yet a whole frame
         self.received = 0
         self.overflows = 0
         self.bad_frames = 0
@@ -103,14 +105,10 @@ class SseClient(asyncio.Protocol):
         if not self.head_done and not self._head():
             return
         if self.chunked:
-            self._dechunk()
+            body = self._dechunk()
         else:
-            self.text += self.raw
-            self.raw = b""
-        if b"\n\n" not in self.text:
-            return
-        *frames, self.text = self.text.split(b"\n\n")
-        for frame in frames:
+            body, self.raw = self.raw, b""
+        for frame in self.frames.feed(body):
             if frame.startswith(b"id:"):
                 self.received += 1
                 self.last_rx_ms = now_ms
@@ -122,7 +120,7 @@ class SseClient(asyncio.Protocol):
                 self.latencies.append(now_ms - float(frame[start + len(SENT_MS) : end]))
             elif frame.startswith(b"event: overflow"):
                 self.overflows += 1
-            elif frame.startswith(b": connected") and not self.ready.done():
+            elif frame == CONNECTED and not self.ready.done():
                 self.ready.set_result(None)
 
     def _head(self) -> bool:
@@ -138,8 +136,9 @@ class SseClient(asyncio.Protocol):
         self.head_done, self.chunked = True, b"transfer-encoding: chunked" in head
         return True
 
-    def _dechunk(self) -> None:
-        raw, pos, parts = self.raw, 0, [self.text]
+    def _dechunk(self) -> bytes:
+        """The body bytes of the whole chunks received; the rest stays in `raw`."""
+        raw, pos, parts = self.raw, 0, []
         while True:
             eol = raw.find(b"\r\n", pos)
             if eol < 0:
@@ -153,7 +152,8 @@ class SseClient(asyncio.Protocol):
                 break
             parts.append(raw[eol + 2 : end])
             pos = end + 2
-        self.raw, self.text = raw[pos:], b"".join(parts)
+        self.raw = raw[pos:]
+        return b"".join(parts)
 
 
 async def _connect(host: str, port: int, request: bytes, latencies: array.array[float]) -> SseClient | None:
@@ -267,26 +267,13 @@ async def publish_for(settings: Settings, rate: float, duration: float) -> dict[
         elapsed = time.perf_counter() - start
     finally:
         await client.aclose()
-    lags.sort()
+    lag = percentiles(lags)
     return {
         "published": total,
         "started_ms": started_ms,
         "elapsed_s": elapsed,
-        "lag_p99_ms": round(lags[int(0.99 * (len(lags) - 1))], 2),
-        "lag_max_ms": round(lags[-1], 2),
-    }
-
-
-def percentiles(values: array.array[float]) -> dict[str, float | None]:
-    if not values:
-        return {"p50": None, "p95": None, "p99": None, "max": None}
-    ordered = sorted(values)
-    at = len(ordered) - 1
-    return {
-        "p50": round(ordered[int(0.50 * at)], 2),
-        "p95": round(ordered[int(0.95 * at)], 2),
-        "p99": round(ordered[int(0.99 * at)], 2),
-        "max": round(ordered[-1], 2),
+        "lag_p99_ms": lag["p99"],
+        "lag_max_ms": lag["max"],
     }
 
 

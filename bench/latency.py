@@ -21,8 +21,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.stack import Stack, bench_settings, report
 from bench.tick_path import ViewListener, delivered_once, run_step
+from harness.stack import Stack, bench_settings, report
 from services.common.settings import Settings
 
 REQUESTS_PER_FEEDER = 400.0

@@ -52,6 +52,7 @@ from locust import FastHttpUser, User, constant, events, task
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
+from harness.sse import fields, is_comment, iter_frames
 from services.common.settings import Settings
 from services.feeder.settings import FeederSettings
 from services.feeder.walk import TickGenerator
@@ -245,16 +246,10 @@ class SSEListener(User):
                     self._report("stream", 0, exception=exc)
 
     def _read(self, response: requests.Response) -> None:
-        event, data = "message", b""
-        for line in response.iter_lines():
-            if line.startswith(b"event:"):
-                event = line[6:].strip().decode()
-            elif line.startswith(b"data:"):
-                data += line[5:].removeprefix(b" ")
-            elif not line:  # end of an event; comments (heartbeats) leave `data` empty
-                if data:
-                    self._dispatch(event, data)
-                event, data = "message", b""
+        for frame in iter_frames(response.iter_content(chunk_size=None)):  # each read as it arrives
+            if not is_comment(frame):  # heartbeats
+                event = fields(frame)
+                self._dispatch(event.get("event", "message"), event.get("data", "").encode())
         self._report("stream", 0, exception=ConnectionError("the gateway closed the stream"))
 
     def _dispatch(self, event: str, data: bytes) -> None:

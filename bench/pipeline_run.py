@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench.stack import Stack, bench_settings, report
+from harness.stack import Stack, bench_settings, report
 from services.common.settings import Settings
 
 TABLES = {

@@ -39,7 +39,7 @@ import redis
 from pydantic import ValidationError
 
 from bench import soak_probe, soak_report
-from bench.stack import Stack, bench_settings
+from harness.stack import Stack, bench_settings
 from services.common.keys import DEMO_RATES, Rates
 from services.common.settings import Settings
 from services.feeder.settings import FeederSettings, non_negative, positive  # the feeder's own value checks

@@ -23,7 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from rq.job import Job
 
 from bench.pipeline_run import TABLES
-from bench.stack import Stack
+from harness.sse import is_comment, iter_frames
+from harness.stack import Stack
 from services.common.keyspace import UNKNOWN, usage
 from services.up_status import refusals
 
@@ -68,10 +69,10 @@ class SseListener:
             try:
                 with httpx.stream("GET", self.url, params=params, timeout=httpx.Timeout(5, read=60)) as response:
                     self.connected.set()
-                    for line in response.iter_lines():
+                    for frame in iter_frames(response.iter_bytes()):
                         if self._stop.is_set():
                             return
-                        self.events += line.startswith("id:")
+                        self.events += not is_comment(frame)
             except httpx.HTTPError:
                 self.reconnects += 1
                 self._stop.wait(0.5)

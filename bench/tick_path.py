@@ -27,8 +27,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import contextlib
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -42,21 +42,14 @@ import psycopg
 import redis.asyncio as aioredis
 from rq import Queue
 
-from bench.stack import Stack, bench_settings, report
+from harness.percentiles import percentiles
+from harness.sse import SSEReader, fields
+from harness.stack import Stack, bench_settings, report
 from services.common.keys import Keys
 from services.common.settings import Settings
 
 DRAIN_TIMEOUT_S = 60.0
 BACKLOG_SAMPLE_S = 0.5
-
-
-def percentiles(values: list[float]) -> dict[str, float | None]:
-    if len(values) < 2:
-        only = round(values[0], 2) if values else None
-        return {"p50": only, "p95": only, "p99": only, "max": only}
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    p50, p95, p99 = (round(cuts[i], 2) for i in (49, 94, 98))
-    return {"p50": p50, "p95": p95, "p99": p99, "max": round(max(values), 2)}
 
 
 class ViewListener:
@@ -66,25 +59,29 @@ class ViewListener:
         self.url = f"{gateway_url}/stream"
         self.arrivals: dict[str, list[tuple[float, float]]] = defaultdict(list)
         self.task: asyncio.Task[None] | None = None
+        self._open = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> ViewListener:
-        self.task = asyncio.create_task(self._listen())
-        await asyncio.sleep(0.5)  # subscribed before the first tick
+        client = await self._open.enter_async_context(httpx.AsyncClient(timeout=None))
+        response = await self._open.enter_async_context(
+            client.stream("GET", self.url, params={"types": "symbol.updated"})
+        )
+        reader = SSEReader(response)
+        async with asyncio.timeout(30):
+            await reader.connected()  # subscribed before the first tick
+        self.task = asyncio.create_task(self._listen(reader))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         assert self.task is not None
         self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+        await self._open.aclose()
 
-    async def _listen(self) -> None:
-        async with (
-            httpx.AsyncClient(timeout=None) as client,
-            client.stream("GET", self.url, params={"types": "symbol.updated"}) as response,
-        ):
-            async for line in response.aiter_lines():
-                if line.startswith("data: "):
-                    event = orjson.loads(line[6:])
-                    self.arrivals[event["symbol"]].append((event["data"]["view"]["ts"], time.time() * 1000.0))
+    async def _listen(self, reader: SSEReader) -> None:
+        while True:
+            event = orjson.loads(fields(await reader.event())["data"])
+            self.arrivals[event["symbol"]].append((event["data"]["view"]["ts"], time.time() * 1000.0))
 
     def count(self) -> int:
         return sum(len(v) for v in self.arrivals.values())

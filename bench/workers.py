@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import redis
 
-from bench.stack import Stack, bench_settings, report, wait_ready
+from harness.stack import Stack, bench_settings, report, wait_ready
 from services.common.jobs import BatchJob, job_queue
 from services.common.settings import Settings
 

@@ -4,6 +4,9 @@
 embedded redis-server and PostgreSQL, started once per session. Each session
 gets its own Postgres database (migrated with Alembic); each test gets its own
 Redis key prefix, RQ queue and pub/sub channel, so runs can share servers.
+
+A test that starts a process must be marked e2e, fault or browser (harness/lanes.py):
+`make test-fast` leaves those out.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import pytest
 import redis
 import structlog
 
-from bench.stack import isolated_settings, purge, scratch_database
+from harness import lanes
+from harness.stack import isolated_copy, isolated_settings, purge, scratch_database
 from services.common.db import metadata
 from services.common.embedded import EmbeddedPostgres, EmbeddedRedis
 from services.common.settings import Settings
@@ -37,8 +41,11 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield os.environ["REDIS_URL"]
         return
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), appendonly=False)
-    yield server.start()
-    server.stop()
+    with lanes.unguarded():  # shared by every test, started once
+        url = server.start()
+    yield url
+    with lanes.unguarded():
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -47,8 +54,11 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield os.environ["PG_URL"]
         return
     server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
-    yield server.start()
-    server.stop()
+    with lanes.unguarded():
+        url = server.start()
+    yield url
+    with lanes.unguarded():
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -58,9 +68,10 @@ def pg_url(pg_admin_url: str) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def settings(redis_url: str, pg_url: str) -> Iterator[Settings]:
-    s = isolated_settings(
+@pytest.fixture(scope="session")
+def settings_template(redis_url: str, pg_url: str) -> Settings:
+    """The tests' settings, built once: each test gets a copy with Redis names of its own."""
+    return isolated_settings(
         redis_url,
         pg_url,
         "t",
@@ -69,11 +80,17 @@ def settings(redis_url: str, pg_url: str) -> Iterator[Settings]:
         INTERNAL_TOKEN="test-internal-token",
         JOB_RETRY_INTERVALS="0,0,0",
     )
+
+
+@pytest.fixture
+def settings(settings_template: Settings) -> Iterator[Settings]:
+    s = isolated_copy(settings_template, "t")  # a Settings built from its sources costs 20-80 ms, per test
     # DELETE, not TRUNCATE: a test leaves a few rows, and TRUNCATE of the partitioned tables (a new file for
     # each of ~100 relations) cost 150-250 ms per test, about two minutes of the suite.
+    # One round trip for all of them (a query without parameters may hold several statements): 9 in a row
+    # cost 15-40 ms per test, about 20 s of the fast lane.
     with psycopg.connect(s.pg_dsn) as conn:
-        for table in reversed(metadata.sorted_tables):
-            conn.execute(f"DELETE FROM {table.name}")
+        conn.execute("; ".join(f"DELETE FROM {table.name}" for table in reversed(metadata.sorted_tables)))
     yield s
     purge(s)
 

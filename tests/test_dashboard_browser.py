@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from bench.stack import Stack
+from harness.servers import wait_ready
+from harness.stack import Stack
 from services.common.settings import Settings
 from services.realtime_gateway.dashboard import REPO_DIST
-from tests.servers import wait_ready
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.browser  # and the real processes it drives
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "XAUUSD"]
 API_KEY = "browser-test-read-key"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,10 +13,12 @@ import httpx
 import orjson
 import psycopg
 import pytest
+import redis
 
-from bench.stack import Stack
+from harness.sse import SSEReader, fields
+from harness.stack import Stack
+from services.common.keys import Keys
 from services.common.settings import Settings
-from tests.realtime_gateway.sse import SSEReader, fields
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 SYMBOLS = ("E2EAAA", "E2EBBB", "E2ECCC")
@@ -37,13 +40,23 @@ def persisted(settings: Settings) -> dict[str, int]:
         return dict(conn.execute("SELECT event_id, count(*) FROM md_ticks GROUP BY event_id").fetchall())
 
 
+def flushed_all(settings: Settings) -> bool:
+    """The flusher's stream is empty (an entry leaves it once written and acknowledged) and the backlog is 0."""
+    keys = Keys(settings.KEY_PREFIX)
+    with contextlib.closing(redis.Redis.from_url(settings.redis_url)) as client:
+        return client.xlen(keys.flush_stream) == 0 and int(client.get(keys.backlog) or 0) == 0
+
+
 async def test_feeder_to_postgres_and_sse(stack: Stack, settings: Settings, tmp_path: Path) -> None:
     updates: dict[str, int] = {}
+    connected = asyncio.Event()
 
     async def listen(client: httpx.AsyncClient) -> None:
         async with client.stream("GET", f"{stack.gateway_url}/stream", params={"types": "symbol.updated"}) as response:
             assert response.status_code == 200
             reader = SSEReader(response)
+            await reader.connected()
+            connected.set()
             while True:
                 envelope = orjson.loads(fields(await reader.event())["data"])
                 updates[envelope["symbol"]] = updates.get(envelope["symbol"], 0) + 1
@@ -51,7 +64,8 @@ async def test_feeder_to_postgres_and_sse(stack: Stack, settings: Settings, tmp_
     acked_file, summary_file = tmp_path / "acked.txt", tmp_path / "summary.json"
     async with httpx.AsyncClient(timeout=None) as client:
         listener = asyncio.create_task(listen(client))
-        await asyncio.sleep(0.3)  # subscribed before the first tick
+        with anyio.fail_after(30):
+            await connected.wait()  # subscribed before the first tick
         feeder = await anyio.run_process(
             [
                 # A count, not a duration: on a busy machine the feeder falls behind its rate, never short of ticks.
@@ -73,7 +87,9 @@ async def test_feeder_to_postgres_and_sse(stack: Stack, settings: Settings, tmp_
         assert summary["errors"] == 0
         assert len(acked) == summary["acknowledged"] == TICKS
         assert len(set(acked)) == len(acked)
-        await asyncio.sleep(0.5)  # a late duplicate write would show up now
+        with anyio.fail_after(30):
+            while not flushed_all(settings):  # then no batch is left that could be written twice
+                await asyncio.sleep(0.1)
         assert persisted(settings) == dict.fromkeys(acked, 1)
 
         for symbol in SYMBOLS:

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.stack import Stack
+from harness.stack import Stack
 from services.common.settings import Settings
 
 pytestmark = pytest.mark.e2e

@@ -17,10 +17,10 @@ import orjson
 import psycopg
 import pytest
 
-from bench.stack import Stack
+from harness.sse import SSEReader, fields
+from harness.stack import Stack
 from services.common.settings import Settings
 from tests.keys import unbounded_keys
-from tests.realtime_gateway.sse import SSEReader, fields
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 STAGES = [
@@ -62,17 +62,22 @@ def persisted(settings: Settings) -> dict[str, dict[str, int]]:
 
 async def test_seeded_run_matches_what_the_monitor_reports(stack: Stack, settings: Settings, tmp_path: Path) -> None:
     received: list[dict] = []
+    connected = asyncio.Event()
 
     async def listen(client: httpx.AsyncClient) -> None:
         params = {"types": "rttm.metrics,alert.fired"}
         async with client.stream("GET", f"{stack.gateway_url}/stream", params=params) as response:
             reader = SSEReader(response)
+            await reader.connected()
+            connected.set()
             while True:
                 received.append(orjson.loads(fields(await reader.event())["data"]))
 
     acked_file, summary_file = tmp_path / "acked-events.txt", tmp_path / "summary.json"
     async with httpx.AsyncClient(timeout=None) as client:
         listener = asyncio.create_task(listen(client))
+        with anyio.fail_after(30):
+            await connected.wait()  # subscribed before the first event
         feeder = await anyio.run_process(
             [
                 *(sys.executable, "-m", "services.feeder", "--duration", "3", "--tps", "5", "--seed", "11"),
@@ -107,7 +112,9 @@ async def test_seeded_run_matches_what_the_monitor_reports(stack: Stack, setting
                 ):
                     break
                 await asyncio.sleep(0.5)
-        await asyncio.sleep(1.0)
+        with anyio.fail_after(30):  # the alert and a few snapshots have reached the listener
+            while not ("alert.fired" in (types := [e["type"] for e in received]) and types.count("rttm.metrics") >= 4):
+                await asyncio.sleep(0.1)
         listener.cancel()
 
         # Every acknowledged event is in its table exactly once.

@@ -49,6 +49,7 @@ finally:
 """
 
 
+@pytest.mark.e2e
 def test_process_rss_adds_the_children_of_a_process() -> None:
     with subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True) as parent:
         try:

@@ -14,8 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.servers import wait_ready
+from harness.sse import fields, is_comment, iter_frames
 from services.common.embedded import free_port
-from tests.servers import wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -86,8 +87,8 @@ def test_up_runs_the_stack_on_embedded_servers(tmp_path: Path) -> None:
         poll(both_symbols)
         poll(persisted)
         with httpx.stream("GET", f"{gateway}/stream", params={"types": "symbol.updated"}, timeout=10) as stream:
-            lines = stream.iter_lines()
-            assert poll(lambda: next(line for line in lines if line.startswith("event: "))) == "event: symbol.updated"
+            frames = iter_frames(stream.iter_bytes())
+            assert poll(lambda: next(fields(f) for f in frames if not is_comment(f)))["event"] == "symbol.updated"
         assert "mdstack_flush_rows_total" in httpx.get(f"http://127.0.0.1:{metrics_base}/metrics").text
         worker_metrics = httpx.get(f"http://127.0.0.1:{metrics_base + 1}/metrics").text
         assert "mdstack_worker_jobs_total" in worker_metrics

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import redis
 
+from harness.servers import serve
 from services.common import realtime
 from services.common.embedded import free_port
 from services.common.jobs import job_queue
@@ -35,7 +36,6 @@ from tests.consumers.test_rttm import pipeline_trades
 from tests.consumers.test_rttm import queue as rttm_queue
 from tests.factories import make_tick, stored_batch
 from tests.keys import unbounded_keys
-from tests.servers import serve
 
 # Measured bytes per item must be at most declared x (1 + MARGIN) and at least declared x FLOOR: declared
 # sizes are the larger of Redis 7.0's and 6.2's, so the other may be well under them.

@@ -78,6 +78,7 @@ def test_up_hands_its_services_the_format_its_own_stdout_calls_for(tmp_path: Pat
         assert child_log_format("console", file) == "console"
 
 
+@pytest.mark.e2e
 def test_a_process_on_a_pipe_writes_json_lines_with_service_and_ids() -> None:
     read, write = os.pipe()
     with open(read) as out:
@@ -101,6 +102,7 @@ def test_a_process_on_a_pipe_writes_json_lines_with_service_and_ids() -> None:
     }
 
 
+@pytest.mark.e2e
 def test_a_process_on_a_terminal_writes_console_lines_with_service_and_ids() -> None:
     with terminal() as (master, tty):
         emit(tty)

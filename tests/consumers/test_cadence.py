@@ -12,6 +12,7 @@ import httpx
 import pytest
 import redis
 
+from harness.servers import serve
 from services.common.embedded import free_port
 from services.common.jobs import job_queue
 from services.common.keys import Keys
@@ -24,7 +25,6 @@ from tests.consumers.test_calc import T0, tick
 from tests.consumers.test_reaper import a_worker
 from tests.consumers.test_worker import view, work
 from tests.factories import stored_batch
-from tests.servers import serve
 
 
 @pytest.fixture

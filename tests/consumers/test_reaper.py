@@ -13,7 +13,7 @@ import redis
 from rq import Retry
 from rq.job import Job, JobStatus
 
-from bench.stack import Stack, wait_ready
+from harness.stack import Stack, wait_ready
 from services.common.jobs import SERIALIZER, BatchJob, job_queue
 from services.common.keys import Keys
 from services.common.settings import Settings
@@ -202,6 +202,7 @@ def test_a_job_stranded_between_queue_and_started_goes_back_to_the_queue(setting
     client.close()
 
 
+@pytest.mark.e2e
 def test_worker_process_stops_promptly_on_sigterm(settings: Settings, tmp_path: Path) -> None:
     """The loop that starts RQ again after a lost connection must not swallow a stop request."""
     stack = Stack(settings, tmp_path)

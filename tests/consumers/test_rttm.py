@@ -13,6 +13,7 @@ import orjson
 import pytest
 import redis
 
+from harness.percentiles import percentiles
 from services.common.keys import TERM_MARK, Keys
 from services.common.settings import Settings
 from services.consumers.rttm import alerts, sketch
@@ -88,11 +89,6 @@ def comparable(snap: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in snap.items() if k not in ("computed_at", "alerts")}
 
 
-def exact_quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[int(q * (len(ordered) - 1))]
-
-
 def test_snapshot_counts_and_latency_quantiles(settings: Settings, client: redis.Redis) -> None:
     events = pipeline_trades(200, seed=1)
     apply(client, settings, "b1", {"trade": events}, NOW - 30_000)
@@ -114,9 +110,10 @@ def test_snapshot_counts_and_latency_quantiles(settings: Settings, client: redis
     assert got["end_to_end"]["count"] == 200
     assert got["stages"]["validation"]["count"] == 200
     assert "simulation" not in got["stages"]  # the first stage has no predecessor
-    for q, name in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
-        assert got["end_to_end"][name] == pytest.approx(exact_quantile(e2e, q), rel=0.02)
-        assert got["stages"]["validation"][name] == pytest.approx(exact_quantile(validation, q), rel=0.02)
+    exact_e2e, exact_validation = percentiles(e2e), percentiles(validation)
+    for name in ("p50", "p95", "p99"):  # DDSketch: within its 1% relative accuracy, plus the sample's spacing
+        assert got["end_to_end"][name] == pytest.approx(exact_e2e[name], rel=0.02)
+        assert got["stages"]["validation"][name] == pytest.approx(exact_validation[name], rel=0.02)
 
 
 def test_split_shuffled_concurrent_and_retried_batches_give_the_same_snapshot(

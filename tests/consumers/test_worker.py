@@ -19,7 +19,8 @@ import redis
 from prometheus_client import REGISTRY
 from rq.registry import FailedJobRegistry
 
-from bench.stack import Stack
+from harness.servers import serve
+from harness.stack import Stack
 from services.common.embedded import free_port
 from services.common.jobs import job_queue
 from services.common.keys import Keys
@@ -29,7 +30,6 @@ from services.consumers.tasks import count_rttm
 from services.consumers.worker import make_worker, readiness
 from services.orchestrator_api.app import create_app
 from tests.consumers.test_calc import T0, assert_same_view, comparable, reference, tick
-from tests.servers import serve
 
 
 @pytest.fixture
@@ -103,6 +103,7 @@ def test_views_are_published_as_symbol_updated(api_url: str, settings: Settings)
     pubsub.close()
 
 
+@pytest.mark.e2e
 def test_several_worker_processes_give_the_same_views_as_one(api_url: str, settings: Settings, tmp_path: Path) -> None:
     ticks = market(600)
     for i in range(0, 600, 20):  # 30 jobs
@@ -183,6 +184,7 @@ def test_stop_asked_for_before_rq_handlers_ends_the_worker_before_its_first_job(
     assert httpx.get(f"{api_url}/symbols/AAA").status_code == 404
 
 
+@pytest.mark.e2e
 def test_worker_process_stopped_as_soon_as_it_has_started_exits_cleanly(settings: Settings, tmp_path: Path) -> None:
     """SIGTERM right after `worker.started`: RQ is still registering and starting its scheduler."""
     stack = Stack(settings, tmp_path)
@@ -225,6 +227,7 @@ assert stop.is_set() and flusher.stop.is_set()
 """
 
 
+@pytest.mark.e2e
 def test_a_stop_signal_inside_loggings_own_loop_only_sets_the_flag() -> None:
     done = subprocess.run([sys.executable, "-c", SIGNAL_DURING_LOGGING], capture_output=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr.decode()[-2000:]

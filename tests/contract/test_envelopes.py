@@ -9,11 +9,11 @@ from typing import get_args
 import orjson
 import pytest
 
+from harness.sse import fields
 from services.common.candles import INTERVALS_MS
 from services.common.contract import Interval
 from services.realtime_gateway.stream import _overflow, _reset
 from tests.contract.document import Document
-from tests.realtime_gateway.sse import fields
 from tests.security.helpers import openapi
 
 

@@ -19,6 +19,8 @@ import orjson
 import pytest
 import redis
 
+from harness.servers import serve
+from harness.sse import SSEReader, fields
 from services.common.settings import Settings
 from services.consumers import context
 from services.consumers.rttm.ticker import Ticker
@@ -30,9 +32,7 @@ from tests.contract.document import Document
 from tests.factories import make_tick
 from tests.orchestrator_api.test_rttm_api import trade_events
 from tests.realtime_gateway.helpers import open_stream
-from tests.realtime_gateway.sse import SSEReader, fields
 from tests.security.helpers import INGEST, make_item
-from tests.servers import serve
 
 pytestmark = pytest.mark.anyio
 SYMBOL = "BTCUSDT"

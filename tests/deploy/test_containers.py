@@ -392,6 +392,7 @@ def test_dockerignore_keeps_what_the_build_copies(path: str) -> None:
                 assert not hit, f"{path} copies {source} but .dockerignore drops it ({hit})"
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", [".env", ".env.production", "frontend/.env"])
 def test_env_files_are_never_committed_nor_built_in(name: str) -> None:
     """docker-compose.yml tells users to keep their secrets in .env."""

@@ -35,6 +35,7 @@ from services.feeder.settings import FeederSettings
 from services.orchestrator_api.app import create_app as create_api
 from services.realtime_gateway.app import create_app as create_gateway
 
+pytestmark = pytest.mark.e2e  # runs the helm binary
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "helm" / "mdstack"
 KUBERNETES_VERSION = "1.30.0"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.stack import Stack
+from harness.stack import Stack
 from services.common.embedded import EmbeddedPostgres, EmbeddedRedis
 from services.common.settings import Settings
 from tests.faults.harness import FaultRun, running

@@ -25,7 +25,8 @@ import psycopg
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.stack import Stack, isolated_settings
+from harness.polling import until
+from harness.stack import Stack, isolated_settings
 from services.common.db import migrate
 from services.common.jobs import job_queue
 from services.common.keys import Keys
@@ -80,6 +81,10 @@ class FaultRun:
             *("--acked-ids", str(self.acked_path), "--summary-json", str(self.summary_path)),
             **env,
         )
+
+    def wait_accepted(self, count: int = 100, timeout: float = 30) -> None:
+        """Until the API has accepted `count` events: the feeder is mid-run, traffic flows through every process."""
+        until(lambda: self.system()["ingest"]["accepted_total"] >= count, timeout, what=f"{count} events accepted")
 
     # --- looking at the stack ---------------------------------------------------
 

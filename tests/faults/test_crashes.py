@@ -8,6 +8,7 @@ import os
 import signal
 import time
 
+import anyio
 import httpx
 import orjson
 import psycopg
@@ -16,11 +17,11 @@ import redis
 from rq import Worker
 from rq.job import JobStatus
 
-from bench.stack import Stack
+from harness.sse import SSEReader, fields
+from harness.stack import Stack
 from services.common.jobs import BatchJob, job_queue
 from services.common.keys import FLUSH_GROUP, Keys
 from tests.faults.harness import FaultRun
-from tests.realtime_gateway.sse import SSEReader, fields
 
 RERUN_WITHIN_S = 30.0
 
@@ -63,7 +64,7 @@ def freeze_mid_job(stack: Stack, process: str) -> str:
 
 def test_worker_killed_mid_job_has_its_batch_run_again(stack: Stack, run: FaultRun) -> None:
     run.start_feeder(tps=300, duration=8)
-    time.sleep(2)
+    run.wait_accepted()
     job_id = freeze_mid_job(stack, "worker-1")
     stack.kill("worker-1")
     killed_at = time.monotonic()
@@ -116,7 +117,7 @@ def test_flusher_killed_mid_batch(stack: Stack, run: FaultRun, moment: str) -> N
     """The table lock holds the flusher inside its transaction (before COMMIT); with Redis writes paused
     as well, letting the lock go lets it commit but not acknowledge (after COMMIT)."""
     run.start_feeder(tps=300, duration=6)
-    time.sleep(2)
+    run.wait_accepted()
     client = redis.Redis.from_url(run.settings.redis_url)
     with psycopg.connect(run.settings.pg_dsn) as lock:
         lock.execute("LOCK TABLE md_ticks IN EXCLUSIVE MODE")
@@ -151,9 +152,9 @@ def test_flusher_killed_mid_batch(stack: Stack, run: FaultRun, moment: str) -> N
 
 def test_api_killed_with_requests_in_flight(stack: Stack, run: FaultRun) -> None:
     run.start_feeder(tps=400, duration=7)
-    time.sleep(3)
+    run.wait_accepted()
     stack.kill("api")
-    time.sleep(1.5)
+    time.sleep(1.5)  # the outage under test: the feeder's requests meet a closed port and are retried
     stack.restart("api")
 
     result = run.verify()
@@ -179,9 +180,11 @@ async def test_gateway_restart_resumes_from_last_event_id(stack: Stack, run: Fau
                     received.append(frame["id"])
 
     run.start_feeder(tps=100, duration=8)
-    await asyncio.sleep(1)
+    await asyncio.to_thread(run.wait_accepted, 50)
     first = asyncio.create_task(listen(None))
-    await asyncio.sleep(2)
+    with anyio.fail_after(30):
+        while len(received) < 50:  # the first connection has carried events
+            await asyncio.sleep(0.05)
     stack.kill("gateway")  # the connection breaks under the client
     with contextlib.suppress(httpx.HTTPError):
         await asyncio.wait_for(first, timeout=5)

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.polling import until
 from services.common.embedded import EmbeddedPostgres, EmbeddedRedis
 from services.common.settings import Settings
 from tests.factories import make_tick
@@ -35,14 +36,16 @@ def test_postgres_stopped_then_started(settings: Settings, tmp_path: Path, priva
     with running(own, tmp_path) as stack:
         run = FaultRun(stack, tmp_path, "postgres_stopped_then_started")
         run.start_feeder(tps=200, duration=9)
-        time.sleep(2)
+        run.wait_accepted()
         private_postgres.stop()
         down_at = time.monotonic()
-        time.sleep(2)
+        until(lambda: readiness(stack.health["flusher"])[0] == 503, what="the flusher reports Postgres down")
+        until(lambda: readiness(stack.api_url)[1].get("status") == "degraded", what="the API reports degraded")
+        until(run.unflushed, what="ticks buffered in Redis")
         flusher = readiness(stack.health["flusher"])
         api = readiness(stack.api_url)
         buffered = run.unflushed()
-        time.sleep(2)
+        time.sleep(2)  # the outage under test goes on while the feeder sends
         private_postgres.start()
         down_s = time.monotonic() - down_at
 
@@ -61,12 +64,12 @@ def test_redis_killed_and_restarted(settings: Settings, tmp_path: Path, private_
     with running(own, tmp_path) as stack:
         run = FaultRun(stack, tmp_path, "redis_killed_and_restarted")
         run.start_feeder(tps=200, duration=9)
-        time.sleep(3)
+        run.wait_accepted()
         assert private_redis.process is not None
         private_redis.process.kill()  # SIGKILL: only what the AOF holds comes back
         private_redis.process.wait()
         down_at = time.monotonic()
-        time.sleep(1)
+        until(lambda: readiness(stack.api_url)[0] == 503, what="the API reports Redis down")
         api = readiness(stack.api_url)
         refused = httpx.post(
             f"{stack.api_url}/ingest/tick",
@@ -74,7 +77,7 @@ def test_redis_killed_and_restarted(settings: Settings, tmp_path: Path, private_
             auth=(own.INGEST_USERNAME, own.INGEST_PASSWORD),
             timeout=10,
         )
-        time.sleep(1.5)
+        time.sleep(1.5)  # the outage under test goes on: the feeder's sends are refused and retried
         private_redis.start()
         down_s = time.monotonic() - down_at
 

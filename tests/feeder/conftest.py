@@ -8,10 +8,18 @@ from pathlib import Path
 
 import pytest
 
+from harness.servers import serve
 from services.common.settings import Settings
 from services.orchestrator_api.app import create_app
 from tests.feeder.process import FeederProcess
-from tests.servers import serve
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The `feeder` fixture below starts feeder processes (the hook sees every item of the run: ours only)."""
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here) and "feeder" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture

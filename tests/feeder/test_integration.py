@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import httpx
 
+from harness.servers import serve
 from services.common.embedded import free_port
 from services.common.settings import Settings
 from services.feeder.run import Stopper, run_feeder
@@ -16,7 +17,6 @@ from services.feeder.settings import FeederSettings
 from services.orchestrator_api.app import create_app
 from tests.feeder.process import FeederProcess
 from tests.feeder.storage import flush_to_postgres
-from tests.servers import serve
 
 RUN_TIMEOUT_S = 30.0
 
@@ -67,7 +67,7 @@ def test_retries_reuse_event_ids_until_the_api_comes_up(feeder: Feeder, settings
     port = free_port()  # nothing listens here yet
     run = feeder("--target-url", f"http://127.0.0.1:{port}", "--count", "50", "--tps", "100")
     run.wait_for_line('"feeder.retrying"', timeout=15)
-    time.sleep(1.0)  # every tick has now failed to connect at least once
+    time.sleep(1.0)  # the outage under test: every tick has now failed to connect at least once
     with serve(create_app(settings), port):
         assert run.wait(RUN_TIMEOUT_S) == 0
     summary = run.summary()

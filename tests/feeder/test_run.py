@@ -19,6 +19,8 @@ def test_a_second_stop_cancels_sends_stuck_in_retries() -> None:
     async def go() -> Summary:
         stopper = Stopper()
         run = asyncio.create_task(run_feeder(Settings(), options, stopper))
+        # Nothing to poll inside run_feeder: the pauses let sends start and sit in their retries (the
+        # assertions below check they did), which is the state a second stop must cut short.
         await asyncio.sleep(0.3)
         stopper.request_stop()
         await asyncio.sleep(0.2)

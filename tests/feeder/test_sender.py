@@ -16,6 +16,7 @@ import orjson
 import pytest
 import redis
 
+from harness.servers import serve
 from services.common.embedded import EmbeddedRedis, free_port
 from services.common.keys import Keys
 from services.common.settings import Settings
@@ -31,7 +32,6 @@ from services.feeder.sender import (
 from services.feeder.stats import FeederStats
 from services.orchestrator_api.app import create_app
 from tests.factories import make_tick
-from tests.servers import serve
 
 FAST = RetryPolicy(max_attempts=4, max_total_s=5.0, initial_s=0.001, max_backoff_s=0.01, jitter_s=0.001)
 
@@ -66,6 +66,7 @@ def test_one_tick_and_a_batch_are_acknowledged(settings: Settings) -> None:
     assert sorted(stored_event_ids(settings)) == sorted(t["event_id"] for t in ticks)
 
 
+@pytest.mark.e2e
 def test_503_while_redis_is_down_is_retried_after_retry_after_with_the_same_event_ids(
     settings: Settings, tmp_path: Path
 ) -> None:

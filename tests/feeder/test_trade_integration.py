@@ -12,6 +12,7 @@ from services.feeder.pipeline import EVENT_KINDS
 from tests.feeder.process import FeederProcess
 from tests.feeder.storage import flush_kinds_to_postgres, truncate
 
+pytestmark = pytest.mark.e2e  # `python -m services.feeder` processes
 RUN_TIMEOUT_S = 30.0
 # Rich mix so that every kind of event shows up in a short run.
 MIX = ("--fail-rate", "0.1", "--error-rate", "0.1", "--stuck-rate", "0.05")

@@ -252,6 +252,7 @@ def test_queue_metrics_cover_every_consumer_and_partition_and_lag_is_never_negat
     assert sum(s["produced_offset"] for s in previous.values() if s["topic_name"] == "trade-input") >= 5900
 
 
+@pytest.mark.slow  # statistics over many simulated trades
 def test_the_mix_matches_the_configured_shares_over_many_trades() -> None:
     _, c = simulate(seed=11, seconds=4000, tps=10, metrics_interval_ms=10**9)
     assert c.started == 40_000
@@ -263,6 +264,7 @@ def test_the_mix_matches_the_configured_shares_over_many_trades() -> None:
     assert c.in_flight < 5
 
 
+@pytest.mark.slow  # statistics over many simulated trades
 def test_other_shares_are_honoured_too() -> None:
     _, c = simulate(seed=12, seconds=1000, tps=20, fail_rate=0.2, error_rate=0.1, stuck_rate=0.05)
     assert c.failed / c.started == pytest.approx(0.2, rel=0.05)

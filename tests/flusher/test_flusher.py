@@ -14,7 +14,7 @@ import psycopg
 import pytest
 import redis
 
-from bench.stack import Stack
+from harness.stack import Stack
 from services.common.embedded import free_port
 from services.common.keys import FLUSH_GROUP, Keys
 from services.common.kinds import TICK
@@ -184,6 +184,7 @@ def test_postgres_down_keeps_the_batch_in_redis(settings: Settings) -> None:
     assert rows(settings) == dict.fromkeys(ids, 1)
 
 
+@pytest.mark.e2e
 def test_flusher_killed_with_sigkill_mid_run_loses_and_duplicates_nothing(settings: Settings, tmp_path: Path) -> None:
     stack = Stack(settings, tmp_path)
 

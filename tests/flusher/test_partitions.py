@@ -19,13 +19,14 @@ import redis
 from prometheus_client import REGISTRY
 from sqlalchemy.engine import make_url
 
-from bench.stack import Stack, isolated_settings, purge, scratch_database
+from harness.stack import Stack, isolated_settings, purge, scratch_database
 from services.common.db import PARTITIONED, migrate
 from services.common.kinds import KINDS
 from services.common.settings import Settings
 from services.flusher.partitions import LOCK_KEY, Partition, day_name, maintain, partitions
 from services.flusher.writer import Batch, Flusher
 
+pytestmark = pytest.mark.slow  # partition DDL on scratch databases: seconds per test
 NOW = datetime(2030, 1, 10, 12, 0, tzinfo=UTC)
 FOREVER = 100_000  # retention_days that drops nothing
 TABLES = [t.name for t in PARTITIONED]
@@ -303,6 +304,7 @@ def test_migration_converts_a_0002_database_keeping_every_row(pg_admin_url: str)
             assert indexed == (len(partitions(conn, "md_ticks")),)
 
 
+@pytest.mark.e2e
 def test_the_flusher_process_maintains_partitions_at_start(fresh: Settings, tmp_path: Path) -> None:
     stack = Stack(fresh, tmp_path)
     last = datetime.now(UTC).date() + timedelta(days=4)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.stack import Stack
+from harness.stack import Stack
 from services.common import kafka
 from services.common.embedded import EmbeddedKafka
 from services.common.settings import Settings

@@ -13,7 +13,7 @@ import orjson
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.stack import Stack, wait_ready
+from harness.stack import Stack, wait_ready
 from services.common import kafka
 from services.common.kinds import DLQ, ERROR, LOG, QUEUE, TRADE, Kind
 from services.common.settings import Settings

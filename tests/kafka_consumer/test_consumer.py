@@ -8,7 +8,7 @@ import time
 import orjson
 import pytest
 
-from bench.stack import Stack
+from harness.stack import Stack
 from services.common import kafka
 from services.common.events import kafka_key
 from services.common.kinds import DLQ, ERROR, LOG, QUEUE, TRADE

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from bench.stack import Stack, wait_ready
+from harness.stack import Stack, wait_ready
 from services.common.kinds import TRADE
 from services.common.settings import Settings
 from tests.kafka_consumer.helpers import event, produce, rows, scrape, start_backend, total, wait_for

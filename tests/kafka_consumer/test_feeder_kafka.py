@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from bench.stack import Stack, wait_ready
+from harness.stack import Stack, wait_ready
 from services.common import kafka
 from services.common.kinds import DLQ, ERROR, KINDS, LOG, QUEUE, TICK, TRADE
 from services.common.settings import Settings

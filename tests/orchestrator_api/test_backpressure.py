@@ -9,6 +9,7 @@ import httpx
 import pytest
 import redis
 
+from harness.servers import serve
 from services.common.embedded import free_port
 from services.common.jobs import job_queue
 from services.common.keys import Keys
@@ -20,7 +21,6 @@ from services.consumers.worker import make_worker
 from services.flusher.writer import Flusher
 from services.orchestrator_api.app import create_app
 from tests.factories import make_tick, stored_batch
-from tests.servers import serve
 
 pytestmark = pytest.mark.anyio
 

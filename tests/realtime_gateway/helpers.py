@@ -13,12 +13,12 @@ import uvicorn
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
+from harness.servers import client_tls
+from harness.sse import SSEReader
 from services.common.realtime import publish
 from services.common.schemas import envelope
 from services.common.settings import Settings
 from services.realtime_gateway.app import create_app
-from services.realtime_gateway.frames import CONNECTED
-from tests.realtime_gateway.sse import SSEReader
 
 
 @dataclass
@@ -33,7 +33,7 @@ class Gateway:
 
     @asynccontextmanager
     async def http(self) -> AsyncIterator[httpx.AsyncClient]:
-        async with httpx.AsyncClient(base_url=self.url, timeout=10.0) as client:
+        async with httpx.AsyncClient(base_url=self.url, timeout=10.0, verify=client_tls()) as client:
             yield client
 
 
@@ -76,7 +76,7 @@ async def open_stream(
         assert response.status_code == 200, await response.aread()
         assert response.headers["content-type"].startswith("text/event-stream")
         reader = SSEReader(response)
-        assert await reader.frame() == CONNECTED
+        await reader.connected()
         yield reader
 
 

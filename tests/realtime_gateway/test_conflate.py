@@ -5,10 +5,10 @@ from __future__ import annotations
 import anyio
 import pytest
 
+from harness.sse import SSEReader, event_frame, fields
 from services.realtime_gateway.conflate import Conflator, parse_interval
 from services.realtime_gateway.frames import Event
 from tests.realtime_gateway.helpers import Gateway, Publisher, make_env, open_stream, sample
-from tests.realtime_gateway.sse import SSEReader, event_frame, fields
 
 CONFLATED = "mdstack_gateway_conflated_total"
 TIMEOUT_S = 15  # generous: a loaded machine may be slow, but each read ends as soon as its event arrives

@@ -8,10 +8,10 @@ import anyio
 import pytest
 import redis.asyncio as aioredis
 
+from harness.sse import fields
 from services.common.embedded import EmbeddedRedis
 from services.common.settings import Settings
 from tests.realtime_gateway.helpers import Gateway, Publisher, make_env, open_stream, sample, wait_until
-from tests.realtime_gateway.sse import fields
 
 pytestmark = pytest.mark.anyio
 RECONNECTS = "mdstack_gateway_redis_reconnects_total"
@@ -52,6 +52,7 @@ async def test_message_that_is_not_an_envelope_is_counted_and_skipped(
     assert sample("mdstack_gateway_bad_envelopes_total") - bad_before == 4
 
 
+@pytest.mark.e2e
 async def test_hub_comes_back_after_redis_restarts_and_replays_what_was_published_meanwhile(
     start_gateway, settings: Settings, tmp_path: Path
 ) -> None:

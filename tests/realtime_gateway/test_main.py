@@ -12,10 +12,10 @@ import anyio
 import httpx
 import pytest
 
+from harness.sse import fields
 from services.common.embedded import free_port
 from services.common.settings import Settings
 from tests.realtime_gateway.helpers import Publisher, open_stream
-from tests.realtime_gateway.sse import fields
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,13 +10,13 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
+from harness.servers import serve
 from services.common.embedded import free_port
 from services.common.settings import Settings
 from services.orchestrator_api.app import create_app as create_api
 from services.realtime_gateway.app import create_app as create_gateway
 from services.realtime_gateway.proxy import READ_PATHS, upstream_path
 from tests.realtime_gateway.helpers import in_process, sample
-from tests.servers import serve
 
 pytestmark = pytest.mark.anyio
 KEY = "read-key-of-the-api"

@@ -7,10 +7,10 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
+from harness.sse import event_frame, fields
 from services.common.keys import Keys
 from services.common.settings import Settings
-from tests.realtime_gateway.helpers import Gateway, Publisher, make_env, open_stream, sample
-from tests.realtime_gateway.sse import event_frame, fields
+from tests.realtime_gateway.helpers import Gateway, Publisher, make_env, open_stream, sample, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -115,7 +115,10 @@ async def test_resume_stops_at_sse_history_events_and_says_reset(
     settings.SSE_HISTORY = 3  # MAXLEN ~ keeps whole stream nodes, so all 10 events stay in Redis
     gateway = start_gateway(settings)
     envs = [make_env(n=n) for n in range(10)]
+    received = sample("mdstack_gateway_events_received_total")
     ids = await publisher.many(envs)
+    # The hub has had all 10 off pub/sub: else, on a busy machine, a late one reaches the client as live.
+    await wait_until(lambda: sample("mdstack_gateway_events_received_total") >= received + 10)
     with anyio.fail_after(10):
         async with gateway.http() as http, open_stream(http, headers={"Last-Event-ID": ids[0]}) as reader:
             assert await reader.events(3) == [event_frame(ids[i], envs[i]) for i in (1, 2, 3)]

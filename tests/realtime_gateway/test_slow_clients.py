@@ -8,10 +8,10 @@ import anyio
 import orjson
 import pytest
 
+from harness.sse import Frames, fields
 from services.common.settings import Settings
 from services.realtime_gateway.frames import CONNECTED
 from tests.realtime_gateway.helpers import Publisher, make_env, open_stream, sample, wait_until
-from tests.realtime_gateway.sse import fields
 
 pytestmark = pytest.mark.anyio
 DROPPED = ("mdstack_gateway_clients_dropped_total", {"reason": "slow"})
@@ -50,7 +50,7 @@ def body_frames(raw: bytes) -> list[bytes]:
         if size == 0:
             break
         body, rest = body + rest[:size], rest[size + 2 :]
-    return [frame + b"\n\n" for frame in body.split(b"\n\n") if frame]
+    return Frames().feed(body)
 
 
 async def test_client_that_stops_reading_gets_overflow_and_is_dropped_while_others_keep_receiving(

@@ -8,10 +8,10 @@ import anyio
 import pytest
 import redis.asyncio as aioredis
 
+from harness.sse import event_frame, fields
 from services.common.keys import Keys
 from services.common.settings import Settings
 from tests.realtime_gateway.helpers import Gateway, Publisher, make_env, open_stream, sample, wait_until
-from tests.realtime_gateway.sse import event_frame, fields
 
 pytestmark = pytest.mark.anyio
 

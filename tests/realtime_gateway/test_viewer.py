@@ -9,11 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.sse import fields
 from services.common.settings import Settings
 from services.realtime_gateway.app import create_app
 from services.realtime_gateway.viewer import LOGIN_FAILURES_PER_MIN, basic_credentials
 from tests.realtime_gateway.helpers import Gateway, Publisher, in_process, open_stream
-from tests.realtime_gateway.sse import fields
 
 pytestmark = pytest.mark.anyio
 LOGIN = ("viewer", "viewer-password-long")

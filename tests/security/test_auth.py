@@ -23,7 +23,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from bench.stack import Stack, wait_ready
+from harness.stack import Stack, wait_ready
 from services.common.embedded import free_port
 from services.common.settings import DEMO_SECRETS, Settings
 from services.orchestrator_api import security
@@ -274,6 +274,7 @@ def test_security_compares_nothing_but_literals_with_equals() -> None:
     assert "compare_digest" in ast.unparse(tree)
 
 
+@pytest.mark.e2e
 def test_no_credential_reaches_the_logs(settings: Settings, tmp_path: Path) -> None:
     """The real API process at DEBUG: JSON lines only, and no password, token, key or Authorization value in
     them, from a refused request or an accepted one (and an accepted one that logs a rejected item)."""
@@ -325,6 +326,7 @@ def test_production_settings_name_every_demo_secret(env: str) -> None:
         Settings(MDSTACK_ENV=env, **DEMO_SECRETS)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("module", ["services.orchestrator_api", "services.realtime_gateway"])
 def test_service_refuses_to_start_in_production_with_demo_secrets_in_one_clear_line(
     module: str, tmp_path: Path

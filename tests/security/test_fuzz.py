@@ -32,6 +32,7 @@ from schemathesis import BaseSchema
 from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
+from harness.servers import serve
 from services.common.settings import Settings
 from services.consumers import windows
 from services.consumers.rttm.ticker import Ticker
@@ -42,8 +43,8 @@ from services.realtime_gateway.app import create_app as create_gateway
 from tests.consumers.test_calc import tick
 from tests.factories import stored_batch
 from tests.security.helpers import make_item, openapi
-from tests.servers import serve
 
+pytestmark = pytest.mark.slow  # each fuzzing test runs for seconds
 API_KEY = "test-api-key"
 SEEDED_TRADE = "T-SEEDED"  # read_app's trade, with a DLQ event: GET /rttm/dlq links to its trace
 TIME_FIELDS = {"ts", "event_time", "snapshot_time"}

@@ -23,6 +23,7 @@ TEMPLATE = (FRONTEND / "docker" / "default.conf.template").read_text()
 CONFIG_KEYS = {"apiBaseUrl", "streamUrl", "public"}  # what the gateway's /config.json holds (dashboard.py)
 
 
+@pytest.mark.e2e
 def test_write_config_writes_no_key_even_when_one_is_in_the_environment(tmp_path: Path) -> None:
     node = shutil.which("node")
     if node is None:

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("audit", ROOT / "deploy" / "tools" / "audit.py")
 assert spec is not None
@@ -37,6 +39,7 @@ def test_a_vulnerable_npm_package_fails_and_an_unreachable_registry_is_not_a_pas
     assert audit.npm_verdict({"metadata": {"vulnerabilities": {"total": 0}}})[0] == audit.PASS
 
 
+@pytest.mark.e2e
 def test_not_run_fails_the_step_only_where_the_audit_is_required(tmp_path: Path) -> None:
     """Here the advisory data may be out of reach: the step says so, and fails when MDSTACK_REQUIRE_AUDIT=1
     while anything was not run."""

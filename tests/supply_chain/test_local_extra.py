@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
 import importlib, sys
@@ -27,6 +29,7 @@ print("imported")
 """
 
 
+@pytest.mark.e2e
 def test_services_import_without_the_local_extra() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(

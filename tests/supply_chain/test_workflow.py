@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +29,7 @@ def actionlint() -> str:
     return str(found) if found.exists() else shutil.which("actionlint") or "actionlint"
 
 
+@pytest.mark.e2e
 def test_actionlint_passes() -> None:
     done = subprocess.run(
         [actionlint(), "-no-color", *map(str, WORKFLOWS)], capture_output=True, text=True, check=False

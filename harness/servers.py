@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -10,11 +12,11 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
-from bench.stack import wait_ready
+from harness.stack import wait_ready
 from services.common.embedded import free_port
 
 START_TIMEOUT_S = 15.0
-__all__ = ["serve", "wait_ready"]
+__all__ = ["client_tls", "serve", "wait_ready"]
 
 
 @contextmanager
@@ -36,3 +38,10 @@ def serve(app: FastAPI, port: int | None = None) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@functools.cache
+def client_tls() -> ssl.SSLContext:
+    """One TLS context for test clients (`httpx.AsyncClient(verify=client_tls())`): each client otherwise loads the
+    CA bundle again, 30-300 ms here, for loopback URLs that never use it."""
+    return ssl.create_default_context()

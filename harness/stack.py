@@ -145,17 +145,21 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
+def own_names(name: str) -> dict[str, str]:
+    """A Redis key prefix, queue and channel of their own, to share servers safely."""
+    tag = f"{name}{uuid.uuid4().hex[:8]}"
+    return {"KEY_PREFIX": f"{tag}:", "QUEUE_NAME": f"{tag}.ticks", "PUBSUB_CHANNEL": f"{tag}:updates"}
+
+
 def isolated_settings(redis_url: str, pg_url: str, name: str, **overrides: object) -> Settings:
     """Settings with a Redis key prefix, queue and channel of their own, to share servers safely."""
-    tag = f"{name}{uuid.uuid4().hex[:8]}"
-    values: dict[str, object] = {
-        "REDIS_URL": redis_url,
-        "PG_URL": pg_url,
-        "KEY_PREFIX": f"{tag}:",
-        "QUEUE_NAME": f"{tag}.ticks",
-        "PUBSUB_CHANNEL": f"{tag}:updates",
-    }
+    values: dict[str, object] = {"REDIS_URL": redis_url, "PG_URL": pg_url, **own_names(name)}
     return Settings(**{**values, **overrides})  # type: ignore[arg-type]
+
+
+def isolated_copy(settings: Settings, name: str) -> Settings:
+    """A copy of `settings` with names of its own; not built again from its sources (20-80 ms each)."""
+    return settings.model_copy(update=own_names(name), deep=True)
 
 
 def purge(settings: Settings) -> None:
