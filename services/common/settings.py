@@ -11,7 +11,7 @@ import ipaddress
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Demo defaults: printed loudly at start, refused when MDSTACK_ENV=production.
@@ -224,6 +224,23 @@ class Settings(BaseSettings):
         if self.RETENTION_EVERY_S < 0:
             raise ValueError(f"RETENTION_EVERY_S must be 0 (off) or more, got {self.RETENTION_EVERY_S}")
         return self
+
+    @field_validator(
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "KAFKA_SECURITY_PROTOCOL",
+        "KAFKA_SASL_MECHANISM",
+        "KAFKA_SASL_USERNAME",
+        "KAFKA_SASL_PASSWORD",
+        "KAFKA_SSL_CA_LOCATION",
+        "KAFKA_TOPIC_TICKS",
+        mode="before",
+    )
+    @classmethod
+    def _kafka_empty_is_unset(cls, value: object, info: ValidationInfo) -> object:
+        # A prompted variable left blank (Render's sync: false, compose's ${NAME:-}) means "not set".
+        if isinstance(value, str) and not value.strip():
+            return "PLAINTEXT" if info.field_name == "KAFKA_SECURITY_PROTOCOL" else None
+        return value
 
     @model_validator(mode="after")
     def _kafka_sasl_complete(self) -> Settings:

@@ -66,3 +66,16 @@ def test_unset_urls_explain_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REDIS_URL", raising=False)
     with pytest.raises(RuntimeError, match="REDIS_URL is not set"):
         _ = Settings().redis_url
+
+
+def test_blank_kafka_variables_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What a prompted variable left blank (Render's sync: false) or compose's ${NAME:-} gives.
+    for name in ("BOOTSTRAP_SERVERS", "SECURITY_PROTOCOL", "SASL_MECHANISM", "SASL_USERNAME", "SASL_PASSWORD"):
+        monkeypatch.setenv(f"KAFKA_{name}", "")
+    settings = Settings()
+    assert settings.KAFKA_BOOTSTRAP_SERVERS is None
+    assert settings.KAFKA_SECURITY_PROTOCOL == "PLAINTEXT"
+    assert (settings.KAFKA_SASL_MECHANISM, settings.KAFKA_SASL_USERNAME, settings.KAFKA_SASL_PASSWORD) == (None,) * 3
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    with pytest.raises(ValidationError, match="KAFKA_SASL_MECHANISM goes with"):
+        Settings()

@@ -617,10 +617,18 @@ PLACEHOLDERS = {
     ("database", "connectionString"): "postgresql://mdstack:secret@dpg-placeholder/mdstack",
     ("web", "hostport"): "mdstack-api-placeholder:10000",
 }
+# What a person types at a prompt (sync: false) where a URL would not be a valid answer.
+PROMPTED = {
+    "KAFKA_BOOTSTRAP_SERVERS": "broker-1.kafka.example:9096",
+    "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+    "KAFKA_SASL_MECHANISM": "SCRAM-SHA-256",
+    "KAFKA_SASL_USERNAME": "mdstack",
+    "KAFKA_SASL_PASSWORD": "prompted-kafka-password",
+}
 
 
-def render_env(service: dict[str, Any]) -> dict[str, str]:
-    """The environment Render would give the process, with stand-ins for what it generates."""
+def render_env(service: dict[str, Any], prompted: dict[str, str] = PROMPTED) -> dict[str, str]:
+    """The environment Render would give the process, with stand-ins for what it generates and what is asked."""
     env: dict[str, str] = {}
     for entry in render_env_entries(service):
         if "value" in entry:
@@ -628,7 +636,7 @@ def render_env(service: dict[str, Any]) -> dict[str, str]:
         elif entry.get("generateValue"):
             env[entry["key"]] = "generated-" + entry["key"].lower()
         elif entry.get("sync") is False:
-            env[entry["key"]] = "https://prompted.example"
+            env[entry["key"]] = prompted.get(entry["key"], "https://prompted.example")
         elif "fromDatabase" in entry:
             env[entry["key"]] = PLACEHOLDERS[("database", entry["fromDatabase"]["property"])]
         else:
@@ -664,7 +672,14 @@ def render_command(service: dict[str, Any]) -> str:
 
 def test_render_has_the_services_and_the_stores() -> None:
     commands = {render_command(s): s["type"] for s in python_services()}
-    assert commands == {"api": "web", "gateway": "web", "worker": "worker", "flusher": "worker", "feeder": "worker"}
+    assert commands == {
+        "api": "web",
+        "gateway": "web",
+        "worker": "worker",
+        "flusher": "worker",
+        "feeder": "worker",
+        "kafka-consumer": "worker",
+    }
     (kv,) = render_services("keyvalue")
     assert kv["ipAllowList"] == []
     assert kv["maxmemoryPolicy"] == "noeviction"
@@ -702,7 +717,7 @@ def test_render_migrates_before_the_api_deploys() -> None:
     assert api["preDeployCommand"] == "mdstack migrate"
 
 
-@pytest.mark.parametrize("command", ["api", "worker", "flusher", "gateway", "feeder"])
+@pytest.mark.parametrize("command", ["api", "worker", "flusher", "gateway", "feeder", "kafka-consumer"])
 def test_render_gives_each_service_what_it_needs(command: str) -> None:
     service = next(s for s in python_services() if render_command(s) == command)
     env = render_env(service)
@@ -808,6 +823,30 @@ def test_render_key_value_is_private_and_reached_with_its_credentials() -> None:
                 "name": kv["name"],
                 "property": "connectionString",
             }
+
+
+def test_render_kafka_consumer_idles_until_a_broker_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Blueprint cannot be conditional: with the prompts left blank the consumer must idle, not crash-loop."""
+    service = render_service("mdstack-kafka-consumer")
+    assert service["type"] == "worker"
+    assert service["plan"] == render_service("mdstack-flusher")["plan"], "background workers have no free plan"
+    entries = {e["key"]: e for e in render_env_entries(service)}
+    kafka = {k for k in entries if k.startswith("KAFKA_")}
+    assert kafka == set(PROMPTED)
+    assert all(entries[k] == {"key": k, "sync": False} for k in kafka), "asked for, never a literal"
+    assert "PG_URL" not in entries, "it hands batches to Redis"
+    blank = render_env(service, prompted=dict.fromkeys(PROMPTED, ""))
+    assigned, argv = split_start(service["startCommand"], blank)
+    assert parse_command(argv[1:], monkeypatch).idle_without_broker is True
+    settings = settings_from(blank | assigned)
+    assert settings.is_production
+    assert settings.KAFKA_BOOTSTRAP_SERVERS is None  # so main() idles (tests/kafka_consumer/test_idle.py)
+    assert settings.KAFKA_SECURITY_PROTOCOL == "PLAINTEXT"
+    named = settings_from(render_env(service) | assigned)
+    assert (named.KAFKA_BOOTSTRAP_SERVERS, named.KAFKA_SASL_MECHANISM) == (
+        PROMPTED["KAFKA_BOOTSTRAP_SERVERS"],
+        PROMPTED["KAFKA_SASL_MECHANISM"],
+    )
 
 
 def test_render_dashboard_is_a_static_build_of_frontend() -> None:

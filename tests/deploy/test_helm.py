@@ -46,7 +46,7 @@ LABELS = ("name", "instance", "version", "component", "part-of", "managed-by")
 AGREED_SETTINGS = frozenset({"PUBLIC_READS", "VIEWER_USERNAME", "VIEWER_PASSWORD", "TRUSTED_PROXIES"})
 # The feeder reads its own env vars (services/feeder/settings.py) besides the shared ones.
 SETTINGS_FIELDS = frozenset(Settings.model_fields) | frozenset(FeederSettings.env_names()) | AGREED_SETTINGS
-SERVICES = ("api", "gateway", "worker", "flusher", "feeder")
+SERVICES = ("api", "gateway", "worker", "flusher", "feeder", "kafka-consumer")
 WEB = ("api", "gateway")  # serve HTTP (and their health paths) on their own port; the rest on --metrics-port
 # What every process must be given: production refuses the demo credentials, so all of them need those.
 NEEDS = {
@@ -55,6 +55,7 @@ NEEDS = {
     "worker": {"REDIS_URL", "PG_URL", "API_URL"},
     "flusher": {"REDIS_URL", "PG_URL"},
     "feeder": {"TARGET_URL"},
+    "kafka-consumer": {"REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"},
     "migrate": {"PG_URL"},
 }
 # The read credentials every process gets while reads are private (publicReads=false, the default).
@@ -79,7 +80,7 @@ CASES = {
     "full": Case(
         ("-f", str(CHART / "ci" / "full-values.yaml")),
         SERVICES,
-        frozenset({"mdstack-credentials", "mdstack-redis", "mdstack-postgres"}),
+        frozenset({"mdstack-credentials", "mdstack-redis", "mdstack-postgres", "mdstack-kafka"}),
         frozenset({"gateway", "worker"}),  # api.autoscaling off: a fixed replica count
     ),
 }
@@ -141,8 +142,8 @@ class Manifests:
         return found
 
     def configmap(self) -> dict[str, str]:
-        (config,) = self.of("ConfigMap")
-        return config["data"]
+        """The settings every container reads."""
+        return self.named("ConfigMap")[f"{RELEASE}-mdstack-config"]["data"]
 
     def env(self, container: dict[str, Any], external: frozenset[str]) -> dict[str, str]:
         """The environment a container starts with (values of Secrets kept outside the chart: placeholders)."""
@@ -377,7 +378,7 @@ def test_probe_paths_are_routes_of_the_apps(manifests: Manifests, api_paths: set
 
 
 def test_probe_paths_answer_on_the_health_server_of_worker_flusher_feeder(manifests: Manifests) -> None:
-    paths = probe_paths(manifests, ("worker", "flusher", "feeder")) | {"/metrics"}
+    paths = probe_paths(manifests, ("worker", "flusher", "feeder", "kafka-consumer")) | {"/metrics"}
     server = serve_health("127.0.0.1", 0, lambda: [])
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{server.server_port}", trust_env=False, timeout=5) as client:
@@ -607,7 +608,9 @@ def test_network_policies_are_on_by_default_and_cover_every_pod(manifests: Manif
         if component(obj) == "migrate":
             continue  # takes no connections
         (policy,) = policies_selecting(manifests, labels)
-        assert policy["spec"]["policyTypes"] == ["Ingress"]
+        # The Kafka consumer's egress is limited too (test_kafka_consumer_egress_reaches_dns_redis_and_the_brokers).
+        kafka = component(obj) == "kafka-consumer"
+        assert policy["spec"]["policyTypes"] == (["Ingress", "Egress"] if kafka else ["Ingress"])
         ports = {p["name"]: p["containerPort"] for p in obj["spec"]["template"]["spec"]["containers"][0]["ports"]}
         rules = {rule["ports"][0]["port"]: rule["from"] for rule in policy["spec"]["ingress"]}
         assert set(rules) == set(ports), f"{component(obj)}: a rule per container port, none for any other"
@@ -687,3 +690,125 @@ def test_trusted_proxies_follow_the_ingress(helm: str, full: Manifests) -> None:
     assert "TRUSTED_PROXIES" not in render(helm, CASES["default"]).configmap()
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert full.configmap()["TRUSTED_PROXIES"] == values["ingress"]["trustedProxies"]
+
+
+# -- the Kafka consumer (issue 17) --------------------------------------------------------------------------------
+
+KAFKA_CHART_SECRET = f"{RELEASE}-mdstack-kafka"  # the kafka ConfigMap and, without existingSecret, its Secret
+SASL = (
+    "--set-string",
+    "kafka.bootstrapServers=broker-0.kafka:9093\\,broker-1.kafka",
+    "--set-string",
+    "kafka.securityProtocol=SASL_PLAINTEXT",
+    "--set-string",
+    "kafka.sasl.mechanism=PLAIN",
+    "--set-string",
+    "kafka.sasl.username=mdstack",
+    "--set-string",
+    "kafka.sasl.password=kafka-test-password",
+)
+
+
+def container_of(manifests: Manifests, name: str) -> dict[str, Any]:
+    (container,) = manifests.deployment(name)["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def test_kafka_consumer_runs_only_with_a_broker(helm: str) -> None:
+    default = render(helm, CASES["default"])
+    assert "kafka-consumer" not in map(component, default.of("Deployment"))
+    assert not [o for o in default.objects if "kafka" in o["metadata"]["name"]]
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["kafka"]["bootstrapServers"] == ""
+    assert "enabled" not in values["kafkaConsumer"], "kafka.bootstrapServers is the one switch"
+    assert values["kafkaConsumer"]["replicaCount"] == 1
+
+
+def test_kafka_consumer_deployment_args_env_and_probes(full: Manifests) -> None:
+    values = yaml.safe_load((CHART / "ci" / "full-values.yaml").read_text())
+    deployment = full.deployment("kafka-consumer")
+    assert deployment["spec"]["replicas"] == values["kafkaConsumer"]["replicaCount"]
+    assert "kafka-consumer" not in map(component, full.of("HorizontalPodAutoscaler")), "scaled by partitions"
+    container = container_of(full, "kafka-consumer")
+    assert container["args"] == ["kafka-consumer", "--metrics-port", "9100"]
+    assert container["ports"] == [{"name": "metrics", "containerPort": 9100, "protocol": "TCP"}]
+    assert {p: container[p]["httpGet"] for p in ("startupProbe", "livenessProbe", "readinessProbe")} == {
+        "startupProbe": {"path": "/health/liveness", "port": "metrics"},
+        "livenessProbe": {"path": "/health/liveness", "port": "metrics"},
+        "readinessProbe": {"path": "/health/readiness", "port": "metrics"},
+    }
+    env = full.env(container, CASES["full"].external_secrets)
+    kafka = values["kafka"]
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == kafka["bootstrapServers"]
+    assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert env["KAFKA_SASL_MECHANISM"] == kafka["sasl"]["mechanism"]
+    assert env["KAFKA_SASL_USERNAME"] == kafka["sasl"]["username"]
+    assert env["KAFKA_GROUP_PREFIX"] == "prod-"
+    assert env["KAFKA_BATCH"] == "200"
+    assert "PG_URL" not in env, "it hands batches to Redis and never opens Postgres"
+    (password,) = [i for i in container["env"] if i["name"] == "KAFKA_SASL_PASSWORD"]
+    assert password["valueFrom"]["secretKeyRef"] == {"name": "mdstack-kafka", "key": "sasl-password"}
+    assert full.named("PodDisruptionBudget")[deployment["metadata"]["name"]]["spec"]["maxUnavailable"] == 1
+    grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert grace > 30, "SIGTERM lets the batch in hand finish (STOP_GRACE_S)"
+
+
+def test_kafka_settings_reach_the_consumer_alone_and_the_password_no_config_map(helm: str) -> None:
+    manifests = render_with(helm, *DEFAULT_VALUES, *SASL)
+    secret = manifests.named("Secret")[KAFKA_CHART_SECRET]
+    assert base64.b64decode(secret["data"]["KAFKA_SASL_PASSWORD"]).decode() == "kafka-test-password"
+    kafka_config = manifests.named("ConfigMap")[KAFKA_CHART_SECRET]["data"]
+    assert kafka_config == {
+        "KAFKA_BOOTSTRAP_SERVERS": "broker-0.kafka:9093,broker-1.kafka",
+        "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "KAFKA_SASL_MECHANISM": "PLAIN",
+        "KAFKA_SASL_USERNAME": "mdstack",
+    }
+    for config in manifests.of("ConfigMap"):
+        assert "KAFKA_SASL_PASSWORD" not in config["data"]
+        assert "kafka-test-password" not in config["data"].values()
+    assert not {k for k in manifests.configmap() if k.startswith("KAFKA_")}, "the others would validate SASL too"
+    for name, pod in manifests.workloads().items():
+        (container,) = pod["containers"]
+        env = manifests.env(container, frozenset())
+        if name == "kafka-consumer":
+            assert env["KAFKA_SASL_PASSWORD"] == "kafka-test-password"
+            assert Settings(**{k: v for k, v in env.items() if k in Settings.model_fields}).KAFKA_SASL_MECHANISM
+        else:
+            assert not {k for k in env if k.startswith("KAFKA_")}, name
+
+
+def test_kafka_consumer_egress_reaches_dns_redis_and_the_brokers(helm: str, full: Manifests) -> None:
+    for manifests, brokers, ports in (
+        (full, [{"ipBlock": {"cidr": "10.20.0.0/16"}}], [9096]),  # networkPolicy.kafka.to; bootstrap ports
+        (render_with(helm, *DEFAULT_VALUES, *SASL), None, [9093, 9092]),  # any address; a port-less host: 9092
+    ):
+        labels = manifests.deployment("kafka-consumer")["spec"]["template"]["metadata"]["labels"]
+        (policy,) = policies_selecting(manifests, labels)
+        dns, redis_rule, kafka = policy["spec"]["egress"]
+        assert dns == {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}
+        assert redis_rule == {"ports": [{"port": 6379, "protocol": "TCP"}]}
+        assert kafka["ports"] == [{"port": p, "protocol": "TCP"} for p in ports]
+        assert kafka.get("to") == brokers
+        (redis_policy,) = policies_selecting(manifests, {"app.kubernetes.io/name": "redis"})
+        assert any(peer_matches(p, labels) for p in redis_policy["spec"]["ingress"][0]["from"])
+        (pg_policy,) = policies_selecting(manifests, {"app.kubernetes.io/name": "postgresql"})
+        assert not any(peer_matches(p, labels) for p in pg_policy["spec"]["ingress"][0]["from"])
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("kafka.sasl.mechanism", "", "kafka.sasl.mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+        ("kafka.sasl.username", "", "kafka.sasl.username is required"),
+        ("kafka.sasl.password", "", "kafka.sasl.password or kafka.sasl.existingSecret is required"),
+        ("kafka.securityProtocol", "TLS", "kafka.securityProtocol must be"),
+        ("kafka.securityProtocol", "SSL", "kafka.sasl.mechanism goes with"),
+        ("config.KAFKA_SASL_PASSWORD", "oops", "config.KAFKA_SASL_PASSWORD: the password goes into a Secret"),
+        ("kafka.config.KAFKA_SASL_PASSWORD", "oops", "kafka.config.KAFKA_SASL_PASSWORD: the password goes"),
+    ],
+)
+def test_render_refuses_incomplete_kafka_settings(helm: str, setting: str, value: str, message: str) -> None:
+    done = helm_template(helm, *DEFAULT_VALUES, *SASL, "--set-string", f"{setting}={value}")
+    assert done.returncode != 0
+    assert message in done.stderr

@@ -45,6 +45,39 @@ app.kubernetes.io/part-of: mdstack
 app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- end }}
 
+{{/*
+The Deployments: values key -> the `mdstack` command it runs, which also names the component (object names,
+the component label). `urls`: the server URLs the process gets (default both; the Kafka consumer hands its
+batches to Redis and never opens Postgres). `kafka`: it gets the Kafka settings (ConfigMap and SASL password).
+*/}}
+{{- define "mdstack.components" -}}
+- {key: api, command: api}
+- {key: gateway, command: gateway}
+- {key: worker, command: worker}
+- {key: flusher, command: flusher}
+- {key: feeder, command: feeder}
+- {key: kafkaConsumer, command: kafka-consumer, urls: [REDIS_URL], kafka: true}
+{{- end }}
+
+{{/*
+The components that run (YAML list of the entries above). kafkaConsumer has no enabled flag: it runs exactly
+when kafka.bootstrapServers names a broker (without one it could only exit and be restarted).
+*/}}
+{{- define "mdstack.enabledComponents" -}}
+{{- $out := list }}
+{{- range $c := include "mdstack.components" . | fromYamlArray }}
+{{- $values := index $.Values $c.key }}
+{{- if ternary (include "mdstack.kafkaEnabled" $) $values.enabled (eq $c.key "kafkaConsumer") }}
+{{- $out = append $out $c }}
+{{- end }}
+{{- end }}
+{{- toYaml $out }}
+{{- end }}
+
+{{- define "mdstack.kafkaEnabled" -}}
+{{- if .Values.kafka.bootstrapServers }}true{{ end }}
+{{- end }}
+
 {{- define "mdstack.imageTag" -}}
 {{- .Values.image.tag | default .Chart.AppVersion }}
 {{- end }}
@@ -60,6 +93,27 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 
 {{- define "mdstack.configMapName" -}}
 {{- printf "%s-config" (include "mdstack.fullname" .) }}
+{{- end }}
+
+{{/* Kafka connection settings (KAFKA_*), read by the Kafka consumer alone. */}}
+{{- define "mdstack.kafkaConfigMapName" -}}
+{{- printf "%s-kafka" (include "mdstack.fullname" .) }}
+{{- end }}
+
+{{/* Broker ports of the consumer's egress (YAML list): networkPolicy.kafka.ports, else those of the bootstrap servers. */}}
+{{- define "mdstack.kafkaPorts" -}}
+{{- $ports := .Values.networkPolicy.kafka.ports | default list }}
+{{- if not $ports }}
+{{- range $server := splitList "," .Values.kafka.bootstrapServers }}
+{{- $port := regexFind ":[0-9]+$" (trim $server) | trimPrefix ":" | default "9092" }}
+{{- $ports = append $ports (atoi $port) }}
+{{- end }}
+{{- end }}
+{{- toYaml (uniq $ports) }}
+{{- end }}
+
+{{- define "mdstack.kafkaSasl" -}}
+{{- if hasPrefix "SASL_" .Values.kafka.securityProtocol }}true{{ end }}
 {{- end }}
 
 {{/* In-cluster URL of the API Service (workers post views there, the feeder posts ticks there). */}}
@@ -112,6 +166,7 @@ once the pods start), a Redis URL without a password, a missing server URL.
 {{- if and (not .Values.externalRedis.existingSecret) (not (regexMatch "^rediss?://[^@/]*:[^@/]+@" .Values.externalRedis.url)) }}
 {{- fail "externalRedis.url must carry a password (redis://:PASSWORD@host:6379/0): Redis without AUTH lets anyone who reaches it run jobs on the workers" }}
 {{- end }}
+{{- include "mdstack.checkKafka" . }}
 {{- if not .Values.secrets.existingSecret }}
 {{- $values := dict "INGEST_USERNAME" "ingestUsername" "INGEST_PASSWORD" "ingestPassword" "INTERNAL_TOKEN" "internalToken" "API_KEY" "apiKey" "VIEWER_USERNAME" "viewerUsername" "VIEWER_PASSWORD" "viewerPassword" }}
 {{- range $name, $value := include "mdstack.chartSecrets" . | fromYaml }}
@@ -126,11 +181,41 @@ once the pods start), a Redis URL without a password, a missing server URL.
 {{- end }}
 {{- end }}
 
+{{/* The Kafka settings: what librdkafka and Settings would refuse only once the pod starts; no password in a ConfigMap. */}}
+{{- define "mdstack.checkKafka" -}}
+{{- range $where, $config := dict "config" .Values.config "kafka.config" .Values.kafka.config "kafkaConsumer.config" .Values.kafkaConsumer.config }}
+{{- if hasKey ($config | default dict) "KAFKA_SASL_PASSWORD" }}
+{{- fail (printf "%s.KAFKA_SASL_PASSWORD: the password goes into a Secret (kafka.sasl.password or kafka.sasl.existingSecret)" $where) }}
+{{- end }}
+{{- end }}
+{{- if include "mdstack.kafkaEnabled" . }}
+{{- $k := .Values.kafka }}
+{{- if not (has $k.securityProtocol (list "PLAINTEXT" "SSL" "SASL_PLAINTEXT" "SASL_SSL")) }}
+{{- fail (printf "kafka.securityProtocol must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, got %q" $k.securityProtocol) }}
+{{- end }}
+{{- if include "mdstack.kafkaSasl" . }}
+{{- if not (has $k.sasl.mechanism (list "PLAIN" "SCRAM-SHA-256" "SCRAM-SHA-512")) }}
+{{- fail (printf "kafka.sasl.mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 with kafka.securityProtocol=%s" $k.securityProtocol) }}
+{{- end }}
+{{- if not $k.sasl.username }}
+{{- fail (printf "kafka.sasl.username is required with kafka.securityProtocol=%s" $k.securityProtocol) }}
+{{- end }}
+{{- if not (or $k.sasl.password $k.sasl.existingSecret) }}
+{{- fail (printf "kafka.sasl.password or kafka.sasl.existingSecret is required with kafka.securityProtocol=%s" $k.securityProtocol) }}
+{{- end }}
+{{- else if $k.sasl.mechanism }}
+{{- fail "kafka.sasl.mechanism goes with kafka.securityProtocol=SASL_SSL or SASL_PLAINTEXT" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/*
 Secret env of every container: credentials and the Redis/Postgres URLs. Every process gets the credentials
 because MDSTACK_ENV=production refuses missing or demo ones.
 */}}
 {{- define "mdstack.secretEnv" -}}
+{{- $urls := .urls | default (list "REDIS_URL" "PG_URL") }}
+{{- with .root }}
 {{- $secret := include "mdstack.secretName" . }}
 {{- $keys := .Values.secrets.existingSecretKeys }}
 {{- $external := ne .Values.secrets.existingSecret "" }}
@@ -141,6 +226,7 @@ because MDSTACK_ENV=production refuses missing or demo ones.
       name: {{ $secret }}
       key: {{ ternary (index $keys $name) $name $external }}
 {{- end }}
+{{- if has "REDIS_URL" $urls }}
 - name: REDIS_URL
   valueFrom:
     secretKeyRef:
@@ -151,6 +237,8 @@ because MDSTACK_ENV=production refuses missing or demo ones.
       name: {{ include "mdstack.fullname" . }}-urls
       key: REDIS_URL
       {{- end }}
+{{- end }}
+{{- if has "PG_URL" $urls }}
 - name: PG_URL
   valueFrom:
     secretKeyRef:
@@ -161,6 +249,20 @@ because MDSTACK_ENV=production refuses missing or demo ones.
       name: {{ include "mdstack.fullname" . }}-urls
       key: PG_URL
       {{- end }}
+{{- end }}
+{{- if and $.kafka (include "mdstack.kafkaSasl" .) }}
+- name: KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      {{- if .Values.kafka.sasl.existingSecret }}
+      name: {{ .Values.kafka.sasl.existingSecret }}
+      key: {{ .Values.kafka.sasl.existingSecretKey }}
+      {{- else }}
+      name: {{ include "mdstack.kafkaConfigMapName" . }}
+      key: KAFKA_SASL_PASSWORD
+      {{- end }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -176,8 +278,8 @@ helm.sh/hook-delete-policy: before-hook-creation
 {{/*
 Pod spec shared by the Deployments and the migration Job:
 (dict "root" $ "component" "api" "args" (list ...) "port" 8000 "portName" "http" "metricsPort" 9100
- "values" $.Values.api); metricsPort only for the API and the gateway (the others serve health and metrics on
- "port", their --metrics-port)
+ "values" $.Values.api "urls" (list ...) "kafka" false); metricsPort only for the API and the gateway (the
+ others serve health and metrics on "port", their --metrics-port); urls and kafka as in mdstack.components
 */}}
 {{- define "mdstack.podSpec" -}}
 {{- $root := .root }}
@@ -216,8 +318,12 @@ containers:
     envFrom:
       - configMapRef:
           name: {{ include "mdstack.configMapName" $root }}
+      {{- if .kafka }}
+      - configMapRef:
+          name: {{ include "mdstack.kafkaConfigMapName" $root }}
+      {{- end }}
     env:
-      {{- include "mdstack.secretEnv" $root | trim | nindent 6 }}
+      {{- include "mdstack.secretEnv" (dict "root" $root "urls" .urls "kafka" .kafka) | trim | nindent 6 }}
       {{- with .metricsPort }}
       # /metrics, /docs and /openapi.json on this port only, off the public one.
       - name: METRICS_PORT
