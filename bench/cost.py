@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,9 +28,9 @@ import psutil
 import redis.asyncio as aioredis
 from sqlalchemy.engine import make_url
 
-from bench.latency import REQUESTS_PER_FEEDER, rate_batches
-from bench.tick_path import ViewListener, delivered_once, run_step
-from harness.stack import Stack, bench_settings, report
+from bench.latency import rates_parser, run_ladder, step
+from bench.tick_path import ViewListener
+from harness.stack import Stack
 from services.common.keys import Keys
 from services.common.settings import Settings
 
@@ -152,35 +150,17 @@ async def run(args: argparse.Namespace, settings: Settings, workdir: Path) -> di
             await asyncio.sleep(args.idle)
             idle = cost(before, meter.read(), time.monotonic() - started, 0)
             for i, (rate, batch) in enumerate(args.rates):
-                feeders = max(1, math.ceil(rate / batch / REQUESTS_PER_FEEDER))
-                step = run_step(
-                    stack,
-                    listener,
-                    tps=rate,
-                    batch=batch,
-                    duration=args.duration,
-                    seed=300 + i,
-                    tag=f"cost-{i}",
-                    feeders=feeders,
-                )
-                steps.append(await measured_step(meter, settings, step))
+                coroutine = step(stack, listener, rate, batch, args.duration, 300 + i, f"cost-{i}")
+                steps.append(await measured_step(meter, settings, coroutine))
     finally:
         stack.stop_all()
     return {"workers": args.workers, "measured": sorted(meter.pids), "idle": idle, "steps": steps}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.cost", description=__doc__.split("\n")[0])
-    parser.add_argument("--rates", type=rate_batches, default=rate_batches("100:1,1000:10,15000:100"))
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds per rate")
+    parser = rates_parser("python -m bench.cost", __doc__, "100:1,1000:10,15000:100", 20.0)
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of the idle measurement")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="mdstack-bench-") as tmp, bench_settings(Path(tmp)) as settings:
-        result = asyncio.run(run(args, settings, Path(tmp)))
-    report(result, args.json)
-    return 0 if all(delivered_once(s) for s in result["steps"]) else 1
+    return run_ladder(run, parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -36,6 +36,12 @@ def rate_batches(text: str) -> list[tuple[float, int]]:
     return out
 
 
+def step(stack: Stack, listener: ViewListener, rate: float, batch: int, duration: float, seed: int, tag: str) -> Any:
+    """One open-loop `rate` in POSTs of `batch` (a `run_step` coroutine), shared by as many feeders as it needs."""
+    feeders = max(1, math.ceil(rate / batch / REQUESTS_PER_FEEDER))
+    return run_step(stack, listener, tps=rate, batch=batch, duration=duration, seed=seed, tag=tag, feeders=feeders)
+
+
 async def run(args: argparse.Namespace, settings: Settings, workdir: Path) -> dict[str, Any]:
     stack = Stack(settings, workdir)
     steps = []
@@ -43,34 +49,33 @@ async def run(args: argparse.Namespace, settings: Settings, workdir: Path) -> di
         stack.up(args.workers)
         async with ViewListener(stack.gateway_url) as listener:
             for i, (rate, batch) in enumerate(args.rates):
-                feeders = max(1, math.ceil(rate / batch / REQUESTS_PER_FEEDER))
-                step = await run_step(
-                    stack,
-                    listener,
-                    tps=rate,
-                    batch=batch,
-                    duration=args.duration,
-                    seed=200 + i,
-                    tag=f"latency-{i}",
-                    feeders=feeders,
-                )
-                steps.append(step)
+                steps.append(await step(stack, listener, rate, batch, args.duration, 200 + i, f"latency-{i}"))
     finally:
         stack.stop_all()
     return {"workers": args.workers, "steps": steps}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__.split("\n")[0])
-    parser.add_argument("--rates", type=rate_batches, default=rate_batches("100:1,1000:10,5000:100"))
-    parser.add_argument("--duration", type=float, default=15.0, help="seconds per rate")
+def rates_parser(prog: str, doc: str, rates: str, duration: float) -> argparse.ArgumentParser:
+    """--rates rate:batch,..., --duration per rate, --workers, --json: the arguments of every rate ladder."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc.split("\n")[0])
+    parser.add_argument("--rates", type=rate_batches, default=rate_batches(rates))
+    parser.add_argument("--duration", type=float, default=duration, help="seconds per rate")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", type=Path)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run_ladder(run: Any, args: argparse.Namespace) -> int:
+    """`run` on a bench stack, its result reported; exit status 1 when a step lost or duplicated a tick."""
     with tempfile.TemporaryDirectory(prefix="mdstack-bench-") as tmp, bench_settings(Path(tmp)) as settings:
         result = asyncio.run(run(args, settings, Path(tmp)))
     report(result, args.json)
     return 0 if all(delivered_once(s) for s in result["steps"]) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = rates_parser("python -m bench.latency", __doc__, "100:1,1000:10,5000:100", 15.0)
+    return run_ladder(run, parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -184,6 +184,7 @@ class Settings(BaseSettings):
     KAFKA_GROUP_PREFIX: str = ""
     KAFKA_DEAD_LETTER_TOPIC: str = "rttm.dead-letter"  # undecodable or invalid messages, the error in a header
     KAFKA_BATCH: int = 500  # messages per consume call of one topic (= at most one group commit's worth)
+    KAFKA_LAG_REPORT_S: float = 5.0  # the consumer's lag into RTTM as queue metrics this often (0: off)
     KAFKA_SESSION_TIMEOUT_MS: int = 10_000  # a consumer silent this long leaves its group (its partitions move)
     KAFKA_HEARTBEAT_MS: int = 1_000
     KAFKA_MAX_POLL_INTERVAL_MS: int = 300_000  # one batch, back-pressure waits included, may take this long

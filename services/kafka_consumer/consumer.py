@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 import redis
 
-from services.common.kinds import TICK, Kind
+from services.common.kinds import QUEUE, TICK, Kind
 from services.common.logging import get_logger
 from services.common.settings import Settings
 from services.kafka_consumer import metrics
@@ -40,11 +40,12 @@ from services.kafka_consumer.defaults import (
     BACKOFF_MIN_S,
     DEAD_LETTER_FLUSH_S,
     LAG_EVERY_S,
+    LAG_SERVICE,
     POLL_S,
 )
 from services.orchestrator_api import errors
 from services.orchestrator_api.ingest.commit import GroupCommitter
-from services.orchestrator_api.ingest.items import REFUSED, account
+from services.orchestrator_api.ingest.items import REFUSED, account, validate
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -85,6 +86,7 @@ class TopicConsumer:
         self._held: Batch | None = None  # the batch in hand, pruned by revocations
         self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"kafka-{kind.name}")
         self._lag_at = 0.0
+        self._reported_at = 0.0
 
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._thread, lambda: fn(*args, **kwargs))
@@ -264,12 +266,34 @@ class TopicConsumer:
         if now - self._lag_at < LAG_EVERY_S:
             return
         self._lag_at = now
-        lags = await self._call(self._read_lag)
-        for (topic, partition), lag in lags.items():
-            metrics.LAG.labels(topic, str(partition)).set(lag)
+        offsets = await self._call(self._read_offsets)
+        for (topic, partition), (high, committed) in offsets.items():
+            metrics.LAG.labels(topic, str(partition)).set(max(high - committed, 0))
+        every = self.settings.KAFKA_LAG_REPORT_S
+        if offsets and every > 0 and now - self._reported_at >= every:
+            self._reported_at = now
+            await self._report_queue_metrics(offsets)
 
-    def _read_lag(self) -> dict[tuple[str, int], int]:
-        """High watermark (as the last fetch saw it) minus the committed offset, per assigned partition.
+    async def _report_queue_metrics(self, offsets: dict[tuple[str, int], tuple[int, int]]) -> None:
+        """The lag as `rttm.queue.metrics` events of LAG_SERVICE, through the same group commit: the pipeline
+        view shows this consumer's lag beside the one the trade services report. Skipped while refused."""
+        now_ms = int(time.time() * 1000)
+        records = [
+            {"service_name": LAG_SERVICE, "topic_name": topic, "partition": partition, "produced_offset": high,
+             "consumed_offset": min(committed, high), "snapshot_time": now_ms}
+            for (topic, partition), (high, committed) in sorted(offsets.items())
+        ]  # fmt: skip
+        good, _ = validate(self.settings, QUEUE, records)
+        try:
+            self.committer.admit(len(good))
+            flags = await self.committer.submit([(QUEUE, key, record) for key, record in good])
+        except RETRIED as exc:  # the next report carries the figures again
+            log.info("kafka.lag_report_skipped", topic=self.topic, reason=type(exc).__name__)
+            return
+        account(QUEUE, [key for key, _ in good], flags)
+
+    def _read_offsets(self) -> dict[tuple[str, int], tuple[int, int]]:
+        """(high watermark as the last fetch saw it, committed offset) per assigned partition.
 
         The cached watermark costs no round trip; before a partition's first fetch it is unknown (skipped)."""
         from confluent_kafka import TopicPartition
@@ -285,7 +309,7 @@ class TopicConsumer:
                 [tp] = self.consumer.committed([TopicPartition(topic, partition)], timeout=2)
                 committed = max(tp.offset, 0)
                 self.committed[(topic, partition)] = committed
-            out[(topic, partition)] = max(high - committed, 0)
+            out[(topic, partition)] = (high, committed)
         return out
 
 

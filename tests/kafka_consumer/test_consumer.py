@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import orjson
+import psycopg
 import pytest
 
 from harness.stack import Stack
@@ -13,6 +14,7 @@ from services.common import kafka
 from services.common.events import kafka_key
 from services.common.kinds import DLQ, ERROR, LOG, QUEUE, TRADE
 from services.common.settings import Settings
+from tests.kafka_consumer.conftest import PARTITIONS
 from tests.kafka_consumer.helpers import event, produce, read_topic, rows, scrape, start_backend, total, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -130,3 +132,24 @@ def test_bad_messages_go_to_the_dead_letter_topic_with_the_error_and_the_rest_go
     assert total(samples, "mdstack_kafka_messages_total", topic=topic, outcome="dead_lettered") == 3
     assert total(samples, "mdstack_kafka_messages_total", topic=topic, outcome="accepted") == 6
     wait_for(lambda: total(scrape(stack.health["kafka"]), "mdstack_kafka_consumer_lag") == 0, 15, "no lag")
+
+
+def test_the_consumers_lag_goes_into_rttm_as_queue_metrics_of_its_own(stack: Stack, kafka_settings: Settings) -> None:
+    """The pipeline view's depth panel reads queue metrics: the consumer reports its own lag as such, per
+    partition (service `kafka-consumer`), beside the lag the trade services report."""
+    stack.env.update(KAFKA_LAG_REPORT_S="0.5")
+    produce(kafka_settings, TRADE, [event(TRADE, n=n) for n in range(30)])
+    start_backend(stack)
+    wait_for(lambda: len(rows(kafka_settings, TRADE)) == 30, 60, "the trade events stored")
+
+    def reports() -> list[tuple[int, int, int]]:
+        with psycopg.connect(kafka_settings.pg_dsn) as conn:
+            query = (
+                "SELECT DISTINCT ON (partition) partition, produced_offset, consumed_offset FROM rttm_queue_metrics"
+                " WHERE service_name = 'kafka-consumer' AND topic_name = %s ORDER BY partition, snapshot_time DESC"
+            )
+            return conn.execute(query, (kafka_settings.KAFKA_TOPIC_TRADE,)).fetchall()
+
+    # Caught up: each partition's latest report has consumed = produced, and the produced offsets add up to 30.
+    wait_for(lambda: sum(r[1] for r in reports()) == 30 and all(r[1] == r[2] for r in reports()), 30, "lag reports")
+    assert {r[0] for r in reports()} <= set(range(PARTITIONS))
