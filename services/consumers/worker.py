@@ -13,6 +13,15 @@ scheduler. Until then the process's own handler (`catch_stop`) records a stop
 request, and `Worker` passes it on to RQ's loop, which then ends before it
 takes a job. `Worker.can_stop` is set once RQ's handlers are in place: the
 process is ready only from then on.
+
+What a job's failure leads to (the worker raises nothing of its own):
+
+    RefusedJob (jobs.py)      not process_batch(batch_id) in JSON: failed at once, never called, never retried
+    redis.RedisError          Redis away mid-job: the job fails and is retried; the worker reconnects
+    httpx.HTTPError           the API refused or missed /internal/agg-update: retried like any failure
+    any other exception       retried JOB_RETRIES times; then failed for good, its batches dropped
+                              (tasks.forget_batch: their items are in Postgres, only their views are lost)
+    (a killed worker)         its started job is found by the reaper and handed back to RQ (reaper.py)
 """
 
 from __future__ import annotations

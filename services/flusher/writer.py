@@ -15,6 +15,15 @@ conflict clause skips them. Nothing is lost, nothing is duplicated.
 A batch closes once it holds FLUSH_MAX_ROWS items (whole entries: an entry
 is never split) or after FLUSH_INTERVAL_MS, whichever comes first. First
 SIGTERM finishes the current batch; a second exits at once.
+
+What goes wrong, and what the flusher does (it raises nothing of its own):
+
+    UnreadableEntry           an entry that holds no rows it can write: a dead letter of its own, acknowledged
+    psycopg.Error
+    ├── poison (is_poison)    the rows' fault (22xxx, 23xxx, 54000): retried FLUSH_POISON_ATTEMPTS times, then
+    │                         bisected down to the rows that fail, which become dead letters (dead_letter.py)
+    └── any other             Postgres away or broken: retried with back-off forever, the entries kept
+    redis.RedisError          Redis away: reads and acks are retried; rows written twice are skipped
 """
 
 from __future__ import annotations
@@ -125,6 +134,10 @@ class Batch:
         return [(name, row) for name, rows in self.rows.items() for row in rows]
 
 
+class UnreadableEntry(ValueError):
+    """A flush stream entry without `{kind: [record, ...]}` of known kinds (see flush_stream.py)."""
+
+
 def _parse_items(items: bytes) -> tuple[dict[str, list[tuple[object, ...]]], float]:
     """`{kind: [record, ...]}` as rows in each kind's column order, and the oldest `received_at`;
     raises on anything else."""
@@ -132,10 +145,10 @@ def _parse_items(items: bytes) -> tuple[dict[str, list[tuple[object, ...]]], flo
     oldest = float("inf")
     decoded = orjson.loads(items)
     if not isinstance(decoded, dict):
-        raise ValueError("items is not a JSON object of kinds")
+        raise UnreadableEntry("items is not a JSON object of kinds")
     for name, records in decoded.items():
         if name not in KINDS:
-            raise ValueError(f"unknown kind {name!r}")
+            raise UnreadableEntry(f"unknown kind {name!r}")
         columns = KINDS[name].columns
         rows = out[name] = []
         for record in records:
