@@ -29,14 +29,17 @@ def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
 
 
 def queued_batches(settings: Settings) -> list[list[dict]]:
-    """The ticks of every queued RQ job, read the way a worker reads them."""
+    """The ticks of every batch waiting for the workers (pending, in commit order), read the way a worker reads
+    them; with any waiting, an RQ job is queued to take them (the first commit carries one)."""
     client = redis.Redis.from_url(settings.redis_url)
     keys = Keys(settings.KEY_PREFIX)
     out = []
-    for job in job_queue(settings, client).get_jobs():
-        assert job.func_name == "services.consumers.tasks.process_batch"
-        raw = client.hget(keys.batch(job.kwargs["batch_id"]), "items")
+    for batch_id in client.zrange(keys.pending, 0, -1):
+        raw = client.hget(keys.batch(batch_id.decode()), "items")
         out.append(orjson.loads(raw)["tick"] if raw else [])
+    jobs = job_queue(settings, client).get_jobs()
+    assert all(job.func_name == "services.consumers.tasks.process_batch" for job in jobs)
+    assert jobs or not out
     client.close()
     return out
 

@@ -12,7 +12,6 @@ import psycopg
 import pytest
 import redis
 
-from services.common.jobs import job_queue
 from services.common.keys import Keys
 from services.common.kinds import KINDS
 from services.common.settings import Settings
@@ -101,13 +100,11 @@ NOTHING: dict[str, dict[str, list[str]]] = {"queued": {}, "flush": {}}  # `redis
 
 
 def redis_keys(settings: Settings) -> dict[str, dict[str, list[str]]]:
-    """By kind, the idempotency keys Redis holds for the workers (queued RQ batches) and for Postgres (the
-    flush stream), in order: what an accepted request wrote, and nothing a refused one could have."""
+    """By kind, the idempotency keys Redis holds for the workers (the pending batches, in commit order) and for
+    Postgres (the flush stream), in order: what an accepted request wrote, and nothing a refused one could have."""
     client = redis.Redis.from_url(settings.redis_url)
     keys = Keys(settings.KEY_PREFIX)
-    bodies = [
-        client.hget(keys.batch(job.kwargs["batch_id"]), "items") for job in job_queue(settings, client).get_jobs()
-    ]
+    bodies = [client.hget(keys.batch(b.decode()), "items") for b in client.zrange(keys.pending, 0, -1)]
     out: dict[str, dict[str, list[str]]] = {"queued": defaultdict(list), "flush": defaultdict(list)}
     for where, raws in (("queued", bodies), ("flush", [f[b"items"] for _, f in client.xrange(keys.flush_stream)])):
         for raw in raws:
