@@ -39,7 +39,8 @@ def process_batch(batch_id: str) -> dict[str, int]:
     ctx = context.get()
     keys = Keys(ctx.settings.KEY_PREFIX)
     started = time.perf_counter()
-    batch_ids = claim(ctx.redis, ctx.settings, _job_id(batch_id), batch_id)
+    job_id = _job_id(batch_id)
+    batch_ids = claim(ctx.redis, ctx.settings, job_id, batch_id)
     if not batch_ids:  # a job whose batches an earlier one took (or all duplicates): nothing to do
         metrics.JOBS.labels("empty").inc()
         return {"batches": 0, "ticks": 0, "views": 0}
@@ -66,7 +67,7 @@ def process_batch(batch_id: str) -> dict[str, int]:
             for tick in batch_ticks:
                 ticks_by_symbol[tick["symbol"]].append(tick)
     views = post_views(ctx, list(states.values()), ticks_by_symbol) if states else 0
-    release(ctx, keys, _job_id(batch_id), batch_ids)
+    release(ctx, keys, job_id, batch_ids)
     if items_taken >= ctx.settings.JOB_MAX_ITEMS and ctx.redis.zcard(keys.pending):
         # More waited than one job takes: the next job now, not at the next commit.
         enqueue_batch_job(job_queue(ctx.settings, ctx.redis), ctx.settings, uuid.uuid4().hex)
