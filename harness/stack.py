@@ -21,6 +21,7 @@ import redis
 from rq import Queue
 from sqlalchemy.engine import make_url
 
+from harness.http import http
 from services.common.db import migrate
 from services.common.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from services.common.jobs import SERIALIZER, all_job_ids
@@ -185,7 +186,7 @@ def wait_ready(url: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/health/readiness", timeout=2).status_code == 200:
+            if http().get(f"{url}/health/readiness", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

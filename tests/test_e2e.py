@@ -15,6 +15,7 @@ import psycopg
 import pytest
 import redis
 
+from harness.http import client_tls
 from harness.sse import SSEReader, fields
 from harness.stack import Stack
 from services.common.keys import Keys
@@ -62,7 +63,7 @@ async def test_feeder_to_postgres_and_sse(stack: Stack, settings: Settings, tmp_
                 updates[envelope["symbol"]] = updates.get(envelope["symbol"], 0) + 1
 
     acked_file, summary_file = tmp_path / "acked.txt", tmp_path / "summary.json"
-    async with httpx.AsyncClient(timeout=None) as client:
+    async with httpx.AsyncClient(timeout=None, verify=client_tls()) as client:
         listener = asyncio.create_task(listen(client))
         with anyio.fail_after(30):
             await connected.wait()  # subscribed before the first tick

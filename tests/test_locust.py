@@ -11,9 +11,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from harness.http import http
 from harness.stack import Stack
 from services.common.settings import Settings
 
@@ -89,7 +89,7 @@ def test_headless_run_of_every_user_passes_the_gate_with_no_failure_and_every_ti
     assert requests[("SSE", "symbol.updated")] > 0
     # The CSV is written each second, so it may miss the last requests; the API counts every tick it stored.
     sent = requests[("POST", "/ingest/tick")] + BATCH * requests[("POST", "/ingest/ticks")]
-    system = httpx.get(f"{stack.api_url}/system", timeout=5).raise_for_status().json()
+    system = http().get(f"{stack.api_url}/system", timeout=5).raise_for_status().json()
     assert system["ingest"]["accepted_by_kind"]["tick"] >= sent
 
 

@@ -17,6 +17,7 @@ import orjson
 import psycopg
 import pytest
 
+from harness.http import client_tls
 from harness.sse import SSEReader, fields
 from harness.stack import Stack
 from services.common.settings import Settings
@@ -74,7 +75,7 @@ async def test_seeded_run_matches_what_the_monitor_reports(stack: Stack, setting
                 received.append(orjson.loads(fields(await reader.event())["data"]))
 
     acked_file, summary_file = tmp_path / "acked-events.txt", tmp_path / "summary.json"
-    async with httpx.AsyncClient(timeout=None) as client:
+    async with httpx.AsyncClient(timeout=None, verify=client_tls()) as client:
         listener = asyncio.create_task(listen(client))
         with anyio.fail_after(30):
             await connected.wait()  # subscribed before the first event

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.http import http
 from harness.servers import wait_ready
 from harness.sse import fields, is_comment, iter_frames
 from services.common.embedded import free_port
@@ -77,22 +78,22 @@ def test_up_runs_the_stack_on_embedded_servers(tmp_path: Path) -> None:
 
         def both_symbols() -> bool:
             """the feeder's symbols have views"""
-            listed = httpx.get(f"{api}/symbols").json()["symbols"]
+            listed = http().get(f"{api}/symbols").json()["symbols"]
             return {s["symbol"] for s in listed} == {"UPAAA", "UPBBB"}
 
         def persisted() -> bool:
             """ticks reached the embedded Postgres"""
-            return len(httpx.get(f"{api}/symbols/UPAAA/history", params={"limit": 3}).json()["ticks"]) == 3
+            return len(http().get(f"{api}/symbols/UPAAA/history", params={"limit": 3}).json()["ticks"]) == 3
 
         poll(both_symbols)
         poll(persisted)
         with httpx.stream("GET", f"{gateway}/stream", params={"types": "symbol.updated"}, timeout=10) as stream:
             frames = iter_frames(stream.iter_bytes())
             assert poll(lambda: next(fields(f) for f in frames if not is_comment(f)))["event"] == "symbol.updated"
-        assert "mdstack_flush_rows_total" in httpx.get(f"http://127.0.0.1:{metrics_base}/metrics").text
-        worker_metrics = httpx.get(f"http://127.0.0.1:{metrics_base + 1}/metrics").text
+        assert "mdstack_flush_rows_total" in http().get(f"http://127.0.0.1:{metrics_base}/metrics").text
+        worker_metrics = http().get(f"http://127.0.0.1:{metrics_base + 1}/metrics").text
         assert "mdstack_worker_jobs_total" in worker_metrics
-        assert httpx.get(f"http://127.0.0.1:{metrics_base + 1}/health/readiness").status_code == 200
+        assert http().get(f"http://127.0.0.1:{metrics_base + 1}/health/readiness").status_code == 200
         servers_file = tmp_path / "state" / "servers.json"
         assert servers_file.exists()
 
@@ -121,7 +122,7 @@ def test_up_runs_the_stack_on_embedded_servers(tmp_path: Path) -> None:
     assert '"event": "flusher.flushed"' not in output  # per-flush lines are DEBUG
     # Everything stopped: the embedded servers too.
     with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{api}/health/liveness")
+        http().get(f"{api}/health/liveness")
     assert not (tmp_path / "state" / "pg" / "postmaster.pid").exists()
     assert not (tmp_path / "state" / "servers.json").exists()
     with socket.socket() as s:

@@ -7,6 +7,7 @@ import orjson
 import pytest
 import redis
 
+from harness.http import client_tls
 from services.common.embedded import free_port
 from services.common.health import (
     Postgres,
@@ -32,7 +33,9 @@ def test_serves_liveness_readiness_and_metrics(settings: Settings) -> None:
     server = serve_health("127.0.0.1", port, readiness, cache_s=0)
     try:
         base = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=base) as http:  # one client: each client's TLS setup costs 30-300 ms
+        with httpx.Client(
+            base_url=base, verify=client_tls()
+        ) as http:  # one client: each client's TLS setup costs 30-300 ms
             assert http.get("/health/liveness").json() == {"status": "alive"}
             assert http.get("/health/readiness").json() == {"status": "ready"}
             state["probe"] = down

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import orjson
+import pytest
 import redis
 
 from harness.servers import serve
@@ -94,6 +95,7 @@ def test_ingest_families_cost_what_they_declare(settings: Settings, client: redi
     assert unbounded_keys(settings) == []
 
 
+@pytest.mark.slow  # 2,000 commits, one by one
 def test_pending_batches_and_a_jobs_claims_cost_what_they_declare(settings: Settings, client: redis.Redis) -> None:
     settings.JOB_MAX_ITEMS = 1_000_000
     n = 2000

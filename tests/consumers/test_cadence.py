@@ -8,10 +8,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 import redis
 
+from harness.http import http
 from harness.servers import serve
 from services.common.embedded import free_port
 from services.common.jobs import job_queue
@@ -39,7 +39,7 @@ def api_url(settings: Settings) -> Iterator[str]:
 def post_one(url: str, settings: Settings, t: dict) -> None:
     body = {k: t[k] for k in ("event_id", "symbol", "price", "volume", "source", "ts")}
     auth = (settings.INGEST_USERNAME, settings.INGEST_PASSWORD)
-    httpx.post(f"{url}/ingest/tick", json=body, auth=auth, timeout=10).raise_for_status()
+    http().post(f"{url}/ingest/tick", json=body, auth=auth, timeout=10).raise_for_status()
 
 
 def wait_for(condition: object, timeout: float = 10.0) -> None:

@@ -14,11 +14,11 @@ import zlib
 from pathlib import Path
 
 import anyio
-import httpx
 import pytest
 import redis
 from rq import Callback, Queue
 
+from harness.http import http
 from services.common.jobs import PROCESS_BATCH, BatchJob, batch_id_of, is_json, job_queue, legacy_batch_id
 from services.common.keys import Keys
 from services.common.settings import Settings
@@ -122,7 +122,7 @@ def test_jobs_from_the_api_are_json_and_run(
     work(settings)
 
     assert job_queue(settings, client).failed_job_registry.get_job_ids() == []
-    assert httpx.get(f"{api_url}/symbols/AAA").json()["price"] == 100.0
+    assert http().get(f"{api_url}/symbols/AAA").json()["price"] == 100.0
 
 
 def test_legacy_reader_imports_nothing(tmp_path: Path) -> None:

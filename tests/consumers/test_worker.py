@@ -12,13 +12,13 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 import redis
 from prometheus_client import REGISTRY
 from rq.registry import FailedJobRegistry
 
+from harness.http import http
 from harness.servers import serve
 from harness.stack import Stack
 from services.common.embedded import free_port
@@ -42,7 +42,7 @@ def api_url(settings: Settings) -> Iterator[str]:
 
 def post(url: str, settings: Settings, ticks: list[dict]) -> dict:
     body = [{k: t[k] for k in ("event_id", "symbol", "price", "volume", "source", "ts")} for t in ticks]
-    response = httpx.post(
+    response = http().post(
         f"{url}/ingest/ticks", json=body, auth=(settings.INGEST_USERNAME, settings.INGEST_PASSWORD), timeout=10
     )
     response.raise_for_status()
@@ -54,7 +54,7 @@ def work(settings: Settings) -> None:
 
 
 def view(url: str, symbol: str) -> dict:
-    return httpx.get(f"{url}/symbols/{symbol}").json()
+    return http().get(f"{url}/symbols/{symbol}").json()
 
 
 def market(n: int, symbols: tuple[str, ...] = ("AAA", "BBB", "CCC")) -> list[dict]:
@@ -75,7 +75,7 @@ def test_worker_posts_views_that_match_the_reference(api_url: str, settings: Set
     for symbol in ("AAA", "BBB", "CCC"):
         expected = reference([t for t in ticks if t["symbol"] == symbol])
         assert_same_view(comparable(view(api_url, symbol)), expected)
-    listed = httpx.get(f"{api_url}/symbols").json()["symbols"]
+    listed = http().get(f"{api_url}/symbols").json()["symbols"]
     assert [s["symbol"] for s in listed] == ["AAA", "BBB", "CCC"]
     assert job_queue(settings, redis.Redis.from_url(settings.redis_url)).count == 0
     leftovers = list(
@@ -133,7 +133,7 @@ def test_failing_job_is_retried_then_lands_in_failed_registry(api_url: str, sett
     assert job.retries_left == 0
     failed = REGISTRY.get_sample_value("mdstack_worker_jobs_total", {"outcome": "failed"}) - failed_before
     assert failed == settings.JOB_RETRIES + 1  # first run + every retry
-    metrics = httpx.get(f"{api_url}/metrics").text
+    metrics = http().get(f"{api_url}/metrics").text
     assert f'mdstack_queue_jobs{{queue="{settings.QUEUE_NAME}",state="failed"}} 1.0' in metrics
 
     # Failed for good, the job dropped its batch (its ticks are in Postgres; the next tick of each symbol
@@ -143,7 +143,7 @@ def test_failing_job_is_retried_then_lands_in_failed_registry(api_url: str, sett
     registry.requeue(job_id)
     work(settings)
     assert registry.count == 0
-    assert httpx.get(f"{api_url}/symbols/AAA").status_code == 404
+    assert http().get(f"{api_url}/symbols/AAA").status_code == 404
 
 
 @pytest.fixture
@@ -181,7 +181,7 @@ def test_stop_asked_for_before_rq_handlers_ends_the_worker_before_its_first_job(
 
     assert worked is False
     assert job_queue(settings, redis.Redis.from_url(settings.redis_url)).count == 1  # still queued
-    assert httpx.get(f"{api_url}/symbols/AAA").status_code == 404
+    assert http().get(f"{api_url}/symbols/AAA").status_code == 404
 
 
 @pytest.mark.e2e

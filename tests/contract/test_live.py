@@ -19,6 +19,7 @@ import orjson
 import pytest
 import redis
 
+from harness.http import client_tls
 from harness.servers import serve
 from harness.sse import SSEReader, fields
 from services.common.settings import Settings
@@ -103,8 +104,8 @@ async def test_every_route_and_stream_event_conforms_to_the_api_document(setting
         with serve(create_gateway(settings)) as gateway_url:
             auth = (settings.INGEST_USERNAME, settings.INGEST_PASSWORD)
             async with (
-                httpx.AsyncClient(base_url=api_url, auth=auth, timeout=10.0) as api,
-                httpx.AsyncClient(base_url=gateway_url, timeout=10.0) as gateway,
+                httpx.AsyncClient(base_url=api_url, auth=auth, timeout=10.0, verify=client_tls()) as api,
+                httpx.AsyncClient(base_url=gateway_url, timeout=10.0, verify=client_tls()) as gateway,
             ):
                 document = Document((await api.get("/openapi.json")).json())
                 check = Checked(document, api)

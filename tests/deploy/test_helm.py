@@ -28,6 +28,7 @@ import pytest
 import yaml
 from starlette.routing import Route
 
+from harness.http import client_tls
 from services.cli import COMMANDS
 from services.common.health import serve_health
 from services.common.settings import DEMO_SECRETS, Settings
@@ -381,7 +382,9 @@ def test_probe_paths_answer_on_the_health_server_of_worker_flusher_feeder(manife
     paths = probe_paths(manifests, ("worker", "flusher", "feeder", "kafka-consumer")) | {"/metrics"}
     server = serve_health("127.0.0.1", 0, lambda: [])
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{server.server_port}", trust_env=False, timeout=5) as client:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{server.server_port}", trust_env=False, timeout=5, verify=client_tls()
+        ) as client:
             for path in sorted(paths):
                 assert client.get(path).status_code == 200, path
     finally:

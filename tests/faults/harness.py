@@ -19,12 +19,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import psycopg
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.http import http
 from harness.polling import until
 from harness.stack import Stack, isolated_settings
 from services.common.db import migrate
@@ -110,12 +110,12 @@ class FaultRun:
         """Ticks calc-a applied, per symbol, read back through the API (every run fits in a few 15m candles)."""
         counts = {}
         for symbol in SYMBOLS:
-            answer = httpx.get(f"{self.stack.api_url}/symbols/{symbol}/candles", params={"interval": "15m"}, timeout=5)
+            answer = http().get(f"{self.stack.api_url}/symbols/{symbol}/candles", params={"interval": "15m"}, timeout=5)
             counts[symbol] = sum(c["count"] for c in answer.json()["candles"]) if answer.status_code == 200 else 0
         return counts
 
     def system(self) -> dict[str, Any]:
-        return httpx.get(f"{self.stack.api_url}/system", timeout=5).json()  # type: ignore[no-any-return]
+        return http().get(f"{self.stack.api_url}/system", timeout=5).json()  # type: ignore[no-any-return]
 
     def rq_left(self) -> dict[str, int]:
         client = self.redis()
@@ -203,7 +203,7 @@ def report(result: dict[str, Any]) -> None:
 def feeder_statuses(stack: Stack) -> Counter[str]:
     """Status codes the API answered ingest with, from its /metrics (this API process only)."""
     counts: Counter[str] = Counter()
-    for family in text_string_to_metric_families(httpx.get(f"{stack.api_url}/metrics", timeout=5).text):
+    for family in text_string_to_metric_families(http().get(f"{stack.api_url}/metrics", timeout=5).text):
         for sample in family.samples:
             if sample.name == "mdstack_http_requests_total" and sample.labels["route"].startswith("/ingest/"):
                 counts[sample.labels["status"]] += int(sample.value)

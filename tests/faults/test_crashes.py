@@ -17,6 +17,7 @@ import redis
 from rq import Worker
 from rq.job import JobStatus
 
+from harness.http import client_tls
 from harness.sse import SSEReader, fields
 from harness.stack import Stack
 from services.common.jobs import BatchJob, job_queue
@@ -169,7 +170,7 @@ async def test_gateway_restart_resumes_from_last_event_id(stack: Stack, run: Fau
     async def listen(last_event_id: str | None) -> None:
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
         async with (
-            httpx.AsyncClient(timeout=None) as client,
+            httpx.AsyncClient(timeout=None, verify=client_tls()) as client,
             client.stream("GET", f"{stack.gateway_url}/stream", headers=headers) as response,
         ):
             assert response.status_code == 200

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.http import http
 from harness.polling import until
 from services.common.embedded import EmbeddedPostgres, EmbeddedRedis
 from services.common.settings import Settings
@@ -17,7 +18,7 @@ from tests.faults.harness import FaultRun, feeder_statuses, own_settings, runnin
 
 def readiness(url: str) -> tuple[int, dict]:
     try:
-        answer = httpx.get(f"{url}/health/readiness", timeout=3)
+        answer = http().get(f"{url}/health/readiness", timeout=3)
     except httpx.HTTPError as exc:
         return 0, {"error": str(exc)}
     return answer.status_code, answer.json()
@@ -71,7 +72,7 @@ def test_redis_killed_and_restarted(settings: Settings, tmp_path: Path, private_
         down_at = time.monotonic()
         until(lambda: readiness(stack.api_url)[0] == 503, what="the API reports Redis down")
         api = readiness(stack.api_url)
-        refused = httpx.post(
+        refused = http().post(
             f"{stack.api_url}/ingest/tick",
             json=make_tick(symbol="FLTAAA", event_id="during-outage"),
             auth=(own.INGEST_USERNAME, own.INGEST_PASSWORD),
@@ -106,7 +107,7 @@ def test_burst_far_above_capacity_is_refused_at_the_bound(settings: Settings, tm
             peak_backlog = max(peak_backlog, run.unflushed())
             peak_rss = max(peak_rss, rss(api_pid))
             if refused is None:
-                answer = httpx.post(
+                answer = http().post(
                     f"{stack.api_url}/ingest/tick",
                     json=make_tick(symbol="FLTAAA", event_id="probe"),
                     auth=(settings.INGEST_USERNAME, settings.INGEST_PASSWORD),

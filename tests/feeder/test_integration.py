@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import httpx
 
+from harness.http import http
 from harness.servers import serve
 from services.common.embedded import free_port
 from services.common.settings import Settings
@@ -131,13 +132,13 @@ def test_health_and_metrics_while_running(api_url: str, feeder: Feeder) -> None:
         while 'mdstack_feeder_ticks{state="acknowledged"}' not in text and time.monotonic() < deadline:
             time.sleep(0.3)
             try:
-                text = httpx.get(f"{base}/metrics").text
+                text = http().get(f"{base}/metrics").text
             except httpx.ConnectError:
                 continue
         acknowledged = next(line for line in text.splitlines() if line.startswith('mdstack_feeder_ticks{state="ack'))
         assert float(acknowledged.split()[-1]) > 0
-        assert httpx.get(f"{base}/health/liveness").status_code == 200
-        assert httpx.get(f"{base}/health/readiness").json() == {"status": "ready"}
+        assert http().get(f"{base}/health/liveness").status_code == 200
+        assert http().get(f"{base}/health/readiness").json() == {"status": "ready"}
     finally:
         run.process.send_signal(signal.SIGTERM)
         assert run.wait(RUN_TIMEOUT_S) == 0

@@ -16,6 +16,7 @@ import orjson
 import pytest
 import redis
 
+from harness.http import client_tls
 from harness.servers import serve
 from services.common.embedded import EmbeddedRedis, free_port
 from services.common.keys import Keys
@@ -41,7 +42,7 @@ def send(url: str, settings: Settings, ticks: list[dict], policy: RetryPolicy = 
 
     async def go() -> Outcome:
         auth = (settings.INGEST_USERNAME, settings.INGEST_PASSWORD)
-        async with httpx.AsyncClient(base_url=url, auth=auth) as client:
+        async with httpx.AsyncClient(base_url=url, auth=auth, verify=client_tls()) as client:
             return await asyncio.wait_for(Sender(client, stats, policy).post(ticks), 30)
 
     return asyncio.run(go()), stats

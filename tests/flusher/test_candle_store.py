@@ -127,6 +127,7 @@ def mixed_ticks(seed: int, n: int) -> list[dict]:
     return out
 
 
+@pytest.mark.slow  # thousands of ticks through several flushes
 def test_candles_of_ticks_flushed_in_several_batches_equal_the_candles_computed_directly(settings: Settings) -> None:
     ticks = mixed_ticks(1, 600)
     shuffled = ticks[:]

@@ -148,6 +148,7 @@ def test_later_batches_persist_after_a_poison_batch(settings: Settings, flusher:
     assert backlog(settings) == (0, 0)
 
 
+@pytest.mark.slow  # retries the poison batch with backoff
 def test_poison_is_retried_flush_poison_attempts_times_before_it_is_dead_lettered(
     settings: Settings, flusher: Flusher
 ) -> None:
@@ -162,6 +163,7 @@ def test_poison_is_retried_flush_poison_attempts_times_before_it_is_dead_lettere
     assert len(dead_letters(settings)) == 1
 
 
+@pytest.mark.slow  # retries the poison batch with backoff
 def test_a_batch_dead_lettered_twice_is_stored_and_counted_once(settings: Settings, flusher: Flusher) -> None:
     poison = raw_tick(source="x\x00")
     add_entry(settings, {"tick": [poison, raw_tick()]})
@@ -205,6 +207,7 @@ def test_unreadable_stream_entry_is_dead_lettered_not_fatal(settings: Settings, 
     assert unflushed(settings) == 0
 
 
+@pytest.mark.slow  # retries a Postgres that is down for a second
 def test_postgres_down_is_not_poison_the_batch_stays_pending(settings: Settings, flusher: Flusher) -> None:
     """A transient failure never dead-letters: connection errors retry until stopped, however many attempts."""
     settings.FLUSH_POISON_ATTEMPTS = 1

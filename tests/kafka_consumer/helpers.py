@@ -8,11 +8,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import orjson
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.http import http
 from harness.stack import Stack, wait_ready
 from services.common import kafka
 from services.common.kinds import DLQ, ERROR, LOG, QUEUE, TRADE, Kind
@@ -92,7 +92,7 @@ def read_topic(settings: Settings, topic: str, count: int, timeout_s: float = 20
 
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Samples of a /metrics page: (name, sorted labels) -> value."""
-    text = httpx.get(f"{url}/metrics", timeout=5).text
+    text = http().get(f"{url}/metrics", timeout=5).text
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)

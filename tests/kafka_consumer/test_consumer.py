@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import orjson
 import psycopg
 import pytest
 
+from harness.http import http
 from harness.stack import Stack
 from services.common import kafka
 from services.common.embedded import EmbeddedKafka
@@ -160,13 +160,13 @@ def test_the_consumers_lag_goes_into_rttm_as_queue_metrics_of_its_own(stack: Sta
 def test_readiness_needs_the_broker(stack: Stack, kafka_settings: Settings, broker_server: EmbeddedKafka) -> None:
     start_backend(stack, flusher=False)
     url = stack.health["kafka"]
-    assert httpx.get(f"{url}/health/readiness", timeout=5).status_code == 200
+    assert http().get(f"{url}/health/readiness", timeout=5).status_code == 200
 
     broker_server.stop()
 
     def not_ready() -> bool:
-        answer = httpx.get(f"{url}/health/readiness", timeout=10)
+        answer = http().get(f"{url}/health/readiness", timeout=10)
         return answer.status_code == 503 and any(p.startswith("kafka") for p in answer.json()["problems"])
 
     wait_for(not_ready, 30, "readiness to report the broker gone")
-    assert httpx.get(f"{url}/health/liveness", timeout=5).status_code == 200  # alive: it waits for the broker
+    assert http().get(f"{url}/health/liveness", timeout=5).status_code == 200  # alive: it waits for the broker

@@ -12,6 +12,7 @@ import time
 import httpx
 import pytest
 
+from harness.http import http
 from services.common.embedded import free_port
 from services.kafka_consumer.__main__ import NOT_CONFIGURED
 from tests.kafka_consumer.helpers import wait_for
@@ -32,7 +33,7 @@ def consumer(*args: str) -> subprocess.Popen[str]:
 
 def answers(url: str) -> bool:
     try:
-        httpx.get(url, timeout=1)
+        http().get(url, timeout=1)
     except httpx.HTTPError:
         return False
     return True
@@ -52,11 +53,11 @@ def test_idle_without_broker_is_alive_not_ready_and_stops_on_sigterm() -> None:
     try:
         wait_for(lambda: proc.poll() is not None or answers(f"{base}/health/liveness"), 30, "the health server")
         assert proc.poll() is None, "exited instead of idling"
-        assert httpx.get(f"{base}/health/liveness", timeout=2).json() == {"status": "alive"}
-        ready = httpx.get(f"{base}/health/readiness", timeout=2)
+        assert http().get(f"{base}/health/liveness", timeout=2).json() == {"status": "alive"}
+        ready = http().get(f"{base}/health/readiness", timeout=2)
         assert ready.status_code == 503
         assert ready.json()["problems"] == [NOT_CONFIGURED]
-        assert httpx.get(f"{base}/metrics", timeout=2).status_code == 200
+        assert http().get(f"{base}/metrics", timeout=2).status_code == 200
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=10)

@@ -9,6 +9,7 @@ import httpx
 import pytest
 import redis
 
+from harness.http import client_tls
 from harness.servers import serve
 from services.common.embedded import free_port
 from services.common.jobs import job_queue
@@ -48,6 +49,7 @@ def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"INGEST_MAX_BACKLOG": 10, "INGEST_RETRY_AFTER_S": 3})
 
 
+@pytest.mark.slow  # waits for a flusher to catch up
 async def test_backlog_over_its_bound_gets_503_with_retry_after_until_the_flusher_catches_up(
     api: httpx.AsyncClient, settings: Settings
 ) -> None:
@@ -92,6 +94,7 @@ async def test_more_pending_items_than_the_bound_get_429(api: httpx.AsyncClient,
     assert after.json()["accepted"] == 120
 
 
+@pytest.mark.slow  # waits for a worker to catch up
 def test_items_waiting_for_the_workers_over_their_bound_get_503_until_a_worker_runs_them(
     settings: Settings, client: redis.Redis
 ) -> None:
@@ -103,7 +106,9 @@ def test_items_waiting_for_the_workers_over_their_bound_get_503_until_a_worker_r
     keys = Keys(settings.KEY_PREFIX)
     with (
         serve(create_app(settings), settings.API_PORT) as url,
-        httpx.Client(base_url=url, auth=(settings.INGEST_USERNAME, settings.INGEST_PASSWORD)) as api,
+        httpx.Client(
+            base_url=url, auth=(settings.INGEST_USERNAME, settings.INGEST_PASSWORD), verify=client_tls()
+        ) as api,
     ):
         first = api.post("/ingest/ticks", json=[make_tick(event_id=f"q{i}") for i in range(11)])
         assert first.json()["accepted"] == 11  # one job of 11 items takes the count past its bound

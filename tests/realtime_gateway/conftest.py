@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 import uvicorn
 from fastapi import FastAPI
 
+from harness.servers import TestServer
 from services.common.embedded import free_port
 from services.common.settings import Settings
 from services.realtime_gateway.app import create_app
@@ -22,7 +23,7 @@ from tests.realtime_gateway.helpers import Gateway, Publisher
 START_TIMEOUT_S = 10.0
 
 
-def _serve(app: FastAPI) -> tuple[uvicorn.Server, threading.Thread]:
+def _serve(app: FastAPI) -> tuple[TestServer, threading.Thread]:
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -34,7 +35,7 @@ def _serve(app: FastAPI) -> tuple[uvicorn.Server, threading.Thread]:
         proxy_headers=False,  # as `mdstack gateway` runs it: the app trusts X-Forwarded-For (TRUSTED_PROXIES)
         timeout_graceful_shutdown=3,
     )
-    server = uvicorn.Server(config)
+    server = TestServer(config)
     thread = threading.Thread(target=server.run, name="gateway-under-test", daemon=True)
     thread.start()
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -48,7 +49,7 @@ def _serve(app: FastAPI) -> tuple[uvicorn.Server, threading.Thread]:
 @pytest.fixture
 def start_gateway() -> Iterator[Callable[[Settings], Gateway]]:
     """Start a gateway for the given settings (change them first); stopped after the test."""
-    running: list[tuple[uvicorn.Server, threading.Thread]] = []
+    running: list[tuple[TestServer, threading.Thread]] = []
 
     def start(settings: Settings) -> Gateway:
         app = create_app(settings)
@@ -58,7 +59,7 @@ def start_gateway() -> Iterator[Callable[[Settings], Gateway]]:
 
     yield start
     for server, thread in running:
-        server.should_exit = True
+        server.stop()
         thread.join(START_TIMEOUT_S)
         assert not thread.is_alive(), "the gateway did not stop"
 

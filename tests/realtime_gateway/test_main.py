@@ -12,6 +12,7 @@ import anyio
 import httpx
 import pytest
 
+from harness.http import client_tls
 from harness.sse import fields
 from services.common.embedded import free_port
 from services.common.settings import Settings
@@ -48,7 +49,7 @@ async def test_gateway_process_serves_a_stream_and_stops_on_sigterm_with_a_clien
         )
     try:
         with anyio.fail_after(30):
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5.0) as http:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5.0, verify=client_tls()) as http:
                 while True:
                     try:
                         if (await http.get("/health/readiness")).status_code == 200:

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
+from harness.http import client_tls
 from harness.servers import serve
 from services.common.embedded import free_port
 from services.common.settings import Settings
@@ -37,7 +38,7 @@ def behind(settings: Settings, api_url: str, **overrides: object) -> Settings:
 
 
 async def test_reads_pass_with_the_key_added_by_the_gateway(settings: Settings, api_url: str) -> None:
-    async with httpx.AsyncClient(base_url=api_url) as direct:
+    async with httpx.AsyncClient(base_url=api_url, verify=client_tls()) as direct:
         without_key = await direct.get("/symbols")
         with_key = await direct.get("/symbols", headers={"x-api-key": KEY})
     async with in_process(behind(settings, api_url)) as client:

@@ -53,6 +53,7 @@ def body_frames(raw: bytes) -> list[bytes]:
     return Frames().feed(body)
 
 
+@pytest.mark.slow  # fills a client queue to overflow
 async def test_client_that_stops_reading_gets_overflow_and_is_dropped_while_others_keep_receiving(
     start_gateway, settings: Settings, publisher: Publisher
 ) -> None:
@@ -91,6 +92,7 @@ async def test_client_that_stops_reading_gets_overflow_and_is_dropped_while_othe
     assert sample(*DROPPED) == dropped_before + 1
 
 
+@pytest.mark.slow  # waits out the send timeout
 async def test_client_whose_socket_stays_full_is_cut_off_after_the_send_timeout(
     start_gateway, settings: Settings, publisher: Publisher
 ) -> None:

@@ -23,6 +23,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from harness.http import client_tls
 from harness.stack import Stack, wait_ready
 from services.common.embedded import free_port
 from services.common.settings import DEMO_SECRETS, Settings
@@ -292,7 +293,7 @@ def test_no_credential_reaches_the_logs(settings: Settings, tmp_path: Path) -> N
     stack.start("api", LOG_LEVEL="DEBUG", API_KEY=READ_KEY)
     try:
         wait_ready(stack.api_url)
-        with httpx.Client(base_url=stack.api_url, timeout=10) as http:
+        with httpx.Client(base_url=stack.api_url, timeout=10, verify=client_tls()) as http:
             assert http.post("/ingest/tick", json=make_tick(), auth=wrong).status_code == 401
             assert http.post("/ingest/tick", json=make_tick(), auth=good).status_code == 200
             assert http.post("/ingest/ticks", json=[make_tick(), make_tick(price=-1)], auth=good).status_code == 200

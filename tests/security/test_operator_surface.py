@@ -22,6 +22,7 @@ import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from harness.http import client_tls, http
 from harness.stack import Stack, wait_ready
 from services.common.embedded import free_port
 from services.common.health import CachedReadiness, PostgresProbe, Readiness, check_redis, serve_health
@@ -68,6 +69,7 @@ def on_port(app: FastAPI, port: int) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=f"http://svc:{port}")
 
 
+@pytest.mark.slow  # a flood of requests, twice
 async def test_a_readiness_flood_opens_no_postgres_connection_per_request(
     settings: Settings, sessions: Sessions
 ) -> None:
@@ -105,7 +107,9 @@ def test_the_health_thread_checks_once_for_a_flood() -> None:
     server = serve_health("127.0.0.1", 0, readiness, cache_s=600)  # longer than 50 requests on a loaded machine
     try:
         url = f"http://127.0.0.1:{server.server_port}/health/readiness"
-        with httpx.Client() as http:  # one client: each of its TLS setups costs 30-300 ms, for nothing here
+        with httpx.Client(
+            verify=client_tls()
+        ) as http:  # one client: each of its TLS setups costs 30-300 ms, for nothing here
             assert {http.get(url).status_code for _ in range(50)} == {200}
     finally:
         server.shutdown()
@@ -197,12 +201,12 @@ def test_a_real_api_listens_on_both_ports(settings: Settings, tmp_path: Path) ->
         wait_ready(stack.api_url)
         public, metrics = stack.api_url, f"http://127.0.0.1:{metrics_port}"
         answers = {
-            "public /metrics": httpx.get(f"{public}/metrics").status_code,
-            "public /docs": httpx.get(f"{public}/docs").status_code,
-            "public /symbols": httpx.get(f"{public}/symbols").status_code,
-            "metrics /metrics": httpx.get(f"{metrics}/metrics").status_code,
-            "metrics /docs": httpx.get(f"{metrics}/docs").status_code,
-            "metrics /symbols": httpx.get(f"{metrics}/symbols").status_code,
+            "public /metrics": http().get(f"{public}/metrics").status_code,
+            "public /docs": http().get(f"{public}/docs").status_code,
+            "public /symbols": http().get(f"{public}/symbols").status_code,
+            "metrics /metrics": http().get(f"{metrics}/metrics").status_code,
+            "metrics /docs": http().get(f"{metrics}/docs").status_code,
+            "metrics /symbols": http().get(f"{metrics}/symbols").status_code,
         }
     finally:
         stack.stop_all()
