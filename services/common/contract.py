@@ -427,6 +427,33 @@ class TickReceived(TypedDict):
 
 
 @with_config(STRICT)
+class MergedTicks(TypedDict):
+    """The ticks of one symbol accepted by one API process since its last such event (TICK_MERGE_MS);
+    open/close by tick time; times in epoch ms."""
+
+    symbol: str
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    count: int
+    first_ts: int
+    last_ts: int
+    last_event_id: str
+
+
+@with_config(STRICT)
+class TicksMerged(TypedDict):
+    """The default form of ticks on the stream; `tick.received` (one per tick) only while a client asks."""
+
+    id: StreamId
+    type: Literal["ticks.merged"]
+    symbol: str
+    data: MergedTicks
+
+
+@with_config(STRICT)
 class SymbolUpdated(TypedDict):
     id: StreamId
     type: Literal["symbol.updated"]
@@ -475,12 +502,13 @@ class Reset(TypedDict):
 
 
 Envelope = Annotated[
-    TickReceived | SymbolUpdated | RttmMetrics | AlertFired | AlertResolved, Field(discriminator="type")
+    TickReceived | TicksMerged | SymbolUpdated | RttmMetrics | AlertFired | AlertResolved, Field(discriminator="type")
 ]
 ENVELOPE = TypeAdapter(Envelope)
 # SSE event name -> the JSON of its `data:` lines.
 STREAM_EVENTS: dict[str, type[Any]] = {
     "tick.received": TickReceived,
+    "ticks.merged": TicksMerged,
     "symbol.updated": SymbolUpdated,
     "rttm.metrics": RttmMetrics,
     "alert.fired": AlertFired,

@@ -93,6 +93,12 @@ class Keys:
         """Redis Stream of published envelopes; its ids are the SSE event ids."""
         return f"{self.prefix}events"
 
+    @property
+    def ticks_wanted(self) -> str:
+        """Set while a gateway has a client asking for `tick.received` one by one (realtime_gateway/demand.py);
+        the API publishes them only then (orchestrator_api/ingest/merged.py)."""
+        return f"{self.prefix}ticks:wanted"
+
     # --- workers ----------------------------------------------------------------
 
     def worker_alive(self, worker_name: str) -> str:
@@ -285,6 +291,7 @@ FAMILIES: tuple[Family, ...] = (
         "the whole resume history (capped in entries and in bytes)", 1,
         lambda s, r: s.SSE_HISTORY_BYTES,
     ),
+    Family("ticks.wanted", r"ticks:wanted", "ttl", "TICKS_WANTED_TTL_S", "one flag", 60, lambda s, r: 1),
     Family(
         "symbols", r"symbols", "entries", "MAX_SYMBOLS, SYMBOL_IDLE_S", "one symbol", 60,
         lambda s, r: min(r.symbols, s.MAX_SYMBOLS),

@@ -69,3 +69,8 @@ def publish_sync(client, settings: Settings, envelopes: list[bytes]) -> list[str
         return []
     ids = register(client, "publish_many")(**publish_args(settings, envelopes))
     return [i.decode() if isinstance(i, bytes) else i for i in ids]
+
+
+def publish_in(pipe, settings: Settings, envelopes: list[bytes]) -> None:  # type: ignore[no-untyped-def]
+    """Queue the publishing of envelopes on a pipeline; its reply there is their event ids."""
+    register(pipe, "publish_many")(**publish_args(settings, envelopes), client=pipe)

@@ -11,7 +11,7 @@ import ipaddress
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Demo defaults: printed loudly at start, refused when MDSTACK_ENV=production.
@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     # request rate: a view is up to JOB_CADENCE_MS later than with a job per commit. 0: a job per commit.
     JOB_CADENCE_MS: float = 50.0
     JOB_MAX_ITEMS: int = 5000  # items one job takes at most; the rest wait for the next job
+    # Ticks go out merged per symbol (`ticks.merged`, ingest/merged.py) at most this often; `tick.received`
+    # one by one only while a client asks for it. A display needs no more than a few updates a second.
+    TICK_MERGE_MS: float = Field(default=250.0, gt=0)
     JOB_RETRIES: int = 3
     JOB_RETRY_INTERVALS: str = "1,3,10"  # seconds between attempts
     JOB_TIMEOUT_S: int = 60

@@ -28,6 +28,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from services.common.contract import document_stream
 from services.common.health import Readiness, health_routes, readiness_problems
+from services.common.keys import Keys
 from services.common.logging import get_logger
 from services.common.metrics_port import docs_options, split_ports
 from services.common.realtime import is_stream_id
@@ -37,6 +38,7 @@ from services.common.settings import Settings
 from services.realtime_gateway import dashboard
 from services.realtime_gateway.conflate import parse_interval
 from services.realtime_gateway.defaults import SHUTDOWN_GRACE_S, STARTUP_WAIT_S
+from services.realtime_gateway.demand import keep_ticks_wanted
 from services.realtime_gateway.errors import GatewayError, InvalidParameter
 from services.realtime_gateway.frames import Filters
 from services.realtime_gateway.headers import SecurityHeaders
@@ -92,6 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
         task = asyncio.create_task(hub.run(), name="gateway-hub")
         watching = asyncio.create_task(watchdog.run(), name="gateway-send-watchdog")
+        demand = asyncio.create_task(keep_ticks_wanted(hub, client, Keys(settings.KEY_PREFIX)), name="ticks-wanted")
         try:
             await asyncio.wait_for(hub.subscribed.wait(), STARTUP_WAIT_S)
             log.info("gateway.started", channel=settings.PUBSUB_CHANNEL)
@@ -100,7 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
-            for running in (task, watching):
+            for running in (task, watching, demand):
                 running.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await running

@@ -29,6 +29,10 @@ POLL_S = 1.0  # pub/sub read timeout: lets redis-py send its health-check PING o
 BACKOFF_MIN_S = 0.1  # first retry after Redis is lost
 BACKOFF_MAX_S = 5.0  # retries double up to this
 
+# demand
+TICKS_WANTED_TTL_S = 30  # per-tick events stop this long after the last client asking for them has gone
+TICKS_WANTED_REFRESH_S = 10.0  # the flag is renewed this often while such a client is connected
+
 # viewer
 LOGIN_FAILURES_PER_MIN = 20  # wrong logins per client a minute: a person mistyping never gets near it
 

@@ -30,6 +30,7 @@ from services.realtime_gateway.history import History
 log = get_logger(__name__)
 SLOW = "slow"  # close reason: the client's queue was full
 SHUTDOWN = "shutdown"  # close reason: the server is stopping
+PER_TICK = "tick.received"  # published one by one only while some client names it (demand.py)
 
 
 class Client:
@@ -43,6 +44,7 @@ class Client:
         self.queue: asyncio.Queue[Event | str] = asyncio.Queue(maxsize=max(1, buffer))
         self.peer = peer
         self.start_id = start_id  # the hub's position when the client joined: it is owed what follows
+        self.per_tick = filters.types is not None and PER_TICK in filters.types
 
 
 class Hub:
@@ -56,14 +58,21 @@ class Hub:
         self.last_key: tuple[int, int] = (-1, -1)
         self.subscribed = asyncio.Event()
         self._subscriptions = 0
+        self.per_tick_clients = 0  # clients that named `tick.received` in ?types=
+        self.per_tick_asked = asyncio.Event()  # set when one joins: demand.py tells the API at once
 
     def subscribe(self, filters: Filters, peer: str = "-") -> Client:
         client = Client(filters, self.buffer, peer, self.last_id)
         self.clients.add(client)
+        if client.per_tick:
+            self.per_tick_clients += 1
+            self.per_tick_asked.set()
         return client
 
     def unsubscribe(self, client: Client) -> None:
-        self.clients.discard(client)
+        if client in self.clients:
+            self.clients.discard(client)
+            self.per_tick_clients -= client.per_tick
 
     async def run(self) -> None:
         """Subscribe and fan out until cancelled, reconnecting with backoff."""
@@ -149,7 +158,7 @@ class Hub:
 
     def close(self, client: Client, reason: str) -> None:
         """Stop feeding a client: its queue is emptied and `reason` becomes its only item."""
-        self.clients.discard(client)
+        self.unsubscribe(client)
         while not client.queue.empty():
             client.queue.get_nowait()
         client.queue.put_nowait(reason)

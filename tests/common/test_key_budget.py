@@ -33,6 +33,7 @@ from services.consumers.view import build_view
 from services.consumers.worker import make_worker
 from services.orchestrator_api.app import create_app
 from services.orchestrator_api.ingest.commit import GroupCommitter
+from services.realtime_gateway.defaults import TICKS_WANTED_TTL_S
 from tests.consumers.test_rttm import pipeline_trades
 from tests.consumers.test_rttm import queue as rttm_queue
 from tests.factories import make_tick, stored_batch
@@ -61,6 +62,7 @@ def assert_declared(family: str, measured: float) -> None:
 
 def commit(settings: Settings, client: redis.Redis, ticks: list[dict[str, Any]], per_request: int = 1) -> list[int]:
     committer = GroupCommitter(settings, client)
+    committer.merger.per_tick = True  # a tick.received per tick too: the history at its fullest
     now = time.time() * 1000
     items = [(TICK, t["event_id"], {**t, "received_at": now}) for t in ticks]
     return committer._commit([items[i : i + per_request] for i in range(0, len(items), per_request)])
@@ -255,6 +257,8 @@ def test_small_and_rttm_families_cost_what_they_declare(settings: Settings, clie
     assert_declared("worker", per_item(client, settings, "worker", 1))
     client.set(keys.reaper_lock, worker.name, px=int(settings.WORKER_DEAD_AFTER_S * 1000))  # as Reaper.sweep holds it
     assert_declared("reaper", per_item(client, settings, "reaper", 1))
+    client.set(keys.ticks_wanted, b"1", ex=TICKS_WANTED_TTL_S)  # as realtime_gateway/demand.py sets it
+    assert_declared("ticks.wanted", per_item(client, settings, "ticks.wanted", 1))
 
     # RTTM at the demo's shape: 18 partitions reporting every 2 s, trades through six stages, some in flight.
     settings.RTTM_FINALIZE_GRACE_S = 0

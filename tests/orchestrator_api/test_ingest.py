@@ -71,9 +71,10 @@ async def test_tick_accepted_is_queued_buffered_and_published(api: httpx.AsyncCl
         while message is None:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
     envelope = orjson.loads(message["data"])
-    assert envelope["type"] == "tick.received"
+    assert envelope["type"] == "ticks.merged"  # no client asked for tick.received (test_merged.py)
     assert envelope["symbol"] == "ETHUSDT"
-    assert envelope["data"]["event_id"] == tick["event_id"]
+    assert envelope["data"]["last_event_id"] == tick["event_id"]
+    assert (envelope["data"]["count"], envelope["data"]["close"], envelope["data"]["volume"]) == (1, 3201.25, 0.5)
     [(history_id, fields)] = await sub.xrange(Keys(settings.KEY_PREFIX).history)
     assert envelope["id"] == history_id.decode()
     flushed = await sub.xrange(Keys(settings.KEY_PREFIX).flush_stream)

@@ -1095,6 +1095,33 @@ export interface components {
             data: components["schemas"]["AlertEvent"];
         };
         /**
+         * MergedTicks
+         * @description The ticks of one symbol accepted by one API process since its last such event (TICK_MERGE_MS);
+         *     open/close by tick time; times in epoch ms.
+         */
+        MergedTicks: {
+            /** Symbol */
+            symbol: string;
+            /** Open */
+            open: number;
+            /** High */
+            high: number;
+            /** Low */
+            low: number;
+            /** Close */
+            close: number;
+            /** Volume */
+            volume: number;
+            /** Count */
+            count: number;
+            /** First Ts */
+            first_ts: number;
+            /** Last Ts */
+            last_ts: number;
+            /** Last Event Id */
+            last_event_id: string;
+        };
+        /**
          * Overflow
          * @description `event: overflow` (no id): this client fell too far behind and is dropped; resume from last_event_id.
          */
@@ -1182,6 +1209,22 @@ export interface components {
             ts: number;
             /** Received At */
             received_at: number;
+        };
+        /**
+         * TicksMerged
+         * @description The default form of ticks on the stream; `tick.received` (one per tick) only while a client asks.
+         */
+        TicksMerged: {
+            /** Id */
+            id: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "ticks.merged";
+            /** Symbol */
+            symbol: string;
+            data: components["schemas"]["MergedTicks"];
         };
         /** ViewUpdate */
         ViewUpdate: {

@@ -29,6 +29,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import anyio.to_thread
@@ -46,6 +47,7 @@ from services.common.settings import Settings
 from services.orchestrator_api import errors, metrics
 from services.orchestrator_api.defaults import BACKLOG_REFRESH_S
 from services.orchestrator_api.ingest import dedup
+from services.orchestrator_api.ingest.merged import TickMerger
 
 log = get_logger(__name__)
 # A batch normally dies with its job. One whose job has not run within the hour only carries views the
@@ -84,8 +86,10 @@ class GroupCommitter:
         self._clock: asyncio.Task[None] | None = None
         self._refreshed_at = 0.0
         self._refresh: asyncio.Future[None] | None = None
+        self.merger = TickMerger(settings, client)  # `ticks.merged`, and whether `tick.received` is wanted
 
     async def start(self) -> None:
+        await self.merger.start()
         self._task = asyncio.create_task(self._run(), name="group-commit")
         self._clock = asyncio.create_task(self._job_clock(), name="job-clock")
 
@@ -99,6 +103,7 @@ class GroupCommitter:
             self._clock.cancel()
         if self._owed.is_set():  # the last commits' job, before this process goes
             await anyio.to_thread.run_sync(self._enqueue_drain)
+        await self.merger.stop()
 
     def admit(self, count: int) -> None:
         """Raise Saturated (429) or Behind (503), with Retry-After, when `count` more items should not be taken now."""
@@ -257,6 +262,7 @@ class GroupCommitter:
         item_args: list[object] = []
         envelopes = 0
         envelope_bytes = 0
+        per_tick = self.merger.per_tick  # `tick.received` only while a client asks (merged.py)
         for items in requests:
             for kind, key, record in items:
                 if kind.name not in kinds:
@@ -266,7 +272,7 @@ class GroupCommitter:
                 body = orjson.dumps(record)
                 env = b""
                 symbol = record["symbol"] if kind is TICK else ""
-                if kind.envelope:
+                if kind.envelope and per_tick:
                     tag = b',"symbol":"' + symbol.encode() + b'"' if symbol else b""
                     env = b'{"type":"' + kind.envelope.encode() + b'"' + tag + b',"data":' + body + b"}"
                     envelopes += 1
@@ -300,6 +306,8 @@ class GroupCommitter:
             raise results[0]
         self._set_figures(*results[-3:])
         flags = [int(flag) for flag in results[0]]
+        items = chain.from_iterable(requests)
+        self.merger.add([r for (kind, _, r), flag in zip(items, flags, strict=True) if flag == 1 and kind is TICK])
         log.debug("ingest.committed", trace_id=batch_id, items=len(flags), accepted=flags.count(1))
         return flags
 

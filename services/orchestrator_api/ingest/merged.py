@@ -1,0 +1,138 @@
+"""`ticks.merged`: the ticks accepted for each symbol, merged every TICK_MERGE_MS, instead of an event per tick.
+
+A display needs a few updates a second per symbol, and an envelope per tick costs at every tick: building it
+here, an XADD into the resume history and a PUBLISH in Redis, a parse and a fan-out in every gateway. So
+the committer hands every accepted tick to the merger, which keeps per symbol its open, high, low and close
+(by tick time), volume, count, first and last tick time and last event id; every TICK_MERGE_MS one envelope
+per symbol that had ticks goes out. Its cost follows the number of symbols, not the tick rate, and nothing
+a chart needs is lost.
+
+`tick.received`, one per tick, goes out as well while some client asks for it: a gateway keeps
+`Keys.ticks_wanted` alive while one of its clients names `tick.received` in `?types=`
+(realtime_gateway/demand.py). The merger reads that flag every round, so per-tick events start within
+TICK_MERGE_MS of the ask and stop TICKS_WANTED_TTL_S after the last such client has gone.
+
+A merge waits in this process until its round: should the process die first, that round's ticks are in
+Redis, Postgres and the views, only not in a `ticks.merged` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+import orjson
+import redis
+
+from services.common import realtime
+from services.common.contract import MergedTicks
+from services.common.keys import Keys
+from services.common.logging import get_logger
+from services.common.settings import Settings
+
+log = get_logger(__name__)
+TYPE = "ticks.merged"
+
+
+@dataclass(slots=True)
+class _Merge:
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    count: int
+    first_ts: int
+    last_ts: int
+    last_event_id: str
+
+    @classmethod
+    def of(cls, tick: dict[str, Any]) -> _Merge:
+        price = tick["price"]
+        return cls(price, price, price, price, tick["volume"], 1, tick["ts"], tick["ts"], tick["event_id"])
+
+    def add(self, tick: dict[str, Any]) -> None:
+        price, ts = tick["price"], tick["ts"]
+        self.high = max(self.high, price)
+        self.low = min(self.low, price)
+        self.volume += tick["volume"]
+        self.count += 1
+        if ts < self.first_ts:
+            self.first_ts, self.open = ts, price
+        if ts >= self.last_ts:  # a tie goes to the later arrival, as in the candles
+            self.last_ts, self.close, self.last_event_id = ts, price, tick["event_id"]
+
+
+class TickMerger:
+    def __init__(self, settings: Settings, client: redis.Redis) -> None:
+        self.settings = settings
+        self.client = client
+        self.keys = Keys(settings.KEY_PREFIX)
+        self.per_tick = False  # some client wants `tick.received` one by one, as of the last round
+        self._merges: dict[str, _Merge] = {}
+        self._lock = threading.Lock()  # commits add from worker threads; a round takes from another
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, ticks: list[dict[str, Any]]) -> None:
+        """Merge accepted ticks (records as stored: epoch-ms `ts`)."""
+        with self._lock:
+            merges = self._merges
+            for tick in ticks:
+                merge = merges.get(tick["symbol"])
+                if merge is None:
+                    merges[tick["symbol"]] = _Merge.of(tick)
+                else:
+                    merge.add(tick)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="tick-merger")
+
+    async def stop(self) -> None:
+        """Publish what is merged (after the last commit), then stop."""
+        if self._task is not None:
+            self._task.cancel()
+        try:
+            await anyio.to_thread.run_sync(self.publish)
+        except redis.RedisError as exc:
+            log.warning("ingest.merged_publish_failed", error=str(exc))
+
+    async def _run(self) -> None:
+        interval = self.settings.TICK_MERGE_MS / 1000.0
+        while True:  # the first round at once: it reads the flag
+            try:
+                await anyio.to_thread.run_sync(self.publish)
+            except redis.RedisError as exc:  # the ticks are stored; only this round's event is lost
+                log.warning("ingest.merged_publish_failed", error=str(exc))
+            await asyncio.sleep(interval)
+
+    def publish(self) -> int:
+        """One round: one `ticks.merged` envelope per symbol merged since the last, and the per-tick flag.
+        Returns the number of envelopes."""
+        with self._lock:
+            merges, self._merges = self._merges, {}
+        envelopes = [envelope(symbol, merge) for symbol, merge in merges.items()]
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.exists(self.keys.ticks_wanted)
+            if envelopes:
+                realtime.publish_in(pipe, self.settings, envelopes)
+            self.per_tick = bool(pipe.execute()[0])
+        return len(envelopes)
+
+
+def envelope(symbol: str, m: _Merge) -> bytes:
+    data: MergedTicks = {
+        "symbol": symbol,
+        "open": m.open,
+        "high": m.high,
+        "low": m.low,
+        "close": m.close,
+        "volume": m.volume,
+        "count": m.count,
+        "first_ts": m.first_ts,
+        "last_ts": m.last_ts,
+        "last_event_id": m.last_event_id,
+    }
+    return orjson.dumps({"type": TYPE, "symbol": symbol, "data": data})
