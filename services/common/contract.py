@@ -65,16 +65,22 @@ class SymbolList(TypedDict):
 
 
 @with_config(STRICT)
-class Candle(TypedDict):
-    """OHLCV of one bucket; `t` its start in epoch ms (UTC-aligned)."""
+class Ohlcv(TypedDict):
+    """Open, high, low and close by tick time, the volume and the number of ticks."""
 
-    t: int
     open: float
     high: float
     low: float
     close: float
     volume: float
     count: int
+
+
+@with_config(STRICT)
+class Candle(Ohlcv):
+    """OHLCV of one bucket; `t` its start in epoch ms (UTC-aligned)."""
+
+    t: int
 
 
 @with_config(STRICT)
@@ -427,17 +433,11 @@ class TickReceived(TypedDict):
 
 
 @with_config(STRICT)
-class MergedTicks(TypedDict):
+class MergedTicks(Ohlcv):
     """The ticks of one symbol accepted by one API process since its last such event (TICK_MERGE_MS);
-    open/close by tick time; times in epoch ms."""
+    times in epoch ms."""
 
     symbol: str
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    count: int
     first_ts: int
     last_ts: int
     last_event_id: str

@@ -483,8 +483,6 @@ export interface components {
          * @description OHLCV of one bucket; `t` its start in epoch ms (UTC-aligned).
          */
         Candle: {
-            /** T */
-            t: number;
             /** Open */
             open: number;
             /** High */
@@ -497,6 +495,8 @@ export interface components {
             volume: number;
             /** Count */
             count: number;
+            /** T */
+            t: number;
         };
         /** Candles */
         Candles: {
@@ -1097,11 +1097,9 @@ export interface components {
         /**
          * MergedTicks
          * @description The ticks of one symbol accepted by one API process since its last such event (TICK_MERGE_MS);
-         *     open/close by tick time; times in epoch ms.
+         *     times in epoch ms.
          */
         MergedTicks: {
-            /** Symbol */
-            symbol: string;
             /** Open */
             open: number;
             /** High */
@@ -1114,6 +1112,8 @@ export interface components {
             volume: number;
             /** Count */
             count: number;
+            /** Symbol */
+            symbol: string;
             /** First Ts */
             first_ts: number;
             /** Last Ts */

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
@@ -37,42 +36,13 @@ log = get_logger(__name__)
 TYPE = "ticks.merged"
 
 
-@dataclass(slots=True)
-class _Merge:
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    count: int
-    first_ts: int
-    last_ts: int
-    last_event_id: str
-
-    @classmethod
-    def of(cls, tick: dict[str, Any]) -> _Merge:
-        price = tick["price"]
-        return cls(price, price, price, price, tick["volume"], 1, tick["ts"], tick["ts"], tick["event_id"])
-
-    def add(self, tick: dict[str, Any]) -> None:
-        price, ts = tick["price"], tick["ts"]
-        self.high = max(self.high, price)
-        self.low = min(self.low, price)
-        self.volume += tick["volume"]
-        self.count += 1
-        if ts < self.first_ts:
-            self.first_ts, self.open = ts, price
-        if ts >= self.last_ts:  # a tie goes to the later arrival, as in the candles
-            self.last_ts, self.close, self.last_event_id = ts, price, tick["event_id"]
-
-
 class TickMerger:
     def __init__(self, settings: Settings, client: redis.Redis) -> None:
         self.settings = settings
         self.client = client
         self.keys = Keys(settings.KEY_PREFIX)
         self.per_tick = False  # some client wants `tick.received` one by one, as of the last round
-        self._merges: dict[str, _Merge] = {}
+        self._merges: dict[str, MergedTicks] = {}
         self._lock = threading.Lock()  # commits add from worker threads; a round takes from another
         self._task: asyncio.Task[None] | None = None
 
@@ -83,9 +53,9 @@ class TickMerger:
             for tick in ticks:
                 merge = merges.get(tick["symbol"])
                 if merge is None:
-                    merges[tick["symbol"]] = _Merge.of(tick)
+                    merges[tick["symbol"]] = _first(tick)
                 else:
-                    merge.add(tick)
+                    _add(merge, tick)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="tick-merger")
@@ -113,7 +83,7 @@ class TickMerger:
         Returns the number of envelopes."""
         with self._lock:
             merges, self._merges = self._merges, {}
-        envelopes = [envelope(symbol, merge) for symbol, merge in merges.items()]
+        envelopes = [orjson.dumps({"type": TYPE, "symbol": s, "data": merge}) for s, merge in merges.items()]
         with self.client.pipeline(transaction=False) as pipe:
             pipe.exists(self.keys.ticks_wanted)
             if envelopes:
@@ -122,17 +92,29 @@ class TickMerger:
         return len(envelopes)
 
 
-def envelope(symbol: str, m: _Merge) -> bytes:
-    data: MergedTicks = {
-        "symbol": symbol,
-        "open": m.open,
-        "high": m.high,
-        "low": m.low,
-        "close": m.close,
-        "volume": m.volume,
-        "count": m.count,
-        "first_ts": m.first_ts,
-        "last_ts": m.last_ts,
-        "last_event_id": m.last_event_id,
+def _first(tick: dict[str, Any]) -> MergedTicks:
+    price, ts = tick["price"], tick["ts"]
+    return {
+        "open": price,
+        "high": price,
+        "low": price,
+        "close": price,
+        "volume": tick["volume"],
+        "count": 1,
+        "symbol": tick["symbol"],
+        "first_ts": ts,
+        "last_ts": ts,
+        "last_event_id": tick["event_id"],
     }
-    return orjson.dumps({"type": TYPE, "symbol": symbol, "data": data})
+
+
+def _add(merge: MergedTicks, tick: dict[str, Any]) -> None:
+    price, ts = tick["price"], tick["ts"]
+    merge["high"] = max(merge["high"], price)
+    merge["low"] = min(merge["low"], price)
+    merge["volume"] += tick["volume"]
+    merge["count"] += 1
+    if ts < merge["first_ts"]:
+        merge["first_ts"], merge["open"] = ts, price
+    if ts >= merge["last_ts"]:  # a tie goes to the later arrival, as in the candles
+        merge["last_ts"], merge["close"], merge["last_event_id"] = ts, price, tick["event_id"]
