@@ -8,6 +8,7 @@ import type {
   HistoryResponse,
   Interval,
   RttmSnapshot,
+  Snapshot,
   StuckResponse,
   SymbolList,
   SymbolView,
@@ -75,6 +76,11 @@ export class ApiClient {
 
   symbols(): Promise<SymbolList> {
     return this.must("/symbols");
+  }
+
+  /** Every symbol's view and session in one answer (the start, and every reload after a `reset`). */
+  views(): Promise<Snapshot> {
+    return this.must("/symbols/views");
   }
 
   view(symbol: string): Promise<SymbolView | null> {

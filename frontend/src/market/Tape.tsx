@@ -20,10 +20,10 @@ export function Tape() {
         <h2>Tape</h2>
         <span className={`dot ${dashboard.tapeState}`} title={`tape stream ${dashboard.tapeState}`} />
         <div className="buttons">
-          <button type="button" className={mode === "selected" ? "active" : ""} onClick={() => dashboard.setTapeMode("selected")}>
+          <button type="button" className={mode === "selected" ? "active" : ""} aria-pressed={mode === "selected"} onClick={() => dashboard.setTapeMode("selected")}>
             selected
           </button>
-          <button type="button" className={mode === "all" ? "active" : ""} onClick={() => dashboard.setTapeMode("all")}>
+          <button type="button" className={mode === "all" ? "active" : ""} aria-pressed={mode === "all"} onClick={() => dashboard.setTapeMode("all")}>
             all
           </button>
         </div>
