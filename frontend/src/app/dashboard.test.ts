@@ -1,13 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { makeAlert, makeSnapshot, makeView } from "../test/factories";
-import { FakeEventSource, ManualFrames, envelope } from "../test/fakes";
+import { FakeEventSource, ManualFrames, envelope, fakeApi } from "../test/fakes";
 import { Dashboard } from "./dashboard";
 
 const CONFIG = { apiBaseUrl: "http://gw:8001/api", streamUrl: "http://gw:8001/stream", public: false };
 
-function fakeApi() {
-  const asked: string[] = [];
-  const routes: Record<string, unknown> = {
+function fakeDashboardApi() {
+  return fakeApi(CONFIG.apiBaseUrl, {
     "/symbols/views": {
       symbols: [{ symbol: "BTCUSDT", view: makeView({ version: 1, latency_ms: 7 }), session: { start: 1_795_564_800_000, open: 80 } }],
     },
@@ -16,13 +15,7 @@ function fakeApi() {
     "/rttm/dlq?limit=20": { events: [] },
     "/rttm/stuck?limit=20": { count: 0, threshold_s: 30, trades: [] },
     "/system": { queue: { queued: 4, started: 1, failed: 0, scheduled: 0 }, flush_backlog: 2, ingest: { accepted_total: 10 } },
-  };
-  const fetchFn = async (url: string) => {
-    const path = url.replace(CONFIG.apiBaseUrl, "");
-    asked.push(path);
-    return path in routes ? new Response(JSON.stringify(routes[path])) : new Response("{}", { status: 404 });
-  };
-  return { asked, fetchFn };
+  });
 }
 
 const settle = async () => {
@@ -33,12 +26,12 @@ const settle = async () => {
 describe("Dashboard", () => {
   let dashboard: Dashboard;
   let frames: ManualFrames;
-  let api: ReturnType<typeof fakeApi>;
+  let api: ReturnType<typeof fakeDashboardApi>;
 
   beforeEach(async () => {
     FakeEventSource.reset();
     frames = new ManualFrames();
-    api = fakeApi();
+    api = fakeDashboardApi();
     dashboard = new Dashboard(CONFIG, { EventSource: FakeEventSource, fetch: api.fetchFn, requestFrame: frames.request });
     dashboard.start();
     await settle();

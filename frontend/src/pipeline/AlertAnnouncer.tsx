@@ -1,18 +1,14 @@
-import { useState } from "react";
 import { useDashboard } from "../app/context";
 import { useSignal } from "../store/useSignal";
 
-/** The page's only live region: it speaks an alert's firing or resolving, nothing else (the status strip and
- * the prices change too often to be read out). Transitions from before the page opened are not spoken. */
+/** The page's only live region: it speaks an alert firing or resolving on the stream, nothing else (the status
+ * strip and the prices change too often to be read out). */
 export function AlertAnnouncer() {
   const dashboard = useDashboard();
   useSignal(dashboard.pipeline.alertsChanged);
-  const [openedAt] = useState(() => Date.now());
-  const latest = dashboard.pipeline.board.recent()[0];
-  const text = latest && latest.at >= openedAt ? `Alert ${latest.rule} ${latest.kind}` : "";
   return (
-    <div className="sr-only" role="status" aria-live="polite" data-testid="alert-announcer">
-      {text}
+    <div className="sr-only" role="status" data-testid="alert-announcer">
+      {dashboard.pipeline.announcement ?? ""}
     </div>
   );
 }
