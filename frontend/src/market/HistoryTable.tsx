@@ -1,6 +1,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { useDashboard } from "../app/context";
 import { fmtDateTime, fmtNum, fmtPrice } from "../util/format";
+import { ScrollRegion } from "../app/ScrollRegion";
 
 /** Stored ticks from Postgres, newest first: cached per symbol, refetched every few seconds while shown
  * (not while the tab is hidden), after a `reset` and on reconnect (the dashboard invalidates its queries). */
@@ -17,7 +18,7 @@ export function HistoryTable({ symbol }: { symbol: string }) {
         <span className="muted">stored ticks, newest first (UTC)</span>
       </div>
       {error && <p className="error-text">{error}</p>}
-      <div className="scroll">
+      <ScrollRegion label="Stored ticks">
         <table className="grid" data-testid="history-table" data-count={ticks.length}>
           <thead>
             <tr>
@@ -43,7 +44,7 @@ export function HistoryTable({ symbol }: { symbol: string }) {
         {ticks.length === 0 && !error && (
           <p className="muted pad">{query.isPending ? "loading…" : "no stored ticks yet"}</p>
         )}
-      </div>
+      </ScrollRegion>
     </section>
   );
 }

@@ -2,6 +2,7 @@ import { useEffect } from "react";
 import { useDashboard } from "../app/context";
 import { useSignal } from "../store/useSignal";
 import { fmtNum, fmtPrice, fmtTime } from "../util/format";
+import { ScrollRegion } from "../app/ScrollRegion";
 
 /** The live tape; its tick.received stream runs only while it is mounted. */
 export function Tape() {
@@ -28,7 +29,7 @@ export function Tape() {
           </button>
         </div>
       </div>
-      <div className="scroll">
+      <ScrollRegion label="Tape">
         <table className="grid tape" data-testid="tape" data-count={ticks.length}>
           <thead>
             <tr>
@@ -50,7 +51,7 @@ export function Tape() {
           </tbody>
         </table>
         {ticks.length === 0 && <p className="muted pad">no ticks yet</p>}
-      </div>
+      </ScrollRegion>
     </section>
   );
 }
