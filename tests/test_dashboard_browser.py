@@ -129,6 +129,14 @@ def test_dashboard_live_market_pipeline_and_gateway_restart(stack: Stack) -> Non
             page.screenshot(path=str(ARTIFACTS / "dashboard-market.png"))
             assert serious_violations(page) == []
 
+            # The keyboard selects too: from the selected row, an arrow down and Enter.
+            page.get_by_test_id(f"symbol-row-{SYMBOLS[1]}").focus()
+            page.keyboard.press("ArrowDown")
+            page.keyboard.press("Enter")
+            expect(page.get_by_test_id(f"symbol-row-{SYMBOLS[2]}")).to_have_attribute("aria-selected", "true")
+            expect(page.get_by_test_id("symbol-detail")).to_contain_text(SYMBOLS[2])
+            page.screenshot(path=str(ARTIFACTS / "dashboard-keyboard.png"))
+
             # The pipeline view: TPS and an alert.
             page.get_by_test_id("tab-pipeline").click()
             expect(page.get_by_test_id("pipeline-tps")).to_have_text(nonzero(), timeout=15_000)
