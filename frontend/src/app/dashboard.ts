@@ -22,6 +22,7 @@ export const STRIP_REFRESH_MS = 500; // the status strip at most twice a second
 export const MAIN_CONFLATE = "250ms"; // the newest view per symbol per 250 ms is all the market view shows
 
 const MAIN_TYPES = ["symbol.updated", "rttm.metrics", "alert.fired", "alert.resolved"] as const;
+
 export interface DashboardDeps {
   EventSource: EventSourceConstructor;
   fetch?: FetchLike;
