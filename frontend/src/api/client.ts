@@ -10,8 +10,6 @@ import type {
   RttmSnapshot,
   Snapshot,
   StuckResponse,
-  SymbolList,
-  SymbolView,
   SystemStatus,
   TradeTrace,
 } from "./types";
@@ -74,17 +72,9 @@ export class ApiClient {
     return (await this.get<T>(path)) as T;
   }
 
-  symbols(): Promise<SymbolList> {
-    return this.must("/symbols");
-  }
-
   /** Every symbol's view and session in one answer (the start, and every reload after a `reset`). */
   views(): Promise<Snapshot> {
     return this.must("/symbols/views");
-  }
-
-  view(symbol: string): Promise<SymbolView | null> {
-    return this.get(`/symbols/${enc(symbol)}`, [404]);
   }
 
   candles(symbol: string, interval: Interval, limit = 500): Promise<CandlesResponse> {
