@@ -50,7 +50,7 @@ export default defineConfig({
     chunkSizeWarningLimit: 600,
   },
   test: {
-    include: ["src/**/*.test.ts"],
-    environment: "node",
+    include: ["src/**/*.test.ts", "src/**/*.test.tsx"],
+    environment: "node", // component tests (*.test.tsx) ask for jsdom in their first line
   },
 });

@@ -23,6 +23,8 @@ from harness.stack import Stack
 from services.common.settings import Settings
 from services.realtime_gateway.dashboard import REPO_DIST
 
+AXE = REPO_DIST.parent / "node_modules" / "axe-core" / "axe.min.js"  # a devDependency of the dashboard
+
 pytestmark = pytest.mark.browser  # and the real processes it drives
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "XAUUSD"]
@@ -125,6 +127,15 @@ def test_dashboard_live_market_pipeline_and_gateway_restart(stack: Stack) -> Non
             expect(page.get_by_test_id("history-table").locator("tbody tr").first).to_be_visible(timeout=10_000)
             expect(page.get_by_test_id("ingest-rate")).not_to_have_text("", timeout=10_000)
             page.screenshot(path=str(ARTIFACTS / "dashboard-market.png"))
+            assert serious_violations(page) == []
+
+            # The keyboard selects too: from the selected row, an arrow down and Enter.
+            page.get_by_test_id(f"symbol-row-{SYMBOLS[1]}").focus()
+            page.keyboard.press("ArrowDown")
+            page.keyboard.press("Enter")
+            expect(page.get_by_test_id(f"symbol-row-{SYMBOLS[2]}")).to_have_attribute("aria-selected", "true")
+            expect(page.get_by_test_id("symbol-detail")).to_contain_text(SYMBOLS[2])
+            page.screenshot(path=str(ARTIFACTS / "dashboard-keyboard.png"))
 
             # The pipeline view: TPS and an alert.
             page.get_by_test_id("tab-pipeline").click()
@@ -132,14 +143,20 @@ def test_dashboard_live_market_pipeline_and_gateway_restart(stack: Stack) -> Non
             expect(page.get_by_test_id("alert-stuck_trades")).to_be_visible(timeout=20_000)
             expect(page.get_by_test_id("latency-table")).to_contain_text("end", timeout=15_000)
             page.screenshot(path=str(ARTIFACTS / "dashboard-pipeline.png"))
+            assert serious_violations(page) == []
 
             # A gateway restart is survived: reconnecting, then live again with data flowing.
             page.get_by_test_id("tab-market").click()
             stack.stop("gateway")
             expect(page.get_by_test_id("sse-state")).to_have_text("reconnecting", timeout=10_000)
+            # While the stream is down the prices are dimmed and say how old they are.
+            row = page.get_by_test_id(f"symbol-row-{SYMBOLS[0]}")
+            expect(row).to_have_attribute("data-stale", "true", timeout=5_000)
+            expect(page.get_by_test_id(f"symbol-asof-{SYMBOLS[0]}")).to_contain_text("as of ")
             stack.start("gateway")
             wait_ready(stack.gateway_url)
             expect(page.get_by_test_id("sse-state")).to_have_text("live", timeout=20_000)
+            expect(row).to_have_attribute("data-stale", "false", timeout=10_000)
             before = price.inner_text()
             expect(price).not_to_have_text(before, timeout=10_000)
             assert errors == []
@@ -216,3 +233,17 @@ def drawn_pixels(page) -> int:  # type: ignore[no-untyped-def]
             return int(best)
         time.sleep(0.25)
     return int(best)
+
+
+def serious_violations(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """axe-core's serious and critical violations on the page as it is now ("rule: target" each).
+
+    axe is evaluated through the debugging protocol, so the page's Content-Security-Policy stays as it is."""
+    assert AXE.exists(), f"{AXE} is missing: run `npm ci` in frontend/"
+    page.evaluate("() => { " + AXE.read_text() + " }")  # its UMD wrapper sets window.axe
+    violations = page.evaluate(
+        """async () => (await axe.run(document, { resultTypes: ["violations"] })).violations
+             .filter((v) => v.impact === "serious" || v.impact === "critical")
+             .flatMap((v) => v.nodes.map((n) => `${v.id}: ${n.target.join(" ")}`))"""
+    )
+    return [str(v) for v in violations]

@@ -1,3 +1,4 @@
+import { QueryClientProvider } from "@tanstack/react-query";
 import { StrictMode } from "react";
 import { createRoot, type Root } from "react-dom/client";
 import { App } from "./app/App";
@@ -27,9 +28,11 @@ async function boot(root: Root): Promise<void> {
   window.addEventListener("pagehide", () => dashboard.stop());
   root.render(
     <StrictMode>
-      <DashboardContext.Provider value={dashboard}>
-        <App />
-      </DashboardContext.Provider>
+      <QueryClientProvider client={dashboard.queryClient}>
+        <DashboardContext.Provider value={dashboard}>
+          <App />
+        </DashboardContext.Provider>
+      </QueryClientProvider>
     </StrictMode>,
   );
 }

@@ -118,6 +118,28 @@ class View(TypedDict):
 
 
 @with_config(STRICT)
+class Session(TypedDict):
+    """The UTC day of a symbol's latest tick: `start` its midnight (epoch ms), `open` the day's first price."""
+
+    start: int
+    open: float | None  # null when no candle of the day is held (the day's first tick is gone from Redis)
+
+
+@with_config(STRICT)
+class SymbolSnapshot(TypedDict):
+    symbol: str
+    view: View | None  # null until the symbol's first view
+    session: Session | None  # null with the view
+
+
+@with_config(STRICT)
+class Snapshot(TypedDict):
+    """GET /symbols/views: every known symbol's latest view in one answer, for a dashboard's start."""
+
+    symbols: list[SymbolSnapshot]
+
+
+@with_config(STRICT)
 class HistoryTick(TypedDict):
     event_id: str
     price: float

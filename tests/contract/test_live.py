@@ -169,6 +169,7 @@ async def exercise(check: Checked, settings: Settings, start: int) -> None:
     }
     await check.call("GET", "/symbols/{symbol}", 404, symbol="NOPE")
     await check.call("GET", "/symbols")
+    assert (await check.call("GET", "/symbols/views"))["symbols"][0]["view"] == view  # the stored view, as it is
     await check.call("GET", "/symbols/{symbol}/history")
     await check.call("GET", "/symbols/{symbol}/candles", params={"interval": "5m"})
     await check.call("GET", "/system")

@@ -11,6 +11,7 @@ from services.common.jobs import job_queue
 from services.common.keys import FAMILIES
 from services.common.settings import Settings
 from services.consumers import windows
+from services.consumers.view import build_view
 from services.flusher.writer import Flusher
 from services.orchestrator_api.app import create_app
 from services.orchestrator_api.ingest.budget import RateMeter
@@ -184,6 +185,31 @@ async def test_candles_are_served_oldest_first(api: httpx.AsyncClient, settings:
     ]
     assert [c["t"] for c in last_two["candles"]] == [T0 + 120_000, T0 + 180_000]
     assert bad.status_code == 422
+    client.close()
+
+
+async def test_views_gives_every_symbol_its_view_and_the_first_price_of_its_utc_day(
+    api: httpx.AsyncClient, settings: Settings
+) -> None:
+    client = redis.Redis.from_url(settings.redis_url)
+    # The day before T0 (midnight), then two ticks of T0's day: the session opens at the first of those.
+    ticks = [tick(0, T0 - 60_000, 5.0, 1.0, "SESS"), tick(1, T0 + 1_000, 10.0, 1.0, "SESS")]
+    ticks.append(tick(2, T0 + 20 * 60_000, 12.0, 2.0, "SESS"))
+    (state,) = windows.apply(client, settings, stored_batch(client, settings, "b1", ticks), ticks)
+    view = build_view(state, ticks, T0 + 20 * 60_000 + 5.0)
+    headers = {"x-internal-token": settings.INTERNAL_TOKEN}
+    await api.post("/internal/agg-update", json={"symbol": "SESS", "view": view, "ts": view["ts"]}, headers=headers)
+    stored_batch(client, settings, "b2", [tick(3, T0, 1.0, 1.0, "NOVIEW")])  # known, no view yet
+
+    response = await api.get("/symbols/views")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "symbols": [
+            {"symbol": "NOVIEW", "view": None, "session": None},
+            {"symbol": "SESS", "view": orjson.loads(orjson.dumps(view)), "session": {"start": T0, "open": 10.0}},
+        ]
+    }
     client.close()
 
 

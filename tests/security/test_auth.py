@@ -159,7 +159,7 @@ BAD_API_KEYS: dict[str, dict[str, str]] = {
 async def test_every_read_route_needs_the_api_key_when_one_is_set(api: httpx.AsyncClient, settings: Settings) -> None:
     settings.API_KEY = READ_KEY
     paths = [path for path in documented("get") if path not in OPEN]
-    assert len(paths) == 11  # /symbols/*, /rttm/*, /system
+    assert len(paths) == 12  # /symbols/*, /rttm/*, /system
     async with anonymous(api) as client:
         for path in paths:
             for case, headers in BAD_API_KEYS.items():

@@ -19,9 +19,9 @@ describe("ApiClient", () => {
   it("reads under the base URL and never sends a key (the gateway's proxy adds it)", async () => {
     const { calls, fetchFn } = recorder(200, { symbols: [] });
     const api = new ApiClient("http://gw:8001/api/", fetchFn);
-    await api.symbols();
+    await api.views();
     await api.system().catch(() => {});
-    expect(calls.map((c) => c.url)).toEqual(["http://gw:8001/api/symbols", "http://gw:8001/api/system"]);
+    expect(calls.map((c) => c.url)).toEqual(["http://gw:8001/api/symbols/views", "http://gw:8001/api/system"]);
     expect(calls.map((c) => c.headers)).toEqual([{ accept: "application/json" }, { accept: "application/json" }]);
   });
 
@@ -45,14 +45,14 @@ describe("ApiClient", () => {
 
   it("raises ApiError with the API's detail", async () => {
     const api = new ApiClient("http://api", recorder(401, { error: "unauthorized", detail: "bad key" }).fetchFn);
-    await expect(api.symbols()).rejects.toThrow(/401 .*bad key/);
+    await expect(api.views()).rejects.toThrow(/401 .*bad key/);
   });
 
   it("marks an unreachable API with status 0", async () => {
     const api = new ApiClient("http://api", async () => {
       throw new TypeError("Failed to fetch");
     });
-    const err = await api.symbols().catch((e: unknown) => e);
+    const err = await api.views().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect((err as ApiError).unreachable).toBe(true);
   });

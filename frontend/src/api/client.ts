@@ -8,9 +8,8 @@ import type {
   HistoryResponse,
   Interval,
   RttmSnapshot,
+  Snapshot,
   StuckResponse,
-  SymbolList,
-  SymbolView,
   SystemStatus,
   TradeTrace,
 } from "./types";
@@ -73,12 +72,9 @@ export class ApiClient {
     return (await this.get<T>(path)) as T;
   }
 
-  symbols(): Promise<SymbolList> {
-    return this.must("/symbols");
-  }
-
-  view(symbol: string): Promise<SymbolView | null> {
-    return this.get(`/symbols/${enc(symbol)}`, [404]);
+  /** Every symbol's view and session in one answer (the start, and every reload after a `reset`). */
+  views(): Promise<Snapshot> {
+    return this.must("/symbols/views");
   }
 
   candles(symbol: string, interval: Interval, limit = 500): Promise<CandlesResponse> {

@@ -233,6 +233,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/symbols/views": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Views
+         * @description Every known symbol's latest view W, with its session (the UTC day of its latest tick and the day's first
+         *     price, from the day's first candle), in one answer: a dashboard starts, and reloads after a `reset`, with
+         *     this instead of one GET /symbols/{id} per symbol. Three Redis round trips whatever the number of symbols.
+         */
+        get: operations["list_views_symbols_views_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/symbols/{symbol}": {
         parameters: {
             query?: never;
@@ -821,6 +843,24 @@ export interface components {
             /** Alerts */
             alerts: components["schemas"]["FiringAlert"][];
         };
+        /**
+         * Session
+         * @description The UTC day of a symbol's latest tick: `start` its midnight (epoch ms), `open` the day's first price.
+         */
+        Session: {
+            /** Start */
+            start: number;
+            /** Open */
+            open: number | null;
+        };
+        /**
+         * Snapshot
+         * @description GET /symbols/views: every known symbol's latest view in one answer, for a dashboard's start.
+         */
+        Snapshot: {
+            /** Symbols */
+            symbols: components["schemas"]["SymbolSnapshot"][];
+        };
         /** StuckRef */
         StuckRef: {
             /** Trade Id */
@@ -861,6 +901,13 @@ export interface components {
         SymbolList: {
             /** Symbols */
             symbols: components["schemas"]["SymbolSummary"][];
+        };
+        /** SymbolSnapshot */
+        SymbolSnapshot: {
+            /** Symbol */
+            symbol: string;
+            view: components["schemas"]["View"] | null;
+            session: components["schemas"]["Session"] | null;
         };
         /** SymbolSummary */
         SymbolSummary: {
@@ -2314,6 +2361,44 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SymbolList"];
+                };
+            };
+            /** @description API_KEY is set and x-api-key is missing or wrong */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A bad parameter or body; `detail` names each as `{field, message}` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_views_symbols_views_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Snapshot"];
                 };
             };
             /** @description API_KEY is set and x-api-key is missing or wrong */

@@ -45,3 +45,9 @@ export type SystemStatus = Schemas["SystemStatus"];
 
 /** The data of `symbol.updated`. */
 export type ViewUpdate = Schemas["ViewUpdate"];
+
+/** GET /symbols/views: every symbol's view and session in one answer. */
+export type Snapshot = Schemas["Snapshot"];
+export type SymbolSnapshot = Schemas["SymbolSnapshot"];
+/** The UTC day of a symbol's latest tick and the day's first price. */
+export type Session = Schemas["Session"];

@@ -1,4 +1,5 @@
 import { useEffect, useState } from "react";
+import { AlertAnnouncer } from "../pipeline/AlertAnnouncer";
 import { MarketView } from "../market/MarketView";
 import { PipelineView } from "../pipeline/PipelineView";
 import { useSignal } from "../store/useSignal";
@@ -14,8 +15,7 @@ function tabFromHash(): Tab {
 
 export function App() {
   const dashboard = useDashboard();
-  useSignal(dashboard.apiErrorChanged);
-  useSignal(dashboard.pipeline.alertsChanged);
+  useSignal(dashboard.apiErrorChanged); // not the alerts: only the badge hears those (App re-renders rarely)
   const [tab, setTab] = useState<Tab>(tabFromHash);
   useEffect(() => {
     const onHash = () => setTab(tabFromHash());
@@ -26,7 +26,6 @@ export function App() {
     setTab(next);
     history.replaceState(null, "", `#${next}`);
   };
-  const firing = dashboard.pipeline.board.firingCount();
   return (
     <div className="app">
       <header className="top">
@@ -36,11 +35,13 @@ export function App() {
             Market
           </button>
           <button type="button" role="tab" data-testid="tab-pipeline" aria-selected={tab === "pipeline"} className={tab === "pipeline" ? "active" : ""} onClick={() => choose("pipeline")}>
-            Pipeline{firing > 0 && <span className="badge firing">{firing}</span>}
+            Pipeline
+            <FiringBadge />
           </button>
         </nav>
         <SystemStrip />
       </header>
+      <AlertAnnouncer />
       {dashboard.config.public && (
         <div className="public-banner" role="note" data-testid="public-banner">
           public demo: anyone with this URL can read it
@@ -57,4 +58,11 @@ export function App() {
       <main>{tab === "market" ? <MarketView /> : <PipelineView />}</main>
     </div>
   );
+}
+
+function FiringBadge() {
+  const dashboard = useDashboard();
+  useSignal(dashboard.pipeline.alertsChanged);
+  const firing = dashboard.pipeline.board.firingCount();
+  return firing > 0 ? <span className="badge firing">{firing} firing</span> : null;
 }

@@ -1,27 +1,21 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { makeAlert, makeSnapshot, makeView } from "../test/factories";
-import { FakeEventSource, ManualFrames, envelope } from "../test/fakes";
+import { FakeEventSource, ManualFrames, envelope, fakeApi } from "../test/fakes";
 import { Dashboard } from "./dashboard";
 
 const CONFIG = { apiBaseUrl: "http://gw:8001/api", streamUrl: "http://gw:8001/stream", public: false };
 
-function fakeApi() {
-  const asked: string[] = [];
-  const routes: Record<string, unknown> = {
-    "/symbols": { symbols: [{ symbol: "BTCUSDT", price: 100, ts: 1, version: 1 }] },
-    "/symbols/BTCUSDT": makeView({ version: 1, latency_ms: 7 }),
+function fakeDashboardApi() {
+  return fakeApi(CONFIG.apiBaseUrl, {
+    "/symbols/views": {
+      symbols: [{ symbol: "BTCUSDT", view: makeView({ version: 1, latency_ms: 7 }), session: { start: 1_795_564_800_000, open: 80 } }],
+    },
     "/rttm/metrics": makeSnapshot(),
     "/rttm/alerts": { firing: [], history: [] },
     "/rttm/dlq?limit=20": { events: [] },
     "/rttm/stuck?limit=20": { count: 0, threshold_s: 30, trades: [] },
     "/system": { queue: { queued: 4, started: 1, failed: 0, scheduled: 0 }, flush_backlog: 2, ingest: { accepted_total: 10 } },
-  };
-  const fetchFn = async (url: string) => {
-    const path = url.replace(CONFIG.apiBaseUrl, "");
-    asked.push(path);
-    return path in routes ? new Response(JSON.stringify(routes[path])) : new Response("{}", { status: 404 });
-  };
-  return { asked, fetchFn };
+  });
 }
 
 const settle = async () => {
@@ -32,12 +26,12 @@ const settle = async () => {
 describe("Dashboard", () => {
   let dashboard: Dashboard;
   let frames: ManualFrames;
-  let api: ReturnType<typeof fakeApi>;
+  let api: ReturnType<typeof fakeDashboardApi>;
 
   beforeEach(async () => {
     FakeEventSource.reset();
     frames = new ManualFrames();
-    api = fakeApi();
+    api = fakeDashboardApi();
     dashboard = new Dashboard(CONFIG, { EventSource: FakeEventSource, fetch: api.fetchFn, requestFrame: frames.request });
     dashboard.start();
     await settle();
@@ -45,9 +39,12 @@ describe("Dashboard", () => {
 
   afterEach(() => dashboard.stop());
 
-  it("loads state from the API and opens one stream without ticks", () => {
-    expect(api.asked).toEqual(expect.arrayContaining(["/symbols", "/symbols/BTCUSDT", "/rttm/metrics", "/rttm/alerts", "/system"]));
+  it("loads state from the API in one call for every symbol and opens one conflated stream without ticks", () => {
+    expect(api.asked).toEqual(expect.arrayContaining(["/symbols/views", "/rttm/metrics", "/rttm/alerts", "/system"]));
+    expect(api.asked.filter((p) => p.startsWith("/symbols"))).toEqual(["/symbols/views"]);
     expect(dashboard.market.symbols()).toEqual(["BTCUSDT"]);
+    expect(dashboard.market.row("BTCUSDT")?.sessionChangePct).toBeCloseTo(25);
+    expect(FakeEventSource.last().params.get("conflate")).toBe("250ms");
     expect(dashboard.pipeline.snapshot?.tps.current).toBe(12.5);
     expect(dashboard.system.status?.queue.queued).toBe(4);
     const types = FakeEventSource.last().params.get("types")?.split(",");
@@ -88,11 +85,39 @@ describe("Dashboard", () => {
   it("refetches its state on reset", async () => {
     const es = FakeEventSource.last();
     es.open();
-    const before = api.asked.filter((p) => p === "/symbols").length;
+    const before = api.asked.filter((p) => p === "/symbols/views").length;
     es.emit("reset", JSON.stringify({ reason: "history_trimmed" }));
     await settle();
-    expect(api.asked.filter((p) => p === "/symbols").length).toBe(before + 1);
+    expect(api.asked.filter((p) => p === "/symbols/views").length).toBe(before + 1);
+    expect(api.asked.filter((p) => p === "/symbols/BTCUSDT")).toEqual([]);
     expect(dashboard.reloadSeq).toBe(1);
+  });
+
+  it("asks for the snapshot once when several new symbols arrive together", async () => {
+    const es = FakeEventSource.last();
+    es.open();
+    const before = api.asked.length;
+    for (const symbol of ["AAA", "BBB", "CCC"]) {
+      const view = makeView({ symbol, version: 1, candles: { "1m": null, "5m": null, "15m": null } });
+      es.emit("symbol.updated", envelope("symbol.updated", "9-0", { symbol, view, ts: 1 }), "9-0");
+    }
+    await settle();
+    expect(api.asked.slice(before)).toEqual(["/symbols/views"]);
+  });
+
+  it("dims prices while the stream is not live, and asks its queries again once it is back", async () => {
+    const es = FakeEventSource.last();
+    es.open();
+    dashboard.market.applyView(makeView({ version: 2, ts: Date.now() }));
+    expect(dashboard.market.row("BTCUSDT")?.stale).toBe(false);
+    const systemBefore = api.asked.filter((p) => p === "/system").length;
+    es.fail();
+    expect(dashboard.market.row("BTCUSDT")?.stale).toBe(true);
+    await vi.waitFor(() => expect(FakeEventSource.last()).not.toBe(es), { timeout: 3_000 }); // after its backoff
+    FakeEventSource.last().open();
+    await settle();
+    expect(dashboard.market.row("BTCUSDT")?.stale).toBe(false);
+    expect(api.asked.filter((p) => p === "/system").length).toBe(systemBefore + 1);
   });
 
   it("opens a tick stream for the selected symbol only while the tape is shown", () => {

@@ -1,23 +1,25 @@
-// The composition root: the API client, the stores, the streams and the pollers.
-// Stream events go straight into the stores; React only hears from the stores,
-// once per frame.
+// The composition root: the API client and its queries, the stores, the streams.
+// Stream events go straight into the stores; React only hears from the stores, once per frame
+// (the symbol list and the status strip a few times a second).
+import { QueryObserver, isCancelledError, type QueryClient, type QueryKey, type QueryObserverOptions } from "@tanstack/react-query";
 import { ApiClient, ApiError, type FetchLike } from "../api/client";
-import type { SymbolView } from "../api/types";
+import { apiQueries, createQueryClient, type ApiQueries } from "../api/queries";
+import type { SymbolView, SystemStatus } from "../api/types";
 import type { DashboardConfig } from "../config/loadConfig";
 import { MarketStore } from "../market/marketStore";
 import { TapeStore, type TapeMode } from "../market/tapeStore";
 import { PipelineStore } from "../pipeline/pipelineStore";
 import { StreamConnection, type ConnectionState, type EventSourceConstructor } from "../stream/connection";
 import type { Envelope } from "../stream/envelope";
-import { FrameCoalescer, type RequestFrame } from "../store/frameCoalescer";
+import { FrameCoalescer, defaultRequestFrame, type RequestFrame } from "../store/frameCoalescer";
 import { Signal } from "../store/signal";
+import { throttledFrame } from "../store/throttledFrame";
 import { SystemStore } from "../system/systemStore";
-import { Poller } from "../util/poller";
 
-export const SYSTEM_POLL_MS = 2_000; // GET /system
-export const LISTS_POLL_MS = 5_000; // GET /rttm/dlq and /rttm/stuck
-export const ALERT_PRUNE_MS = 1_000; // drop resolved alerts whose linger is over
-export const VIEW_FETCH_CONCURRENCY = 6; // GET /symbols/{id} in parallel at load
+export const CLOCK_MS = 1_000; // drop resolved alerts whose linger is over; age symbols into staleness
+export const LIST_REFRESH_MS = 250; // the symbol list re-renders at most 4 times a second
+export const STRIP_REFRESH_MS = 500; // the status strip at most twice a second
+export const MAIN_CONFLATE = "250ms"; // the newest view per symbol per 250 ms is all the market view shows
 
 const MAIN_TYPES = ["symbol.updated", "rttm.metrics", "alert.fired", "alert.resolved"] as const;
 
@@ -30,6 +32,8 @@ export interface DashboardDeps {
 
 export class Dashboard {
   readonly api: ApiClient;
+  readonly queryClient: QueryClient;
+  readonly queries: ApiQueries;
   readonly coalescer: FrameCoalescer;
   readonly market: MarketStore;
   readonly tape: TapeStore;
@@ -49,9 +53,11 @@ export class Dashboard {
   private readonly main: StreamConnection;
   private tapeStream: StreamConnection | null = null;
   private tapeWanted = false;
-  private readonly pollers: Poller[];
+  private readonly observers: Array<() => () => void>;
+  private unsubscribers: Array<() => void> = [];
   private readonly now: () => number;
-  private pruneTimer: ReturnType<typeof setInterval> | null = null;
+  private clockTimer: ReturnType<typeof setInterval> | null = null;
+  private wasLive = false;
 
   constructor(
     readonly config: DashboardConfig,
@@ -59,11 +65,14 @@ export class Dashboard {
   ) {
     this.now = deps.now ?? Date.now;
     this.api = new ApiClient(config.apiBaseUrl, deps.fetch);
+    this.queryClient = createQueryClient();
+    this.queries = apiQueries(this.api);
     this.coalescer = new FrameCoalescer(deps.requestFrame);
-    this.market = new MarketStore(this.coalescer, (symbol) => this.onSelected(symbol));
+    const paced = (ms: number) => new FrameCoalescer(throttledFrame(ms, deps.requestFrame ?? defaultRequestFrame, this.now));
+    this.market = new MarketStore(this.coalescer, () => this.onSelected(), this.now, paced(LIST_REFRESH_MS));
     this.tape = new TapeStore(this.coalescer);
     this.pipeline = new PipelineStore(this.coalescer, this.now);
-    this.system = new SystemStore(this.coalescer);
+    this.system = new SystemStore(paced(STRIP_REFRESH_MS));
     this.apiErrorChanged = new Signal(this.coalescer);
     this.reloaded = new Signal(this.coalescer);
     this.tapeChanged = new Signal(this.coalescer);
@@ -71,41 +80,50 @@ export class Dashboard {
       url: config.streamUrl,
       EventSource: deps.EventSource,
       types: MAIN_TYPES,
+      conflate: MAIN_CONFLATE,
       onEnvelope: (env) => this.handle(env),
       onReset: () => void this.reload(),
-      onState: (state) => this.system.setSseState(state),
+      onState: (state) => this.onMainState(state),
     });
-    this.pollers = [
-      new Poller(() => this.pollSystem(), SYSTEM_POLL_MS),
-      new Poller(() => this.pollLists(), LISTS_POLL_MS),
+    this.observers = [
+      () => this.observe(this.queries.system(), (status) => this.onSystem(status), (err) => this.onSystemError(err)),
+      () => this.observe(this.queries.dlq(), (dlq) => this.pipeline.setDlq(dlq.events ?? [])),
+      () => this.observe(this.queries.stuck(), (stuck) => this.pipeline.setStuck(stuck)),
     ];
   }
 
   start(): void {
+    this.queryClient.mount(); // refetch on focus and when the browser is back online
     this.main.start();
     void this.load();
-    for (const p of this.pollers) p.start();
-    this.pruneTimer = setInterval(() => this.pipeline.pruneAlerts(), ALERT_PRUNE_MS);
+    this.unsubscribers = this.observers.map((subscribe) => subscribe());
+    this.clockTimer = setInterval(() => {
+      this.pipeline.pruneAlerts();
+      this.market.checkStale();
+    }, CLOCK_MS);
   }
 
   stop(): void {
     this.main.stop();
     this.tapeStream?.stop();
     this.tapeStream = null;
-    for (const p of this.pollers) p.stop();
-    if (this.pruneTimer !== null) clearInterval(this.pruneTimer);
-    this.pruneTimer = null;
+    for (const unsubscribe of this.unsubscribers) unsubscribe();
+    this.unsubscribers = [];
+    this.queryClient.unmount();
+    void this.queryClient.cancelQueries();
+    if (this.clockTimer !== null) clearInterval(this.clockTimer);
+    this.clockTimer = null;
   }
 
-  /** Initial state from the API (also after a `reset` and from the error panel's retry). */
+  /** Initial state from the API (also after a `reset` and from the error panel's retry): every symbol in one call. */
   async load(): Promise<void> {
     try {
-      const { symbols } = await this.api.symbols();
-      this.market.loadSummaries(symbols);
+      const snapshot = await this.queryClient.fetchQuery(this.queries.snapshot());
+      this.market.loadSnapshot(snapshot);
       this.setApiError(null);
-      await Promise.all([this.loadViews(symbols.map((s) => s.symbol)), this.loadPipeline()]);
+      await this.loadPipeline();
     } catch (err) {
-      this.setApiError(describe(err));
+      if (!isCancelledError(err)) this.setApiError(describe(err)); // cancelled: the dashboard stopped
     }
   }
 
@@ -113,7 +131,7 @@ export class Dashboard {
     await this.load();
     this.reloadSeq += 1;
     this.reloaded.markDirty();
-    for (const p of this.pollers) p.kick();
+    await this.queryClient.invalidateQueries(); // what is on screen asks again
   }
 
   selectSymbol(symbol: string): void {
@@ -121,9 +139,8 @@ export class Dashboard {
   }
 
   /** Every selection change, clicked or automatic (the first symbol to arrive): follow it. */
-  private onSelected(symbol: string | null): void {
+  private onSelected(): void {
     if (this.tapeMode === "selected") this.restartTape();
-    if (symbol && !this.market.view(symbol)) void this.fetchView(symbol);
   }
 
   setTapeMode(mode: TapeMode): void {
@@ -193,47 +210,63 @@ export class Dashboard {
   }
 
   private applyView(view: SymbolView): void {
-    if (this.market.applyView(view)) this.system.setLatency(view.latency_ms);
+    const outcome = this.market.applyView(view);
+    if (outcome === "ignored") return;
+    this.system.setLatency(view.latency_ms);
+    if (outcome === "no-session") void this.refreshSessions();
   }
 
-  private async loadViews(symbols: readonly string[]): Promise<void> {
-    const queue = [...symbols];
-    const worker = async () => {
-      for (let s = queue.shift(); s !== undefined; s = queue.shift()) await this.fetchView(s);
-    };
-    await Promise.all(Array.from({ length: Math.min(VIEW_FETCH_CONCURRENCY, queue.length) }, worker));
-  }
-
-  private async fetchView(symbol: string): Promise<void> {
+  /** A symbol new to this page, or whose day turned: the snapshot tells its session (one request for many). */
+  private async refreshSessions(): Promise<void> {
     try {
-      const view = await this.api.view(symbol);
-      if (view) this.applyView(view);
+      this.market.loadSnapshot(await this.queryClient.fetchQuery(this.queries.snapshot()));
     } catch (err) {
-      console.warn("view fetch failed", symbol, err);
+      if (!isCancelledError(err)) console.warn("snapshot fetch failed", err);
     }
   }
 
+  private onMainState(state: ConnectionState): void {
+    this.system.setSseState(state);
+    this.market.setLive(state === "live");
+    if (state === "live" && this.wasLive) void this.queryClient.invalidateQueries(); // back after a drop
+    if (state === "live") this.wasLive = true;
+  }
+
+  /** Subscribe to a query while the dashboard runs: each new answer (or error) goes to a store. */
+  private observe<T, K extends QueryKey>(
+    options: QueryObserverOptions<T, Error, T, T, K>,
+    onData: (data: T) => void,
+    onError?: (err: Error) => void,
+  ): () => void {
+    const observer = new QueryObserver(this.queryClient, options);
+    let seen = 0;
+    return observer.subscribe((result) => {
+      if (result.status === "success" && result.dataUpdatedAt !== seen) {
+        seen = result.dataUpdatedAt;
+        onData(result.data);
+      } else if (result.status === "error" && result.fetchStatus === "idle") {
+        onError?.(result.error);
+      }
+    });
+  }
+
   private async loadPipeline(): Promise<void> {
-    const [snapshot, alerts] = await Promise.allSettled([this.api.rttmMetrics(), this.api.alerts()]);
+    const [snapshot, alerts] = await Promise.allSettled([
+      this.queryClient.fetchQuery(this.queries.rttmMetrics()),
+      this.queryClient.fetchQuery(this.queries.alerts()),
+    ]);
     if (snapshot.status === "fulfilled" && snapshot.value) this.pipeline.applySnapshot(snapshot.value);
     if (alerts.status === "fulfilled") this.pipeline.applyAlerts(alerts.value);
   }
 
-  private async pollSystem(): Promise<void> {
-    try {
-      const status = await this.api.system();
-      this.system.applyStatus(status, this.now());
-      if (this.apiError) void this.load(); // the API is back: reload what failed
-    } catch (err) {
-      this.system.setStatusError(describe(err));
-      if (err instanceof ApiError && err.unreachable) this.setApiError(describe(err));
-    }
+  private onSystem(status: SystemStatus): void {
+    this.system.applyStatus(status, this.now());
+    if (this.apiError) void this.load(); // the API is back: reload what failed
   }
 
-  private async pollLists(): Promise<void> {
-    const [dlq, stuck] = await Promise.allSettled([this.api.dlq(20), this.api.stuck(20)]);
-    if (dlq.status === "fulfilled") this.pipeline.setDlq(dlq.value.events ?? []);
-    if (stuck.status === "fulfilled") this.pipeline.setStuck(stuck.value);
+  private onSystemError(err: Error): void {
+    this.system.setStatusError(describe(err));
+    if (err instanceof ApiError && err.unreachable) this.setApiError(describe(err));
   }
 
   private setApiError(message: string | null): void {

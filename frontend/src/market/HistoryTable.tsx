@@ -1,41 +1,15 @@
-import { useEffect, useState } from "react";
-import type { HistoryTick } from "../api/types";
+import { useQuery } from "@tanstack/react-query";
 import { useDashboard } from "../app/context";
-import { useSignal } from "../store/useSignal";
 import { fmtDateTime, fmtNum, fmtPrice } from "../util/format";
+import { ScrollRegion } from "../app/ScrollRegion";
 
-export const HISTORY_LIMIT = 100;
-export const HISTORY_REFRESH_MS = 5_000;
-
-/** Stored ticks from Postgres, newest first: refetched on symbol change and every few seconds. */
+/** Stored ticks from Postgres, newest first: cached per symbol, refetched every few seconds while shown
+ * (not while the tab is hidden), after a `reset` and on reconnect (the dashboard invalidates its queries). */
 export function HistoryTable({ symbol }: { symbol: string }) {
   const dashboard = useDashboard();
-  useSignal(dashboard.reloaded);
-  const reloadSeq = dashboard.reloadSeq;
-  const [ticks, setTicks] = useState<HistoryTick[]>([]);
-  const [error, setError] = useState<string | null>(null);
-
-  useEffect(() => {
-    let cancelled = false;
-    let timer: ReturnType<typeof setTimeout> | null = null;
-    setTicks([]);
-    const load = async () => {
-      try {
-        const res = await dashboard.api.history(symbol, HISTORY_LIMIT);
-        if (cancelled) return;
-        setTicks(res.ticks ?? []);
-        setError(null);
-      } catch (err) {
-        if (!cancelled) setError(err instanceof Error ? err.message : String(err));
-      }
-      if (!cancelled) timer = setTimeout(load, HISTORY_REFRESH_MS);
-    };
-    void load();
-    return () => {
-      cancelled = true;
-      if (timer) clearTimeout(timer);
-    };
-  }, [dashboard, symbol, reloadSeq]);
+  const query = useQuery(dashboard.queries.history(symbol));
+  const ticks = query.data?.ticks ?? [];
+  const error = query.error ? query.error.message : null;
 
   return (
     <section className="panel history-panel">
@@ -44,7 +18,7 @@ export function HistoryTable({ symbol }: { symbol: string }) {
         <span className="muted">stored ticks, newest first (UTC)</span>
       </div>
       {error && <p className="error-text">{error}</p>}
-      <div className="scroll">
+      <ScrollRegion label="Stored ticks">
         <table className="grid" data-testid="history-table" data-count={ticks.length}>
           <thead>
             <tr>
@@ -67,8 +41,10 @@ export function HistoryTable({ symbol }: { symbol: string }) {
             ))}
           </tbody>
         </table>
-        {ticks.length === 0 && !error && <p className="muted pad">no stored ticks yet</p>}
-      </div>
+        {ticks.length === 0 && !error && (
+          <p className="muted pad">{query.isPending ? "loading…" : "no stored ticks yet"}</p>
+        )}
+      </ScrollRegion>
     </section>
   );
 }

@@ -2,6 +2,7 @@ import { useEffect } from "react";
 import { useDashboard } from "../app/context";
 import { useSignal } from "../store/useSignal";
 import { fmtNum, fmtPrice, fmtTime } from "../util/format";
+import { ScrollRegion } from "../app/ScrollRegion";
 
 /** The live tape; its tick.received stream runs only while it is mounted. */
 export function Tape() {
@@ -20,15 +21,15 @@ export function Tape() {
         <h2>Tape</h2>
         <span className={`dot ${dashboard.tapeState}`} title={`tape stream ${dashboard.tapeState}`} />
         <div className="buttons">
-          <button type="button" className={mode === "selected" ? "active" : ""} onClick={() => dashboard.setTapeMode("selected")}>
+          <button type="button" className={mode === "selected" ? "active" : ""} aria-pressed={mode === "selected"} onClick={() => dashboard.setTapeMode("selected")}>
             selected
           </button>
-          <button type="button" className={mode === "all" ? "active" : ""} onClick={() => dashboard.setTapeMode("all")}>
+          <button type="button" className={mode === "all" ? "active" : ""} aria-pressed={mode === "all"} onClick={() => dashboard.setTapeMode("all")}>
             all
           </button>
         </div>
       </div>
-      <div className="scroll">
+      <ScrollRegion label="Tape">
         <table className="grid tape" data-testid="tape" data-count={ticks.length}>
           <thead>
             <tr>
@@ -50,7 +51,7 @@ export function Tape() {
           </tbody>
         </table>
         {ticks.length === 0 && <p className="muted pad">no ticks yet</p>}
-      </div>
+      </ScrollRegion>
     </section>
   );
 }

@@ -1,6 +1,7 @@
 import type { RttmSnapshot } from "../api/types";
 import { fmtNum } from "../util/format";
 import { Sparkline } from "./Sparkline";
+import { ScrollRegion } from "../app/ScrollRegion";
 
 export function DepthPanel({ snapshot }: { snapshot: RttmSnapshot | null }) {
   const pipeline = snapshot?.pipeline;
@@ -18,7 +19,7 @@ export function DepthPanel({ snapshot }: { snapshot: RttmSnapshot | null }) {
         </span>
       </div>
       <Sparkline points={pipeline?.trend ?? []} height={50} label="Total lag trend" className="lag" />
-      <div className="scroll">
+      <ScrollRegion label="Pipeline depth by partition">
         <table className="grid" data-testid="depth-table">
           <thead>
             <tr>
@@ -50,7 +51,7 @@ export function DepthPanel({ snapshot }: { snapshot: RttmSnapshot | null }) {
             )}
           </tbody>
         </table>
-      </div>
+      </ScrollRegion>
       {byTopic.length > 0 && (
         <div className="chips">
           {byTopic.map(([topic, lag]) => (

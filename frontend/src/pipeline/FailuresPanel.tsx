@@ -1,5 +1,6 @@
 import type { DlqEvent, RttmSnapshot } from "../api/types";
 import { fmtDateTime, fmtNum } from "../util/format";
+import { ScrollRegion } from "../app/ScrollRegion";
 
 interface Props {
   snapshot: RttmSnapshot | null;
@@ -43,7 +44,7 @@ export function FailuresPanel({ snapshot, dlq, onTrade }: Props) {
           </span>
         ))}
       </div>
-      <div className="scroll">
+      <ScrollRegion label="Dead letters">
         <table className="grid" data-testid="dlq-list">
           <thead>
             <tr>
@@ -75,7 +76,7 @@ export function FailuresPanel({ snapshot, dlq, onTrade }: Props) {
             )}
           </tbody>
         </table>
-      </div>
+      </ScrollRegion>
     </section>
   );
 }

@@ -1,4 +1,5 @@
-import { useCallback, useEffect, useState, type FormEvent } from "react";
+import { useQuery } from "@tanstack/react-query";
+import { useEffect, useState, type FormEvent } from "react";
 import type { TradeTrace } from "../api/types";
 import { useDashboard } from "../app/context";
 import { fmtDateTime, fmtMs } from "../util/format";
@@ -10,37 +11,38 @@ type Result =
   | { kind: "error"; tradeId: string; message: string }
   | { kind: "found"; trace: TradeTrace };
 
-/** Input a trade id, see its lifecycle. `requested` (from a click elsewhere) fills and runs it. */
+/** Input a trade id, see its lifecycle. `requested` (from a click elsewhere) fills and runs it. Each id is
+ * its own query: a late answer for an id asked before can never replace the one now shown. */
 export function TradeLookup({ requested }: { requested: { tradeId: string; seq: number } | null }) {
   const dashboard = useDashboard();
   const [input, setInput] = useState("");
-  const [result, setResult] = useState<Result>({ kind: "idle" });
-
-  const lookup = useCallback(
-    async (tradeId: string) => {
-      const id = tradeId.trim();
-      if (!id) return;
-      setResult({ kind: "loading", tradeId: id });
-      try {
-        const trace = await dashboard.api.trade(id);
-        setResult(trace ? { kind: "found", trace } : { kind: "notFound", tradeId: id });
-      } catch (err) {
-        setResult({ kind: "error", tradeId: id, message: err instanceof Error ? err.message : String(err) });
-      }
-    },
-    [dashboard],
-  );
+  const [tradeId, setTradeId] = useState<string | null>(null);
+  const query = useQuery({ ...dashboard.queries.trade(tradeId ?? ""), enabled: tradeId !== null });
 
   useEffect(() => {
     if (!requested) return;
     setInput(requested.tradeId);
-    void lookup(requested.tradeId);
-  }, [requested, lookup]);
+    setTradeId(requested.tradeId.trim() || null);
+  }, [requested]);
 
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    void lookup(input);
+    const id = input.trim();
+    if (!id) return;
+    if (id === tradeId) void query.refetch();
+    setTradeId(id);
   };
+
+  const result: Result =
+    tradeId === null
+      ? { kind: "idle" }
+      : query.isPending
+        ? { kind: "loading", tradeId }
+        : query.isError
+          ? { kind: "error", tradeId, message: query.error.message }
+          : query.data
+            ? { kind: "found", trace: query.data }
+            : { kind: "notFound", tradeId };
 
   return (
     <section className="panel lookup-panel">
@@ -50,6 +52,7 @@ export function TradeLookup({ requested }: { requested: { tradeId: string; seq: 
       <form onSubmit={submit} className="lookup-form">
         <input
           data-testid="trade-lookup-input"
+          aria-label="Trade id"
           value={input}
           onChange={(e) => setInput(e.target.value)}
           placeholder="trade id"

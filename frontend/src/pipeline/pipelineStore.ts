@@ -10,6 +10,8 @@ export class PipelineStore {
   dlq: DlqEvent[] = [];
   stuck: StuckResponse | null = null;
   readonly board = new AlertBoard();
+  /** What the page's live region says: the latest alert that fired or resolved on the stream (null: none yet). */
+  announcement: string | null = null;
 
   readonly snapshotChanged: Signal;
   readonly alertsChanged: Signal;
@@ -37,11 +39,13 @@ export class PipelineStore {
 
   alertFired(alert: Alert): void {
     this.board.fired(alert, this.now());
+    this.announcement = `Alert fired: ${alert.message ?? alert.rule}`;
     this.alertsChanged.markDirty();
   }
 
   alertResolved(alert: Alert): void {
     this.board.resolved(alert, this.now());
+    this.announcement = `Alert resolved: ${alert.rule}`;
     this.alertsChanged.markDirty();
   }
 

@@ -4,7 +4,7 @@
 
 export type RequestFrame = (callback: (time: number) => void) => unknown;
 
-function defaultRequestFrame(callback: (time: number) => void): unknown {
+export function defaultRequestFrame(callback: (time: number) => void): unknown {
   if (typeof globalThis.requestAnimationFrame === "function") return globalThis.requestAnimationFrame(callback);
   return globalThis.setTimeout(() => callback(Date.now()), 16);
 }

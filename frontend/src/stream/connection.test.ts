@@ -150,6 +150,28 @@ describe("StreamConnection", () => {
     expect(second.params.get("last_event_id")).toBe("300-0");
   });
 
+  it("backs off when overflows repeat, and starts again from at once after a quiet spell", () => {
+    let now = 1_000_000;
+    const { timers } = connect({ now: () => now });
+    const overflow = () => {
+      FakeEventSource.last().open();
+      FakeEventSource.last().emit("overflow", JSON.stringify({ reason: "slow_client", last_event_id: "300-0" }));
+      timers.runAll();
+    };
+    for (let i = 0; i < 4; i += 1) {
+      overflow();
+      now += 1_000;
+    }
+    now += 31_000; // quiet for longer than OVERFLOW_QUIET_MS
+    overflow();
+    expect(timers.delays).toEqual([0, 500, 1000, 2000, 0]);
+  });
+
+  it("asks the gateway to conflate when told to", () => {
+    connect({ conflate: "250ms" });
+    expect(FakeEventSource.last().params.get("conflate")).toBe("250ms");
+  });
+
   it("on reset calls back to refetch and stays connected", () => {
     const { onReset, conn } = connect();
     const es = FakeEventSource.last();

@@ -1,8 +1,10 @@
 // One SSE subscription that stays connected: it parses envelopes, remembers the
 // last event id, and on any error closes the EventSource and opens a new one
 // after a backoff delay with `?last_event_id=` so nothing is missed. `overflow`
-// (the gateway dropped us for being slow) reconnects at once the same way;
-// `reset` (history gap) asks the owner to refetch its state.
+// (the gateway dropped us for being slow) reconnects at once the same way, and
+// with a growing delay when overflows repeat (a client that cannot keep up must
+// not hammer the gateway with replays); `reset` (history gap) asks the owner to
+// refetch its state.
 //
 // The EventSource constructor and the timers are parameters so this runs in tests.
 import { DEFAULT_BACKOFF, backoffDelay, type BackoffOptions } from "./backoff";
@@ -19,7 +21,8 @@ import {
 export type ConnectionState = "live" | "reconnecting" | "offline";
 
 export const OFFLINE_AFTER_FAILURES = 5; // consecutive failed connects (about 7 s of retrying) before the state reads "offline"; retries go on
-export const OVERFLOW_RECONNECT_MS = 0; // after `overflow`, reconnect at once: the gateway replays what we missed
+export const OVERFLOW_RECONNECT_MS = 0; // after a first `overflow`, reconnect at once: the gateway replays what we missed
+export const OVERFLOW_QUIET_MS = 30_000; // an overflow this long after the previous one counts as a first one again
 
 /** The part of the browser's EventSource this class uses. */
 export interface EventSourceLike {
@@ -51,6 +54,8 @@ export interface StreamOptions {
   onState?: (state: ConnectionState) => void;
   /** `?types=`; default: every data type the dashboard knows. */
   types?: readonly string[];
+  /** `?conflate=` (e.g. "250ms"): the newest event per type and symbol per interval; default: every event. */
+  conflate?: string;
   /** `?symbols=`; default: all. */
   symbols?: readonly string[];
   /** Pass `?last_event_id=` on reconnects (default true). A tape that only wants what is live sets false. */
@@ -59,6 +64,7 @@ export interface StreamOptions {
   offlineAfter?: number;
   timers?: Timers;
   random?: () => number;
+  now?: () => number;
 }
 
 export class StreamConnection {
@@ -68,6 +74,8 @@ export class StreamConnection {
   private running = false;
   private lastId: string | null = null;
   private currentState: ConnectionState = "offline";
+  private overflows = 0; // in a row, each within OVERFLOW_QUIET_MS of the one before
+  private lastOverflowAt = Number.NEGATIVE_INFINITY;
   private readonly timers: Timers;
   private readonly types: readonly string[];
   private readonly offlineAfter: number;
@@ -110,6 +118,7 @@ export class StreamConnection {
     const url = new URL(this.options.url);
     if (this.types.length) url.searchParams.set("types", this.types.join(","));
     if (this.options.symbols?.length) url.searchParams.set("symbols", this.options.symbols.join(","));
+    if (this.options.conflate) url.searchParams.set("conflate", this.options.conflate);
     if ((this.options.resume ?? true) && this.lastId) url.searchParams.set("last_event_id", this.lastId);
     return url.toString();
   }
@@ -182,10 +191,16 @@ export class StreamConnection {
     if (control.lastEventId && !this.lastId) this.lastId = control.lastEventId;
     this.closeSource();
     this.setState("reconnecting");
+    const now = (this.options.now ?? Date.now)();
+    if (now - this.lastOverflowAt > OVERFLOW_QUIET_MS) this.overflows = 0;
+    this.lastOverflowAt = now;
+    const backoff = this.options.backoff ?? DEFAULT_BACKOFF;
+    const delay = this.overflows === 0 ? OVERFLOW_RECONNECT_MS : backoffDelay(this.overflows - 1, backoff, this.options.random);
+    this.overflows += 1;
     this.timer = this.timers.setTimeout(() => {
       this.timer = null;
       this.open();
-    }, OVERFLOW_RECONNECT_MS);
+    }, delay);
   }
 
   private closeSource(): void {

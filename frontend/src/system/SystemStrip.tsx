@@ -2,13 +2,14 @@ import { useDashboard } from "../app/context";
 import { useSignal } from "../store/useSignal";
 import { fmtMs, fmtNum } from "../util/format";
 
-/** Always visible: stream state, ingest rate, ingest-to-view latency, queue depth. */
+/** Always visible: stream state, ingest rate, ingest-to-view latency, queue depth. Not a live region: it
+ * changes several times a second, and a screen reader would read it out each time (AlertAnnouncer speaks). */
 export function SystemStrip() {
   const dashboard = useDashboard();
   useSignal(dashboard.system.changed);
   const { sseState, latencyMs, status, statusError, ingestRate } = dashboard.system;
   return (
-    <div className="system-strip" role="status">
+    <div className="system-strip" aria-label="System status">
       <span className="item">
         <span className={`dot ${sseState}`} />
         stream <strong data-testid="sse-state" className={`sse ${sseState}`}>{sseState}</strong>

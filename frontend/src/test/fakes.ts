@@ -104,3 +104,14 @@ export class ManualFrames {
 export function envelope(type: string, id: string, data: unknown, symbol?: string): string {
   return JSON.stringify({ id, type, symbol, data });
 }
+
+/** A fetch answering fixed JSON per path under `base` (404 otherwise); `asked` lists the paths asked, in order. */
+export function fakeApi(base: string, routes: Record<string, unknown>) {
+  const asked: string[] = [];
+  const fetchFn = async (url: string) => {
+    const path = url.replace(base, "");
+    asked.push(path);
+    return path in routes ? new Response(JSON.stringify(routes[path])) : new Response("{}", { status: 404 });
+  };
+  return { asked, fetchFn, routes };
+}

@@ -11,7 +11,18 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from sqlalchemy import Select, select
 
 from services.common.candles import INTERVALS_MS, candle_from_hash, merge_newest
-from services.common.contract import Candle, Candles, History, HistoryTick, Interval, SymbolList, View
+from services.common.contract import (
+    Candle,
+    Candles,
+    History,
+    HistoryTick,
+    Interval,
+    Session,
+    Snapshot,
+    SymbolList,
+    SymbolSnapshot,
+    View,
+)
 from services.common.db import md_candles, md_ticks
 from services.common.logging import get_logger
 from services.common.schemas import SYMBOL_PATTERN, ErrorBody
@@ -69,6 +80,47 @@ async def list_symbols(state: StateDep) -> SymbolList:
             }
         )
     return out
+
+
+DAY_MS = 86_400_000
+SESSION_INTERVAL: Interval = "15m"  # the coarsest candles: Redis holds the most days of them
+
+
+@router.get("/views", response_model=Snapshot)
+async def list_views(state: StateDep) -> Response:
+    """Every known symbol's latest view W, with its session (the UTC day of its latest tick and the day's first
+    price, from the day's first candle), in one answer: a dashboard starts, and reloads after a `reset`, with
+    this instead of one GET /symbols/{id} per symbol. Three Redis round trips whatever the number of symbols."""
+    symbols = sorted(s.decode() for s in await state.redis.zrange(state.keys.symbols, 0, -1))
+    async with state.redis.pipeline(transaction=False) as pipe:
+        for symbol in symbols:
+            pipe.hget(state.keys.view(symbol), "view")
+        views: list[View | None] = [orjson.loads(raw) if raw else None for raw in await pipe.execute()]
+    starts = [view["ts"] // DAY_MS * DAY_MS if view else None for view in views]
+    async with state.redis.pipeline(transaction=False) as pipe:
+        for symbol, start in zip(symbols, starts, strict=True):
+            if start is not None:
+                pipe.zrangebyscore(state.keys.candle_index(symbol, SESSION_INTERVAL), start, "+inf", start=0, num=1)
+        firsts = iter(await pipe.execute())
+    buckets = [_first(next(firsts)) if start is not None else None for start in starts]
+    async with state.redis.pipeline(transaction=False) as pipe:
+        for symbol, bucket in zip(symbols, buckets, strict=True):
+            if bucket is not None:
+                pipe.hget(state.keys.candle(symbol, SESSION_INTERVAL, bucket), "o")
+        opens = iter(await pipe.execute())
+    out: Snapshot = {"symbols": []}
+    for symbol, view, start, bucket in zip(symbols, views, starts, buckets, strict=True):
+        entry: SymbolSnapshot = {"symbol": symbol, "view": view, "session": None}
+        if start is not None:
+            raw_open = next(opens) if bucket is not None else None
+            session: Session = {"start": start, "open": float(raw_open) if raw_open is not None else None}
+            entry["session"] = session
+        out["symbols"].append(entry)
+    return Response(orjson.dumps(out), media_type="application/json")  # views as calc-b built them, unvalidated
+
+
+def _first(members: list[bytes]) -> int | None:
+    return int(members[0]) if members else None
 
 
 @router.get("/{symbol}", response_model=View, responses=UNKNOWN)
