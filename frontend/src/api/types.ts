@@ -16,8 +16,11 @@ export type SymbolView = Schemas["View"];
 export type CandlesResponse = Schemas["Candles"];
 /** A tick as published in `tick.received`. */
 export type Tick = Schemas["TickRecord"];
-/** What the tape shows of a tick: a view's last ticks carry no source or received_at. */
-export type TapeTick = Pick<Tick, "event_id" | "symbol" | "price" | "volume" | "ts">;
+/** The ticks of one symbol merged over TICK_MERGE_MS, as published in `ticks.merged`. */
+export type MergedTicks = Schemas["MergedTicks"];
+/** A row of the tape: one tick (a view's last ticks carry no source or received_at), or `count` merged ticks
+ * shown by their last price and time and their summed volume. */
+export type TapeTick = Pick<Tick, "event_id" | "symbol" | "price" | "volume" | "ts"> & { count?: number };
 export type HistoryTick = Schemas["HistoryTick"];
 export type HistoryResponse = Schemas["History"];
 

@@ -49,6 +49,7 @@ describe("Dashboard", () => {
     expect(dashboard.system.status?.queue.queued).toBe(4);
     const types = FakeEventSource.last().params.get("types")?.split(",");
     expect(types).not.toContain("tick.received");
+    expect(types).not.toContain("ticks.merged");
     expect(types).toContain("symbol.updated");
   });
 
@@ -59,7 +60,7 @@ describe("Dashboard", () => {
     await settle();
     expect(fresh.market.selected).toBe("BTCUSDT");
     const tape = FakeEventSource.last();
-    expect(tape.params.get("types")).toBe("tick.received");
+    expect(tape.params.get("types")).toBe("ticks.merged");
     expect(tape.params.get("symbols")).toBe("BTCUSDT");
     fresh.stop();
   });
@@ -120,13 +121,17 @@ describe("Dashboard", () => {
     expect(api.asked.filter((p) => p === "/system").length).toBe(systemBefore + 1);
   });
 
-  it("opens a tick stream for the selected symbol only while the tape is shown", () => {
+  it("opens a merged-ticks stream for the selected symbol only while the tape is shown, a row per event", () => {
     const count = FakeEventSource.instances.length;
     dashboard.setTapeActive(true);
     const tape = FakeEventSource.last();
     expect(FakeEventSource.instances.length).toBe(count + 1);
-    expect(tape.params.get("types")).toBe("tick.received");
+    expect(tape.params.get("types")).toBe("ticks.merged");
     expect(tape.params.get("symbols")).toBe("BTCUSDT");
+    tape.open();
+    const merged = { symbol: "BTCUSDT", open: 1, high: 3, low: 1, close: 2, volume: 7, count: 4, first_ts: 10, last_ts: 20, last_event_id: "e-9" };
+    tape.emit("ticks.merged", envelope("ticks.merged", "70-0", merged, "BTCUSDT"), "70-0");
+    expect(dashboard.tape.ticks()[0]).toEqual({ event_id: "e-9", symbol: "BTCUSDT", price: 2, volume: 7, ts: 20, count: 4 });
     dashboard.setTapeMode("all");
     expect(tape.closed).toBe(true);
     expect(FakeEventSource.last().params.has("symbols")).toBe(false);

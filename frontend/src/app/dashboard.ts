@@ -4,7 +4,7 @@
 import { QueryObserver, isCancelledError, type QueryClient, type QueryKey, type QueryObserverOptions } from "@tanstack/react-query";
 import { ApiClient, ApiError, type FetchLike } from "../api/client";
 import { apiQueries, createQueryClient, type ApiQueries } from "../api/queries";
-import type { SymbolView, SystemStatus } from "../api/types";
+import type { MergedTicks, SymbolView, SystemStatus, TapeTick } from "../api/types";
 import type { DashboardConfig } from "../config/loadConfig";
 import { MarketStore } from "../market/marketStore";
 import { TapeStore, type TapeMode } from "../market/tapeStore";
@@ -150,7 +150,8 @@ export class Dashboard {
     this.restartTape();
   }
 
-  /** The tape's stream (tick.received) runs only while a tape is on screen. */
+  /** The tape's stream (ticks.merged: a row per symbol per TICK_MERGE_MS, not per tick) runs only while a tape
+   * is on screen. */
   setTapeActive(active: boolean): void {
     this.tapeWanted = active;
     this.restartTape();
@@ -172,11 +173,11 @@ export class Dashboard {
     const stream = new StreamConnection({
       url: this.config.streamUrl,
       EventSource: this.deps.EventSource,
-      types: ["tick.received"],
+      types: ["ticks.merged"], // asking for tick.received would make the API publish every tick for us
       symbols: symbol ? [symbol] : undefined,
       resume: false, // the tape shows what is live; after a drop it does not replay the backlog
       onEnvelope: (env) => {
-        if (env.type === "tick.received") this.tape.push(env.data);
+        if (env.type === "ticks.merged") this.tape.push(tapeRow(env.data));
       },
       onState: (state) => this.setTapeState(state),
     });
@@ -278,4 +279,9 @@ export class Dashboard {
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** A tape row for merged ticks: their last price and time, their volume and how many they were. */
+export function tapeRow(m: MergedTicks): TapeTick {
+  return { event_id: m.last_event_id, symbol: m.symbol, price: m.close, volume: m.volume, ts: m.last_ts, count: m.count };
 }

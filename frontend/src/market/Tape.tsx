@@ -4,7 +4,7 @@ import { useSignal } from "../store/useSignal";
 import { fmtNum, fmtPrice, fmtTime } from "../util/format";
 import { ScrollRegion } from "../app/ScrollRegion";
 
-/** The live tape; its tick.received stream runs only while it is mounted. */
+/** The live tape, a row per symbol and TICK_MERGE_MS (ticks.merged); its stream runs only while it is mounted. */
 export function Tape() {
   const dashboard = useDashboard();
   useSignal(dashboard.tape.changed);
@@ -37,6 +37,7 @@ export function Tape() {
               <th>Symbol</th>
               <th className="num">Price</th>
               <th className="num">Volume</th>
+              <th className="num" title="ticks merged into the row">Ticks</th>
             </tr>
           </thead>
           <tbody>
@@ -46,6 +47,7 @@ export function Tape() {
                 <td>{t.symbol}</td>
                 <td className="num">{fmtPrice(t.price)}</td>
                 <td className="num">{fmtNum(t.volume, 4)}</td>
+                <td className="num">{t.count ?? 1}</td>
               </tr>
             ))}
           </tbody>

@@ -15,6 +15,21 @@ describe("parseEnvelope", () => {
     expect(env?.symbol).toBe("SOLUSDT");
   });
 
+  it("parses ticks.merged, and drops one without its close, time or count", () => {
+    const merged = { symbol: "BTCUSDT", open: 1, high: 3, low: 1, close: 2, volume: 7, count: 4, first_ts: 10, last_ts: 20, last_event_id: "e" };
+    expect(parseEnvelope(envelope("ticks.merged", "3-0", merged, "BTCUSDT"), "ticks.merged")).toEqual({
+      id: "3-0",
+      type: "ticks.merged",
+      symbol: "BTCUSDT",
+      data: merged,
+    });
+    for (const field of ["close", "last_ts", "count"]) {
+      const broken: Record<string, unknown> = { ...merged };
+      delete broken[field];
+      expect(parseEnvelope(envelope("ticks.merged", "3-1", broken))).toBeNull();
+    }
+  });
+
   it("parses symbol.updated with its view", () => {
     const view = makeView({ version: 7 });
     const env = parseEnvelope(envelope("symbol.updated", "5-1", { symbol: "BTCUSDT", view, ts: 123 }, "BTCUSDT"));

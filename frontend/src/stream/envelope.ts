@@ -1,9 +1,10 @@
 // Parsing of SSE payloads: every data event is an envelope {"id","type","symbol"?,"data"}.
 // Anything malformed or of a type this dashboard does not know is dropped (null).
-import type { AlertEvent, RttmSnapshot, SymbolView, Tick, ViewUpdate } from "../api/types";
+import type { AlertEvent, MergedTicks, RttmSnapshot, SymbolView, Tick, ViewUpdate } from "../api/types";
 
 export type Envelope =
   | { id: string; type: "tick.received"; symbol: string | null; data: Tick }
+  | { id: string; type: "ticks.merged"; symbol: string | null; data: MergedTicks }
   | { id: string; type: "symbol.updated"; symbol: string | null; data: ViewUpdate }
   | { id: string; type: "rttm.metrics"; symbol: null; data: RttmSnapshot }
   | { id: string; type: "alert.fired" | "alert.resolved"; symbol: null; data: AlertEvent };
@@ -12,6 +13,7 @@ export type EnvelopeType = Envelope["type"];
 
 export const DATA_TYPES: readonly EnvelopeType[] = [
   "tick.received",
+  "ticks.merged",
   "symbol.updated",
   "rttm.metrics",
   "alert.fired",
@@ -64,6 +66,11 @@ export function parseEnvelope(raw: string, eventType?: string): Envelope | null 
     case "tick.received":
       if (typeof data.symbol !== "string" || !isNumber(data.price) || !isNumber(data.ts)) return null;
       return { id, type, symbol: symbol ?? data.symbol, data: data as unknown as Tick };
+    case "ticks.merged":
+      if (typeof data.symbol !== "string" || !isNumber(data.close) || !isNumber(data.last_ts) || !isNumber(data.count)) {
+        return null;
+      }
+      return { id, type, symbol: symbol ?? data.symbol, data: data as unknown as MergedTicks };
     case "symbol.updated": {
       const view = data.view;
       if (!isObject(view) || typeof view.symbol !== "string" || !isNumber(view.price) || !isNumber(view.version)) {
