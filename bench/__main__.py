@@ -142,23 +142,7 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
                 met = None if not judged else p99 is not None and p99 <= limit_ms
                 rows.append(row(f"{what}: {label} p99", _ms(step[key]), f"<= {limit_ms:,} ms" if judged else "", met))
     if f := results.get("fanout"):
-        rows.append(
-            row(
-                f"fan-out, {f['clients']:,} SSE clients",
-                f"{f['deliveries_per_s']:,.0f} deliveries/s, p99 {_ms(f['latency_ms'])}",
-                ">= 30,000/s, p99 <= 150 ms",
-                f["targets"]["deliveries_per_s_ge_30000"] and f["targets"]["p99_le_150ms"],
-            )
-        )
-        rss = f["gateway_rss_mb"]
-        rows.append(
-            row(
-                "fan-out: gateway RSS idle -> connected -> after publishing",
-                f"{rss['before_clients']} -> {rss['clients_connected']} -> {rss['after_publish']} MB",
-                "flat",
-                f["targets"]["memory_flat"],
-            )
-        )
+        rows += fanout_rows(f)
     if w := results.get("workers"):
         best = max(w["runs"], key=lambda r: r["ticks_per_s"])
         rows.append(
@@ -169,6 +153,42 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
                 best["ticks_per_s"] >= 17_000,
             )
         )
+    return rows
+
+
+def _fanout_figures(target: dict[str, Any]) -> str:
+    if why := target.get("not_run"):
+        return f"not run: {why}"
+    cpu = target["cpu_us_per_delivery"]
+    cpu_text = "-" if cpu is None else f"{cpu:,.1f} µs"
+    return f"{target['deliveries_per_s']:,.0f} deliveries/s, p99 {_ms(target['latency_ms'])}, CPU/delivery {cpu_text}"
+
+
+def fanout_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The gateway and its nchan peer under the same clients, their ratio, and the gateway's memory."""
+    gateway, targets = result["gateway"], result["targets"]
+    rows = [
+        row(
+            f"fan-out, {result['clients']:,} SSE clients x {result['rate_per_s']:g}/s",
+            f"gateway: {_fanout_figures(gateway)}; nchan: {_fanout_figures(result['nchan'])}",
+            ">= 30,000/s, p99 <= 150 ms",
+            targets["deliveries_per_s_ge_30000"] and targets["p99_le_150ms"],
+        )
+    ]
+    if vs := result["gateway_vs_nchan"]:
+        cpu = "-" if vs["cpu_per_delivery"] is None else f"{vs['cpu_per_delivery']:.2f} x"
+        p99 = "-" if vs["p99"] is None else f"{vs['p99']:.2f} x"
+        met = targets["cpu_per_delivery_le_1_5x_nchan"]
+        rows.append(row("fan-out: gateway / nchan", f"CPU per delivery {cpu}, p99 {p99}", "CPU <= 1.5 x nchan", met))
+    rss = gateway["rss_mb"]
+    rows.append(
+        row(
+            "fan-out: gateway RSS idle -> connected -> after publishing",
+            f"{rss['before_clients']} -> {rss['clients_connected']} -> {rss['after_publish']} MB",
+            "flat",
+            targets["memory_flat"],
+        )
+    )
     return rows
 
 
