@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import array
 import asyncio
+import itertools
 import multiprocessing as mp
 import os
 import resource
@@ -332,6 +333,7 @@ async def gateway_sender(settings: Settings) -> AsyncIterator[Send]:
     """Through the project's publish script, as the API publishes views."""
     client = async_redis(settings)
     try:
+        await client.ping()  # connected before the first message, as nchan's publisher is
         yield lambda env: publish(client, settings, [env])
     finally:
         await client.aclose()
@@ -341,7 +343,8 @@ async def gateway_sender(settings: Settings) -> AsyncIterator[Send]:
 async def nchan_sender(url: str) -> AsyncIterator[Send]:
     """A POST per message on one keep-alive connection, the envelope as the gateway would frame it."""
     async with httpx.AsyncClient(timeout=5.0) as client:
-        counter = iter(range(1 << 62))
+        await client.get(url)  # the channel's status (404 before its first message): connected before it
+        counter = itertools.count()
 
         async def send(env: bytes) -> None:
             response = await client.post(url, content=with_id(stream_id(next(counter)), env))
