@@ -448,7 +448,7 @@ def figures(
         "bad_frames": sum(r["bad_frames"] for r in results),
         "rss_mb": rss,
         "rss_growth_pct": round(100 * growth, 1),
-        "cpu_s_while_publishing": round(server_cpu, 4),
+        "cpu_s_while_publishing": round(server_cpu, 6),
         "cpu_pct_of_core": round(100 * server_cpu / pub["elapsed_s"], 1),
         "cpu_us_per_delivery": round(1e6 * server_cpu / deliveries, 2) if deliveries else None,
         "client_cpu_s": [round(r["cpu_s"], 2) for r in results],
