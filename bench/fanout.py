@@ -484,7 +484,7 @@ def run_nchan(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 stream_url=server.subscribe_url,
                 sender=lambda: nchan_sender(server.publish_url),
                 server_pids=server.worker_pids,
-                failure=lambda: None if server.worker_pids() else "no nginx worker",
+                failure=server.failure,
             )
             return measure(target, args)
     except nchan_peer.PeerNotRun as why:

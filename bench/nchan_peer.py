@@ -1,8 +1,8 @@
 """The fan-out bench's peer: nginx with the nchan module, started as a child process on a generated config.
 
 `nchan_server(workdir, clients)` writes the config into `workdir`, starts `nginx -p <dir> -c <conf>` in the
-foreground (one worker), waits for its port, yields an `Nchan` (subscriber URL, publisher URL, the master's
-pid) and stops it on exit. `unavailable()` says why the peer cannot run on this machine (no nginx binary,
+foreground (one worker), waits for its port, yields an `Nchan` (subscriber URL, publisher URL, its worker
+processes) and stops it on exit. `unavailable()` says why the peer cannot run on this machine (no nginx binary,
 no nchan module), so the bench reports "not run: <why>" instead of failing; `PeerNotRun` carries the same
 for an nginx that would not start.
 
@@ -84,7 +84,8 @@ class PeerNotRun(Exception):
 @dataclass(frozen=True)
 class Nchan:
     port: int
-    master_pid: int
+    master: subprocess.Popen[bytes]
+    workdir: Path  # config and logs
 
     @property
     def subscribe_url(self) -> str:
@@ -95,8 +96,17 @@ class Nchan:
         return f"http://127.0.0.1:{self.port}/pub"
 
     def worker_pids(self) -> list[int]:
-        """The processes that serve (the master only forks and waits)."""
-        return [child.pid for child in psutil.Process(self.master_pid).children()]
+        """The processes that serve (the master only forks and waits); none once nginx is gone."""
+        try:
+            return [child.pid for child in psutil.Process(self.master.pid).children()]
+        except psutil.NoSuchProcess:
+            return []
+
+    def failure(self) -> str | None:
+        """Why nginx is not serving, or None while it is."""
+        if self.master.poll() is not None:
+            return f"nginx exited with {self.master.returncode}: {_tail(self.workdir)}"
+        return None if self.worker_pids() else "nginx has no worker process"
 
 
 def nginx_path() -> str:
@@ -167,8 +177,6 @@ def nchan_server(workdir: Path, clients: int) -> Iterator[Nchan]:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr)
     try:
         _wait_listening(proc, port, workdir)
-        yield Nchan(port=port, master_pid=proc.pid)
-        if proc.poll() is not None:
-            raise RuntimeError(f"nginx exited with {proc.returncode} during the run: {_tail(workdir)}")
+        yield Nchan(port=port, master=proc, workdir=workdir)
     finally:
         stop_process(proc)  # SIGTERM: nginx's fast shutdown, workers included

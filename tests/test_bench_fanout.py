@@ -104,3 +104,17 @@ def test_nchan_peer_without_the_module_is_reported_not_run(tmp_path: Path, monke
     assert run_nchan(peer_args(), tmp_path) == {
         "not_run": f"nchan module not found ({missing}; Debian package libnginx-mod-nchan)"
     }
+
+
+def test_nchan_peer_that_nginx_refuses_to_start_is_reported_not_run_with_its_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bogus = tmp_path / "ngx_nchan_module.so"
+    bogus.write_text("not a shared object")
+    monkeypatch.setenv("NCHAN_MODULE", str(bogus))
+    result = run_nchan(peer_args(), tmp_path)
+    if why := nchan_peer.unavailable():  # no nginx here at all (CI has it)
+        assert result == {"not_run": why}
+    else:
+        assert result["not_run"].startswith("nginx exited with 1: ")
+        assert f'dlopen() "{bogus}" failed' in result["not_run"]
