@@ -30,7 +30,7 @@ DEBIAN_NGINX = "/usr/sbin/nginx"  # not on a non-root PATH
 DEBIAN_MODULE = "/usr/lib/nginx/modules/ngx_nchan_module.so"
 CHANNEL = "fanout"
 BUFFER_MESSAGES = 1000  # kept for resume (Last-Event-ID), like the gateway's bounded history
-BUFFER_TIMEOUT_S = 60
+BUFFER_TIMEOUT_S = 60  # a reconnecting client is back well within this
 SPARE_CONNECTIONS = 64  # beyond the clients: the publisher, readiness probes
 START_TIMEOUT_S = 10.0
 
