@@ -8,7 +8,7 @@ const CONFIG = { apiBaseUrl: "http://gw:8001/api", streamUrl: "http://gw:8001/st
 function fakeApi() {
   const asked: string[] = [];
   const routes: Record<string, unknown> = {
-    "/symbols": { symbols: [{ symbol: "BTCUSDT", price: 100, ts: 1, version: 1 }] },
+    "/symbols": { symbols: [{ symbol: "BTCUSDT", price: 100, ts: 1, version: 1, tick_size: 0.01 }] },
     "/symbols/BTCUSDT": makeView({ version: 1, latency_ms: 7 }),
     "/rttm/metrics": makeSnapshot(),
     "/rttm/alerts": { firing: [], history: [] },

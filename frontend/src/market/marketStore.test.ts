@@ -48,8 +48,8 @@ describe("MarketStore", () => {
   it("lists symbols sorted and selects the first one", () => {
     const { market } = store();
     market.loadSummaries([
-      { symbol: "SOLUSDT", price: 1, ts: 1, version: 1 },
-      { symbol: "BTCUSDT", price: null, ts: null, version: null },
+      { symbol: "SOLUSDT", price: 1, ts: 1, version: 1, tick_size: 0.001 },
+      { symbol: "BTCUSDT", price: null, ts: null, version: null, tick_size: 0.01 },
     ]);
     expect(market.symbols()).toEqual(["BTCUSDT", "SOLUSDT"]);
     expect(market.selected).toBe("BTCUSDT");
@@ -59,7 +59,7 @@ describe("MarketStore", () => {
   it("does not let a summary overwrite a newer view", () => {
     const { market } = store();
     market.applyView(makeView({ version: 5, price: 200 }));
-    market.loadSummaries([{ symbol: "BTCUSDT", price: 150, ts: 1, version: 4 }]);
+    market.loadSummaries([{ symbol: "BTCUSDT", price: 150, ts: 1, version: 4, tick_size: 0.01 }]);
     expect(market.row("BTCUSDT")?.price).toBe(200);
   });
 });
