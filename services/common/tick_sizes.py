@@ -7,7 +7,7 @@ symbol gets `DEFAULT_TICK_SIZE`.
 
 from __future__ import annotations
 
-import math
+from services.common.symbol_values import parse_symbol_values
 
 DEMO_TICK_SIZES: dict[str, float] = {
     "BTCUSDT": 0.01,
@@ -20,20 +20,8 @@ DEFAULT_TICK_SIZE = 0.01  # cents: what most listed instruments trade in
 
 
 def parse_tick_sizes(text: str) -> dict[str, float]:
-    """`SYMBOL=SIZE,...` (blank entries ignored); a bad entry raises ValueError naming it."""
-    out: dict[str, float] = {}
-    for entry in (e.strip() for e in text.split(",")):
-        if not entry:
-            continue
-        symbol, sep, size = (part.strip() for part in entry.partition("="))
-        try:
-            value = float(size)
-        except ValueError:
-            value = math.nan
-        if not sep or not symbol or not (value > 0 and math.isfinite(value)):
-            raise ValueError(f"{entry[:64]!r} is not SYMBOL=SIZE with a size > 0")
-        out[symbol] = value
-    return out
+    """`SYMBOL=SIZE,...`; a bad entry raises ValueError naming it."""
+    return parse_symbol_values(text, lambda size: size > 0, "SYMBOL=SIZE with a size > 0")
 
 
 def decimals(tick_size: float) -> int:
