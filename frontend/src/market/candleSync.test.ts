@@ -1,7 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Candle } from "../api/types";
 import { makeCandle } from "../test/factories";
-import { CandleSync, REFRESH_MIN_BARS, type CandleSink } from "./candleSync";
+import { CandleSync, LATE_TICKS_MS, REFRESH_MIN_BARS, type CandleSink } from "./candleSync";
 
 const MIN = 60_000;
 const T0 = 1_795_565_040_000 - (1_795_565_040_000 % MIN);
@@ -48,6 +48,8 @@ async function started(candles: Candle[], now = T0) {
 }
 
 describe("CandleSync", () => {
+  afterEach(() => vi.useRealTimers());
+
   it("ends a bar that closed between frames with its final close and volume", async () => {
     const { server, sink, sync, clock } = await started([makeCandle({ t: T0, open: 100, close: 101, volume: 3, count: 3 })]);
     sync.live(makeCandle({ t: T0, open: 100, close: 102, volume: 4, count: 4 })); // a frame's view
@@ -65,6 +67,21 @@ describe("CandleSync", () => {
     expect(sink.shown[0]?.close).toBe(103.5);
     expect(sink.shown[0]?.volume).toBe(6);
     expect(server.asked).toEqual([500, REFRESH_MIN_BARS]);
+    sync.stop(); // and its second look, LATE_TICKS_MS on
+  });
+
+  it("reads a closed bar once more a little later, for ticks of it committed late", async () => {
+    vi.useFakeTimers();
+    const { server, sink, sync } = await started([makeCandle({ t: T0, close: 100, count: 3 })]);
+    server.candles = [makeCandle({ t: T0, close: 101, count: 4 }), makeCandle({ t: T0 + MIN, count: 1 })];
+    sync.live(makeCandle({ t: T0 + MIN, count: 1 }));
+    await vi.advanceTimersByTimeAsync(0);
+    const late = makeCandle({ t: T0, close: 99.5, volume: 5, count: 5 }); // a tick of the closed bar, late
+    server.candles = [late, makeCandle({ t: T0 + MIN, count: 2 })];
+    await vi.advanceTimersByTimeAsync(LATE_TICKS_MS);
+    expect(sink.shown[0]).toEqual(late);
+    expect(server.asked).toEqual([500, REFRESH_MIN_BARS, REFRESH_MIN_BARS]);
+    sync.stop();
   });
 
   it("draws the bars that closed while the tab was hidden or the stream down", async () => {

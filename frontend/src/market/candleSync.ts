@@ -7,6 +7,9 @@ import type { Candle } from "../api/types";
 import { MAX_BARS, mergeCandle, mergeHistory, normaliseCandles, trimBars } from "./candles";
 
 export const REFRESH_MIN_BARS = 3; // the bar that just closed, the current one, and one before for good measure
+// A closed bucket is read again this long after it closed: a tick of it committed late (concurrent posts
+// commit a few ms out of order; jobs run every 50 ms) may reach calc-a after the view that opened the next.
+export const LATE_TICKS_MS = 3_000;
 
 /** Where the bars are drawn (the chart). */
 export interface CandleSink {
@@ -35,6 +38,7 @@ export class CandleSync {
   private refreshing: Promise<void> | null = null;
   private refreshAgain = false; // asked for while one was in flight: run once more after it
   private stopped = false;
+  private lateTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly now: () => number;
 
   constructor(private readonly opts: CandleSyncOptions) {
@@ -72,7 +76,17 @@ export class CandleSync {
     if (result === "ignore") return;
     if (trimBars(this.bars)) this.opts.sink.replace(this.bars);
     else this.opts.sink.update(candle, false);
-    if (result === "append" && hadBars) void this.refresh(); // the bucket before closed: fetch its last ticks
+    if (result === "append" && hadBars) this.bucketClosed();
+  }
+
+  /** The bucket before the newest closed: fetch its last ticks now, and once more for late ones. */
+  private bucketClosed(): void {
+    void this.refresh();
+    if (this.lateTimer !== null) clearTimeout(this.lateTimer);
+    this.lateTimer = setTimeout(() => {
+      this.lateTimer = null;
+      void this.refresh();
+    }, LATE_TICKS_MS);
   }
 
   /** Refetch the candles since the newest bar held (at least REFRESH_MIN_BARS) and merge them. */
@@ -95,6 +109,8 @@ export class CandleSync {
   /** The chart went away (symbol or interval changed): late answers are dropped. */
   stop(): void {
     this.stopped = true;
+    if (this.lateTimer !== null) clearTimeout(this.lateTimer);
+    this.lateTimer = null;
   }
 
   private setHistory(history: readonly Candle[]): void {
