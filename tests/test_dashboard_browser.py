@@ -153,8 +153,11 @@ def test_dashboard_live_market_pipeline_and_gateway_restart(stack: Stack) -> Non
             expect(page.get_by_test_id("latency-table")).to_contain_text("end", timeout=15_000)
             page.screenshot(path=str(ARTIFACTS / "dashboard-pipeline.png"))
 
-            # A gateway restart is survived: reconnecting, then live again with data flowing.
+            # A gateway restart is survived: reconnecting, then live again with data flowing, and the chart
+            # refetches the recent candles (bars may have closed unseen); so it does when the tab is shown again.
             page.get_by_test_id("tab-market").click()
+            expect(page.get_by_test_id("chart-legend")).to_be_visible(timeout=10_000)
+            refetches = recent_candle_requests(page)
             stack.stop("gateway")
             expect(page.get_by_test_id("sse-state")).to_have_text("reconnecting", timeout=10_000)
             stack.start("gateway")
@@ -162,6 +165,13 @@ def test_dashboard_live_market_pipeline_and_gateway_restart(stack: Stack) -> Non
             expect(page.get_by_test_id("sse-state")).to_have_text("live", timeout=20_000)
             before = price.inner_text()
             expect(price).not_to_have_text(before, timeout=10_000)
+            assert refetches, "no candles refetched after the stream reconnected"
+            refetches.clear()
+            page.evaluate("() => document.dispatchEvent(new Event('visibilitychange'))")  # visible, as it is
+            deadline = time.monotonic() + 10
+            while not refetches and time.monotonic() < deadline:
+                page.wait_for_timeout(100)
+            assert refetches, "no candles refetched when the tab became visible"
             assert errors == []
         finally:
             page.screenshot(path=str(ARTIFACTS / "dashboard-last.png"))
@@ -211,6 +221,19 @@ def nonzero():  # type: ignore[no-untyped-def]
     import re
 
     return re.compile(r"^\s*(?!0(\.0+)?\s*$)\d")
+
+
+def recent_candle_requests(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """From now on, the chart's refetches of its recent candles (fewer than a full load's 500)."""
+    seen: list[str] = []
+
+    def on_request(request) -> None:  # type: ignore[no-untyped-def]
+        match = re.search(r"/candles\?interval=\w+&limit=(\d+)$", request.url)
+        if match and int(match.group(1)) < 500:
+            seen.append(request.url)
+
+    page.on("request", on_request)
+    return seen
 
 
 # Pixels of the candles' own colours (candleChart.ts UP and DOWN) in solid 3x3 blocks inside the price pane:
