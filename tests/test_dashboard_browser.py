@@ -11,6 +11,7 @@ through the gateway's /api, and never holds the key).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ AXE = REPO_DIST.parent / "node_modules" / "axe-core" / "axe.min.js"  # a devDepe
 
 pytestmark = pytest.mark.browser  # and the real processes it drives
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-SYMBOLS = ["BTCUSDT", "ETHUSDT", "XAUUSD"]
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "XAUUSD", "EURUSD"]
 API_KEY = "browser-test-read-key"
 VIEWER = {"username": "viewer", "password": "viewer-password-long"}
 CHROMIUM_ARGS = [
@@ -116,13 +117,18 @@ def test_dashboard_live_market_pipeline_and_gateway_restart(stack: Stack) -> Non
             expect(page.get_by_test_id("tape").locator("tbody tr").first).to_be_visible(timeout=10_000)
             expect(page.locator("[title='tape stream live']")).to_be_visible(timeout=10_000)
 
-            # The chart draws candles for the selected symbol; symbol and interval switch.
+            # The chart draws candle bodies for the selected symbol; symbol and interval switch.
             page.get_by_test_id(f"symbol-row-{SYMBOLS[1]}").click()
-            assert drawn_pixels(page) > 500
+            assert candle_body_pixels(page) >= MIN_BODY_PIXELS
             for interval in ("5m", "15m", "1m"):
                 page.get_by_test_id(f"interval-{interval}").click()
                 expect(page.get_by_test_id(f"interval-{interval}")).to_have_attribute("aria-pressed", "true")
-            assert drawn_pixels(page) > 500
+            assert candle_body_pixels(page) >= MIN_BODY_PIXELS
+            # The legend: the bar under the crosshair (else the newest) in the symbol's format, cents for ETH.
+            page.get_by_test_id("chart").hover()
+            legend = page.get_by_test_id("chart-legend")
+            expect(legend).to_contain_text(f"{SYMBOLS[1]} · 1m")
+            expect(legend).to_have_text(re.compile(r"O\s*\d+\.\d{2}(?!\d).*C\s*\d+\.\d{2}(?!\d).*Vol\s*[\d.]+"))
             expect(page.get_by_test_id("tape")).to_contain_text(SYMBOLS[1], timeout=10_000)
             expect(page.get_by_test_id("history-table").locator("tbody tr").first).to_be_visible(timeout=10_000)
             expect(page.get_by_test_id("ingest-rate")).not_to_have_text("", timeout=10_000)
@@ -137,6 +143,20 @@ def test_dashboard_live_market_pipeline_and_gateway_restart(stack: Stack) -> Non
             expect(page.get_by_test_id("symbol-detail")).to_contain_text(SYMBOLS[2])
             page.screenshot(path=str(ARTIFACTS / "dashboard-keyboard.png"))
 
+            # EURUSD's tick size (0.00001) gives its prices five decimals; the chart stays the widest element
+            # on a smaller screen too.
+            page.get_by_test_id("symbol-row-EURUSD").click()
+            expect(legend).to_contain_text("EURUSD · 1m")
+            expect(legend).to_have_text(re.compile(r"C\s*1\.\d{5}(?!\d)"))
+            assert candle_body_pixels(page) >= MIN_BODY_PIXELS
+            page.set_viewport_size({"width": 1024, "height": 768})
+            chart_width = page.get_by_test_id("chart").bounding_box()["width"]
+            assert chart_width > 0.9 * 1024 - 60, chart_width  # the full width but the page's padding
+            page.screenshot(path=str(ARTIFACTS / "dashboard-market-1024x768.png"))
+            page.set_viewport_size({"width": 1400, "height": 900})
+            assert page.get_by_test_id("chart").bounding_box()["width"] > 1400 * 0.6  # the widest column
+            page.screenshot(path=str(ARTIFACTS / "dashboard-market-1400x900.png"))
+
             # The pipeline view: TPS and an alert.
             page.get_by_test_id("tab-pipeline").click()
             expect(page.get_by_test_id("pipeline-tps")).to_have_text(nonzero(), timeout=15_000)
@@ -145,8 +165,11 @@ def test_dashboard_live_market_pipeline_and_gateway_restart(stack: Stack) -> Non
             page.screenshot(path=str(ARTIFACTS / "dashboard-pipeline.png"))
             assert serious_violations(page) == []
 
-            # A gateway restart is survived: reconnecting, then live again with data flowing.
+            # A gateway restart is survived: reconnecting, then live again with data flowing, and the chart
+            # refetches the recent candles (bars may have closed unseen); so it does when the tab is shown again.
             page.get_by_test_id("tab-market").click()
+            expect(page.get_by_test_id("chart-legend")).to_be_visible(timeout=10_000)
+            refetches = recent_candle_requests(page)
             stack.stop("gateway")
             expect(page.get_by_test_id("sse-state")).to_have_text("reconnecting", timeout=10_000)
             # While the stream is down the prices are dimmed and say how old they are.
@@ -159,6 +182,13 @@ def test_dashboard_live_market_pipeline_and_gateway_restart(stack: Stack) -> Non
             expect(row).to_have_attribute("data-stale", "false", timeout=10_000)
             before = price.inner_text()
             expect(price).not_to_have_text(before, timeout=10_000)
+            assert refetches, "no candles refetched after the stream reconnected"
+            refetches.clear()
+            page.evaluate("() => document.dispatchEvent(new Event('visibilitychange'))")  # visible, as it is
+            deadline = time.monotonic() + 10
+            while not refetches and time.monotonic() < deadline:
+                page.wait_for_timeout(100)
+            assert refetches, "no candles refetched when the tab became visible"
             assert errors == []
         finally:
             page.screenshot(path=str(ARTIFACTS / "dashboard-last.png"))
@@ -210,26 +240,61 @@ def nonzero():  # type: ignore[no-untyped-def]
     return re.compile(r"^\s*(?!0(\.0+)?\s*$)\d")
 
 
-def drawn_pixels(page) -> int:  # type: ignore[no-untyped-def]
-    """Pixels differing from the background across the chart's canvases (candles, volume, axes)."""
+def recent_candle_requests(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """From now on, the chart's refetches of its recent candles (fewer than a full load's 500)."""
+    seen: list[str] = []
+
+    def on_request(request) -> None:  # type: ignore[no-untyped-def]
+        match = re.search(r"/candles\?interval=\w+&limit=(\d+)$", request.url)
+        if match and int(match.group(1)) < 500:
+            seen.append(request.url)
+
+    page.on("request", on_request)
+    return seen
+
+
+# Pixels of the candles' own colours (candleChart.ts UP and DOWN) in solid 3x3 blocks inside the price pane:
+# bodies, not the 1 px wicks or the dotted last-price line, and never grid, axis or volume pixels.
+CANDLE_COLOURS = [(38, 166, 154), (239, 83, 80)]
+MIN_BODY_PIXELS = 20
+
+
+def candle_body_pixels(page) -> int:  # type: ignore[no-untyped-def]
+    """Centres of 3x3 blocks of a candle colour on the price pane's plot (the first pane's widest canvases)."""
     deadline = time.monotonic() + 10
     best = 0
     while time.monotonic() < deadline:
         best = page.evaluate(
-            """() => {
-              let count = 0;
-              for (const canvas of document.querySelectorAll('[data-testid="chart"] canvas')) {
-                if (!canvas.width || !canvas.height) continue;
-                const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-                const [r0, g0, b0, a0] = [data[0], data[1], data[2], data[3]];
-                for (let i = 0; i < data.length; i += 16) {
-                  if (data[i] !== r0 || data[i + 1] !== g0 || data[i + 2] !== b0 || data[i + 3] !== a0) count++;
+            """(colours) => {
+              const pane = document.querySelector('[data-testid="chart"] table tr');
+              if (!pane) return 0;
+              const canvases = [...pane.querySelectorAll('canvas')];
+              const widest = Math.max(0, ...canvases.map((c) => c.width));
+              let blocks = 0;
+              for (const canvas of canvases) {
+                if (canvas.width !== widest || !canvas.height) continue;
+                const { width: w, height: h } = canvas;
+                const data = canvas.getContext('2d').getImageData(0, 0, w, h).data;
+                const hit = new Uint8Array(w * h);
+                for (let p = 0; p < w * h; p++) {
+                  const [r, g, b, a] = [data[4 * p], data[4 * p + 1], data[4 * p + 2], data[4 * p + 3]];
+                  hit[p] = a > 250 && colours.some(([cr, cg, cb]) =>
+                    Math.abs(r - cr) <= 3 && Math.abs(g - cg) <= 3 && Math.abs(b - cb) <= 3) ? 1 : 0;
+                }
+                for (let y = 1; y < h - 1; y++) {
+                  for (let x = 1; x < w - 1; x++) {
+                    let all = 1;
+                    for (let dy = -1; dy <= 1 && all; dy++)
+                      for (let dx = -1; dx <= 1 && all; dx++) all = hit[(y + dy) * w + x + dx];
+                    blocks += all;
+                  }
                 }
               }
-              return count;
-            }"""
+              return blocks;
+            }""",
+            CANDLE_COLOURS,
         )
-        if best > 500:
+        if best >= MIN_BODY_PIXELS:
             return int(best)
         time.sleep(0.25)
     return int(best)

@@ -57,6 +57,7 @@ class SymbolSummary(TypedDict):
     price: float | None  # null until the symbol's first view
     ts: int | None
     version: int | None
+    tick_size: float  # the price step (TICK_SIZES): prices show its decimals and move by multiples of it
 
 
 @with_config(STRICT)
@@ -160,6 +161,7 @@ class Candles(TypedDict):
     symbol: str
     interval: Interval
     interval_ms: int
+    tick_size: float  # the symbol's price step, as in SymbolSummary: the chart's price format follows it
     candles: list[Candle]  # oldest first
 
 

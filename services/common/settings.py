@@ -14,6 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.tick_sizes import DEFAULT_TICK_SIZE, DEMO_TICK_SIZES, parse_tick_sizes
+
 # Demo defaults: printed loudly at start, refused when MDSTACK_ENV=production.
 DEMO_INGEST_USERNAME = "demo"
 DEMO_INGEST_PASSWORD = "demo-password"
@@ -99,6 +101,9 @@ class Settings(BaseSettings):
     MAX_FUTURE_SKEW_S: float = 300.0  # ts may be this far ahead of the server clock
     HISTORY_LIMIT_MAX: int = 1000
     CANDLES_LIMIT_MAX: int = 1000
+    # Price steps beyond or over the demo symbols' (common/tick_sizes.py), `SYMBOL=SIZE,...`, e.g. ACME=0.05;
+    # they set the decimals and minimum move of a symbol's prices in the dashboard (GET /symbols, candles).
+    TICK_SIZES: str = ""
 
     # Workers.
     # A job drains every batch waiting (up to JOB_MAX_ITEMS items), so jobs follow this cadence, not the
@@ -287,6 +292,15 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name} is shorter than {MIN_SECRET_LENGTH} characters: set a longer secret")
         return self
 
+    @field_validator("TICK_SIZES")
+    @classmethod
+    def _tick_sizes_parse(cls, value: str) -> str:
+        try:
+            parse_tick_sizes(value)
+        except ValueError as exc:
+            raise ValueError(f"TICK_SIZES: {exc}") from None
+        return value
+
     @field_validator("TRUSTED_PROXIES")
     @classmethod
     def _proxies_are_networks(cls, value: str) -> str:
@@ -352,6 +366,11 @@ class Settings(BaseSettings):
     @property
     def cors_origins(self) -> list[str]:
         return [o.strip() for o in self.CORS_ORIGINS.split(",") if o.strip()]
+
+    def tick_size(self, symbol: str) -> float:
+        """The symbol's price step: TICK_SIZES, else the demo symbols' own, else DEFAULT_TICK_SIZE."""
+        sizes = parse_tick_sizes(self.TICK_SIZES) if self.TICK_SIZES else {}
+        return sizes.get(symbol) or DEMO_TICK_SIZES.get(symbol, DEFAULT_TICK_SIZE)
 
     @property
     def trusted_proxies(self) -> list[str]:

@@ -24,5 +24,8 @@ LATENCY_MAX_US = 60_000_000  # a minute; anything slower is clamped, not dropped
 LATENCY_DIGITS = 3  # significant figures: 0.1% resolution
 
 # walk
-REVERSION = 1e-4  # per tick; half-life ~7,000 ticks of a symbol, invisible tick to tick
+# A day: the pull back to the start price is invisible in a session's candles but keeps a run of days within
+# a few sigma (BTC at 60% a year: a stationary spread of ~2.7% around the start price).
+REVERSION_HALF_LIFE_S = 86_400.0
+SECONDS_PER_YEAR = 365.25 * 86_400  # volatilities are annualised over calendar time: these markets never close
 VOLUME_SIGMA = 1.0  # lognormal shape: most trades near the typical size, a long tail of big ones

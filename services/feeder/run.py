@@ -135,7 +135,9 @@ class Feeder:
         self.sender = sender
         self.stats = sender.stats
         self.acked = acked
-        self.generator = TickGenerator(plan.symbol_list, seed=plan.seed, source=plan.source)
+        self.generator = TickGenerator(
+            plan.symbol_list, seed=plan.seed, source=plan.source, volatility=plan.volatilities
+        )
         self.slots = asyncio.Semaphore(plan.max_inflight)
         self.tasks: set[asyncio.Task[None]] = set()
 

@@ -24,6 +24,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from services.common.symbol_values import parse_symbol_values
 from services.feeder.defaults import HTTP_CONCURRENCY
 
 PROG = "mdstack feeder"
@@ -89,6 +90,12 @@ class FeederSettings(BaseSettings):
     # Ticks.
     tps: Positive[float] = knob(50.0, "TPS", "ticks per second across all symbols", "R")
     symbols: str = knob("BTCUSDT,ETHUSDT,SOLUSDT,XAUUSD,EURUSD", "SYMBOLS", "comma-separated symbols", "A,B")
+    volatility: str = knob(
+        "",
+        "FEEDER_VOLATILITY",
+        "annualised volatility per symbol over the built-in ones (walk.py), e.g. BTCUSDT=0.8,ACME=0.4",
+        "SYM=VOL,...",
+    )
     target_url: str = knob("http://127.0.0.1:8000", "TARGET_URL", "ingest API base URL", "URL")
     transport: Literal["http", "kafka"] = knob(
         "http", "FEEDER_TRANSPORT", "post to the ingest API, or produce to the Kafka topics (KAFKA_*)", "http|kafka"
@@ -137,6 +144,7 @@ class FeederSettings(BaseSettings):
             raise ValueError("no symbols: set SYMBOLS or --symbols")
         if self.fail_rate + self.error_rate + self.stuck_rate > 1.0 + 1e-9:
             raise ValueError("TRADE_FAIL_RATE + TRADE_ERROR_RATE + TRADE_STUCK_RATE must not exceed 1")
+        self.volatilities  # noqa: B018 -- a bad FEEDER_VOLATILITY is refused here, not mid-run
         self.trades  # noqa: B018 -- a bad TRADE_LATENCY_MS is refused here, not mid-run
         self.target_url = self.target_url.rstrip("/")
         if self.connections is None:
@@ -148,6 +156,14 @@ class FeederSettings(BaseSettings):
     @property
     def symbol_list(self) -> list[str]:
         return [s.strip() for s in self.symbols.split(",") if s.strip()]
+
+    @property
+    def volatilities(self) -> dict[str, float]:
+        """FEEDER_VOLATILITY as symbol -> annualised volatility."""
+        try:  # 1,000% a year is past any market's
+            return parse_symbol_values(self.volatility, lambda vol: 0 < vol <= 10, "SYMBOL=VOL, 0 < VOL <= 10")
+        except ValueError as exc:
+            raise ValueError(f"--volatility / FEEDER_VOLATILITY: {exc}") from None
 
     @property
     def trades(self) -> Any:  # TradeConfig: trades.py imports this module for the defaults

@@ -79,3 +79,17 @@ def test_blank_kafka_variables_mean_unset(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
     with pytest.raises(ValidationError, match="KAFKA_SASL_MECHANISM goes with"):
         Settings()
+
+
+def test_tick_sizes_override_the_demo_symbols_and_default_the_rest() -> None:
+    settings = Settings(TICK_SIZES="ACME=0.05, BTCUSDT=0.1,")
+    assert settings.tick_size("ACME") == 0.05
+    assert settings.tick_size("BTCUSDT") == 0.1
+    assert settings.tick_size("EURUSD") == 0.00001
+    assert settings.tick_size("OTHER") == 0.01
+
+
+@pytest.mark.parametrize("bad", ["ACME", "ACME=0", "ACME=-1", "ACME=x", "=0.1", "ACME=inf"])
+def test_a_bad_tick_size_is_refused_naming_the_variable(bad: str) -> None:
+    with pytest.raises(ValidationError, match="TICK_SIZES: .* is not SYMBOL=SIZE"):
+        Settings(TICK_SIZES=bad)

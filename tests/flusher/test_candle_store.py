@@ -266,6 +266,7 @@ async def test_route_serves_postgres_candles_when_redis_has_none(api: httpx.Asyn
         "symbol": "CNDL",
         "interval": "1m",
         "interval_ms": 60_000,
+        "tick_size": 0.01,
         "candles": [
             {
                 "t": BASE + m * 60_000,

@@ -184,6 +184,7 @@ async def test_candles_are_served_oldest_first(api: httpx.AsyncClient, settings:
         {"t": T0, "open": 10.0, "high": 16.0, "low": 10.0, "close": 16.0, "volume": 7.0, "count": 7}
     ]
     assert [c["t"] for c in last_two["candles"]] == [T0 + 120_000, T0 + 180_000]
+    assert one["tick_size"] == 0.01  # not a demo symbol: the default
     assert bad.status_code == 422
     client.close()
 
@@ -210,6 +211,21 @@ async def test_views_gives_every_symbol_its_view_and_the_first_price_of_its_utc_
             {"symbol": "SESS", "view": orjson.loads(orjson.dumps(view)), "session": {"start": T0, "open": 10.0}},
         ]
     }
+    client.close()
+
+
+async def test_symbols_and_candles_carry_each_symbols_tick_size(api: httpx.AsyncClient, settings: Settings) -> None:
+    settings.TICK_SIZES = "ACME=0.05"
+    client = redis.Redis.from_url(settings.redis_url)
+    for symbol in ("ACME", "EURUSD", "OTHER"):
+        ticks = [tick(0, T0, 1.1, 1.0, symbol)]
+        windows.apply(client, settings, stored_batch(client, settings, f"b-{symbol}", ticks), ticks)
+
+    listed = (await api.get("/symbols")).json()
+    candles = (await api.get("/symbols/EURUSD/candles")).json()
+
+    assert {s["symbol"]: s["tick_size"] for s in listed["symbols"]} == {"ACME": 0.05, "EURUSD": 0.00001, "OTHER": 0.01}
+    assert candles["tick_size"] == 0.00001
     client.close()
 
 

@@ -531,6 +531,8 @@ export interface components {
             interval: "1m" | "5m" | "15m";
             /** Interval Ms */
             interval_ms: number;
+            /** Tick Size */
+            tick_size: number;
             /** Candles */
             candles: components["schemas"]["Candle"][];
         };
@@ -919,6 +921,8 @@ export interface components {
             ts: number | null;
             /** Version */
             version: number | null;
+            /** Tick Size */
+            tick_size: number;
         };
         /** SystemStatus */
         SystemStatus: {

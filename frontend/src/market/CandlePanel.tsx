@@ -3,6 +3,8 @@ import { INTERVALS, type Interval } from "../api/types";
 import { useDashboard } from "../app/context";
 import { useSignal } from "../store/useSignal";
 import { CandleChart } from "./candleChart";
+import { INTERVAL_MS } from "./candles";
+import { CandleSync } from "./candleSync";
 
 const CANDLE_LIMIT = 500;
 
@@ -11,48 +13,65 @@ export function CandlePanel({ symbol }: { symbol: string | null }) {
   const [interval, chooseInterval] = useState<Interval>("1m");
   const [status, setStatus] = useState<string | null>(null);
   const containerRef = useRef<HTMLDivElement>(null);
-  const chartRef = useRef<CandleChart | null>(null);
+  const [chart, setChart] = useState<CandleChart | null>(null);
   useSignal(dashboard.reloaded);
   const reloadSeq = dashboard.reloadSeq;
 
   useEffect(() => {
     if (!containerRef.current) return;
-    const chart = new CandleChart(containerRef.current);
-    chartRef.current = chart;
+    const made = new CandleChart(containerRef.current, dashboard.coalescer);
+    setChart(made);
     return () => {
-      chartRef.current = null;
-      chart.destroy();
+      setChart(null);
+      made.destroy();
     };
-  }, []);
+  }, [dashboard]);
 
   useEffect(() => {
-    const chart = chartRef.current;
     if (!chart || !symbol) return;
-    let cancelled = false;
+    let current = true; // a load answered after a switch must not set the new chart's status
     chart.clear();
     setStatus("loading…");
-    const pushLive = () => chart.live(dashboard.market.view(symbol)?.candles?.[interval]);
+    const sync = new CandleSync({
+      fetch: async (limit) => {
+        const res = await dashboard.api.candles(symbol, interval, limit);
+        chart.setTickSize(res.tick_size);
+        return res.candles;
+      },
+      sink: chart,
+      intervalMs: INTERVAL_MS[interval],
+      limit: CANDLE_LIMIT,
+      onRefreshError: (err) => console.warn("candles refetch failed", symbol, interval, err),
+    });
     // Live candles are merged once per frame: the store flushes viewChanged per frame.
+    const pushLive = () => sync.live(dashboard.market.view(symbol)?.candles?.[interval]);
     const unsubscribe = dashboard.market.viewChanged.subscribe(symbol, pushLive);
-    dashboard.api
-      .candles(symbol, interval, CANDLE_LIMIT)
-      .then((res) => {
-        if (cancelled) return;
-        chart.load(res.candles);
-        pushLive();
-        setStatus(chart.barCount ? null : "no candles yet");
-      })
-      .catch((err: unknown) => {
-        if (cancelled) return;
-        chart.load([]);
-        pushLive();
-        setStatus(`candles unavailable: ${err instanceof Error ? err.message : String(err)}`);
-      });
-    return () => {
-      cancelled = true;
-      unsubscribe();
+    // Bars may have closed unseen while the stream was down or the tab hidden: refetch the recent ones.
+    let streamState = dashboard.system.sseState;
+    const unsubscribeState = dashboard.system.changed.subscribe(() => {
+      const next = dashboard.system.sseState;
+      if (next === "live" && streamState !== "live") void sync.refresh();
+      streamState = next;
+    });
+    const onVisible = () => {
+      if (document.visibilityState === "visible") void sync.refresh();
     };
-  }, [dashboard, symbol, interval, reloadSeq]);
+    document.addEventListener("visibilitychange", onVisible);
+    sync
+      .load()
+      .then(() => current && setStatus(sync.barCount ? null : "no candles yet"))
+      .catch((err: unknown) => {
+        if (current) setStatus(`candles unavailable: ${err instanceof Error ? err.message : String(err)}`);
+      })
+      .finally(pushLive);
+    return () => {
+      current = false;
+      sync.stop();
+      unsubscribe();
+      unsubscribeState();
+      document.removeEventListener("visibilitychange", onVisible);
+    };
+  }, [dashboard, chart, symbol, interval, reloadSeq]);
 
   return (
     <section className="panel chart-panel">
@@ -75,6 +94,7 @@ export function CandlePanel({ symbol }: { symbol: string | null }) {
       </div>
       <div className="chart-wrap">
         <div className="chart" data-testid="chart" data-interval={interval} ref={containerRef} />
+        {chart && symbol && <ChartLegend chart={chart} symbol={symbol} interval={interval} />}
         {status && <div className="chart-status">{status}</div>}
       </div>
       <div className="small muted chart-credit">
@@ -84,5 +104,36 @@ export function CandlePanel({ symbol }: { symbol: string | null }) {
         </a>
       </div>
     </section>
+  );
+}
+
+/** O/H/L/C, change and volume of the hovered bar (else the newest), over the price pane. */
+function ChartLegend({ chart, symbol, interval }: { chart: CandleChart; symbol: string; interval: Interval }) {
+  useSignal(chart.legendChanged);
+  const legend = chart.legend;
+  if (!legend) return null;
+  return (
+    <div className="chart-legend" data-testid="chart-legend">
+      <span className="legend-title">
+        {symbol} · {interval} · {legend.time}
+      </span>
+      <span className={`legend-values ${legend.direction}`}>
+        <Field label="O" value={legend.open} />
+        <Field label="H" value={legend.high} />
+        <Field label="L" value={legend.low} />
+        <Field label="C" value={legend.close} />
+        <span data-testid="legend-change">{legend.change}</span>
+        <Field label="Vol" value={legend.volume} />
+      </span>
+    </div>
+  );
+}
+
+function Field({ label, value }: { label: string; value: string }) {
+  return (
+    <span>
+      <span className="legend-label">{label}</span>
+      {value}
+    </span>
   );
 }

@@ -11,14 +11,17 @@ export function MarketView() {
   useSignal(dashboard.market.list);
   const symbol = dashboard.market.selected;
   return (
+    // The chart's column is the widest; the tape fills the space under the symbol list.
     <div className="market">
-      <SymbolList />
+      <div className="market-side">
+        <SymbolList />
+        <Tape />
+      </div>
       <div className="market-center">
         {symbol && <SymbolDetail symbol={symbol} />}
         <CandlePanel symbol={symbol} />
         {symbol && <HistoryTable symbol={symbol} />}
       </div>
-      <Tape />
     </div>
   );
 }

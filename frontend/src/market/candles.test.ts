@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { makeCandle } from "../test/factories";
-import { mergeCandle, normaliseCandles, trimBars } from "./candles";
+import { lowerBound, mergeCandle, mergeHistory, normaliseCandles, trimBars } from "./candles";
 
 const MIN = 60_000;
 
@@ -79,5 +79,35 @@ describe("normaliseCandles", () => {
       [MIN, 2],
       [2 * MIN, 100.5],
     ]);
+  });
+});
+
+describe("mergeHistory", () => {
+  it("replaces a held bar by the fetched one with more ticks and appends a new one", () => {
+    const bars = [makeCandle({ t: 0, close: 100, count: 3 })];
+    const final = makeCandle({ t: 0, close: 103, volume: 6, count: 6 });
+    const next = makeCandle({ t: MIN, count: 1 });
+    const merged = mergeHistory(bars, [next, final]);
+    expect(bars).toEqual([final, next]);
+    expect(merged).toEqual({ changed: [final, next], inserted: false });
+  });
+
+  it("keeps a held bar when the fetched one holds fewer ticks (an answer older than the view)", () => {
+    const live = makeCandle({ t: MIN, close: 105, count: 9 });
+    const bars = [makeCandle({ t: 0 }), live];
+    expect(mergeHistory(bars, [makeCandle({ t: MIN, close: 101, count: 7 })])).toEqual({ changed: [], inserted: false });
+    expect(bars[1]).toBe(live);
+  });
+
+  it("inserts bars missed before the newest one", () => {
+    const bars = [makeCandle({ t: 0 }), makeCandle({ t: 3 * MIN })];
+    const missed = [makeCandle({ t: MIN }), makeCandle({ t: 2 * MIN })];
+    expect(mergeHistory(bars, missed).inserted).toBe(true);
+    expect(bars.map((b) => b.t)).toEqual([0, MIN, 2 * MIN, 3 * MIN]);
+  });
+
+  it("finds bars by time with lowerBound", () => {
+    const bars = [0, MIN, 3 * MIN].map((t) => makeCandle({ t }));
+    expect([-1, 0, 1, MIN, 2 * MIN, 3 * MIN, 4 * MIN].map((t) => lowerBound(bars, t))).toEqual([0, 0, 1, 1, 2, 2, 3]);
   });
 });

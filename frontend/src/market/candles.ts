@@ -1,6 +1,9 @@
-// Merging a view's current candle into a loaded candle series.
-import type { Candle } from "../api/types";
+// Merging into a loaded candle series: the view's current candle (per frame) and refetched recent candles
+// (which carry the final ticks of bars that closed between frames, or while the tab or the stream was away).
+import type { Candle, Interval } from "../api/types";
 
+/** Each interval's length (the API's `interval_ms`). */
+export const INTERVAL_MS: Record<Interval, number> = { "1m": 60_000, "5m": 300_000, "15m": 900_000 };
 export const MAX_BARS = 1500; // bars kept per chart; older ones are dropped (see trimBars)
 
 export type MergeResult = "append" | "update" | "ignore";
@@ -52,4 +55,45 @@ export function normaliseCandles(candles: readonly Candle[]): Candle[] {
     if (Number.isFinite(c.t) && Number.isFinite(c.open) && Number.isFinite(c.close)) byTime.set(c.t, c);
   }
   return [...byTime.values()].sort((a, b) => a.t - b.t);
+}
+
+export interface HistoryMerge {
+  /** Bars replaced or appended at the end, oldest first: each can be drawn with an update. */
+  changed: Candle[];
+  /** A bar went in before the newest one: the series must be drawn again. */
+  inserted: boolean;
+}
+
+/**
+ * Merge `fetched` (candles from the API) into `bars` (oldest first), in place: a bucket the series lacks
+ * is inserted; a bucket it holds is replaced unless the fetched one holds fewer ticks (an answer older
+ * than the live view) or is the same.
+ */
+export function mergeHistory(bars: Candle[], fetched: readonly Candle[]): HistoryMerge {
+  const out: HistoryMerge = { changed: [], inserted: false };
+  for (const c of normaliseCandles(fetched)) {
+    const i = lowerBound(bars, c.t);
+    const held = bars[i];
+    if (held && held.t === c.t) {
+      if (c.count < held.count || sameCandle(c, held)) continue;
+      bars[i] = c;
+    } else {
+      bars.splice(i, 0, c);
+      if (i < bars.length - 1) out.inserted = true;
+    }
+    out.changed.push(c);
+  }
+  return out;
+}
+
+/** The index of the first bar at or after `t`. */
+export function lowerBound(bars: readonly Candle[], t: number): number {
+  let lo = 0;
+  let hi = bars.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((bars[mid] as Candle).t < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

@@ -77,6 +77,7 @@ async def list_symbols(state: StateDep) -> SymbolList:
                 "price": view.get("price"),
                 "ts": view.get("ts"),
                 "version": view.get("version"),
+                "tick_size": state.settings.tick_size(symbol),
             }
         )
     return out
@@ -190,7 +191,13 @@ async def candles(
     if not known and not rows:
         raise errors.NotFound(f"unknown symbol {symbol!r}")
     out = merge_newest(live, [candle_from_row(r) for r in rows], limit)
-    return {"symbol": symbol, "interval": interval, "interval_ms": INTERVALS_MS[interval], "candles": out}
+    return {
+        "symbol": symbol,
+        "interval": interval,
+        "interval_ms": INTERVALS_MS[interval],
+        "tick_size": state.settings.tick_size(symbol),
+        "candles": out,
+    }
 
 
 async def _live_candles(state: StateDep, symbol: str, interval: str, limit: int) -> list[Candle]:
