@@ -135,12 +135,14 @@ def test_dashboard_live_market_pipeline_and_gateway_restart(stack: Stack) -> Non
             page.screenshot(path=str(ARTIFACTS / "dashboard-market.png"))
             assert serious_violations(page) == []
 
-            # The keyboard selects too: from the selected row, an arrow down and Enter.
+            # The keyboard selects too: from the selected row, an arrow down and Enter selects the row below.
+            rows = page.locator("[data-testid^='symbol-row-']").evaluate_all("rows => rows.map(r => r.dataset.testid)")
+            below = rows[rows.index(f"symbol-row-{SYMBOLS[1]}") + 1]
             page.get_by_test_id(f"symbol-row-{SYMBOLS[1]}").focus()
             page.keyboard.press("ArrowDown")
             page.keyboard.press("Enter")
-            expect(page.get_by_test_id(f"symbol-row-{SYMBOLS[2]}")).to_have_attribute("aria-selected", "true")
-            expect(page.get_by_test_id("symbol-detail")).to_contain_text(SYMBOLS[2])
+            expect(page.get_by_test_id(below)).to_have_attribute("aria-selected", "true")
+            expect(page.get_by_test_id("symbol-detail")).to_contain_text(below.removeprefix("symbol-row-"))
             page.screenshot(path=str(ARTIFACTS / "dashboard-keyboard.png"))
 
             # EURUSD's tick size (0.00001) gives its prices five decimals; the chart stays the widest element
