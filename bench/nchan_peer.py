@@ -40,6 +40,7 @@ load_module {module};           # nchan is a dynamic module in Debian's packagin
 daemon off;                     # a child of the bench: it stops it, and sees it die
 master_process on;              # as in production: the master forks the worker that serves
 worker_processes 1;             # one core, like the one gateway process it is compared with
+worker_rlimit_nofile {files};   # a socket per client: past the usual soft limit of 1,024 files
 pid {dir}/nginx.pid;            # not /run: no root paths
 error_log {dir}/error.log warn; # read back when it fails to start
 
@@ -133,7 +134,9 @@ def write_config(workdir: Path, port: int, clients: int) -> Path:
             module=module_path(),
             dir=workdir,
             port=port,
-            connections=clients + SPARE_CONNECTIONS,
+            # nginx ran out at 1,064 for 1,000 subscribers ("worker_connections are not enough"): twice as many.
+            connections=2 * clients + SPARE_CONNECTIONS,
+            files=4 * clients + 2 * SPARE_CONNECTIONS,
             channel=CHANNEL,
             buffer=BUFFER_MESSAGES,
             timeout=BUFFER_TIMEOUT_S,
