@@ -129,6 +129,9 @@ def test_dashboard_live_market_pipeline_and_gateway_restart(stack: Stack) -> Non
             legend = page.get_by_test_id("chart-legend")
             expect(legend).to_contain_text(f"{SYMBOLS[1]} · 1m")
             expect(legend).to_have_text(re.compile(r"O\s*\d+\.\d{2}(?!\d).*C\s*\d+\.\d{2}(?!\d).*Vol\s*[\d.]+"))
+            # The canvas says nothing to a screen reader: its summary does.
+            summary = re.compile(r"^\d+ 1m bars? from .* last close \d+\.\d{2}\b")
+            expect(page.get_by_test_id("chart-summary")).to_have_text(summary)
             expect(page.get_by_test_id("tape")).to_contain_text(SYMBOLS[1], timeout=10_000)
             expect(page.get_by_test_id("history-table").locator("tbody tr").first).to_be_visible(timeout=10_000)
             expect(page.get_by_test_id("ingest-rate")).not_to_have_text("", timeout=10_000)

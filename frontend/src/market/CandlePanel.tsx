@@ -5,6 +5,7 @@ import { useSignal } from "../store/useSignal";
 import { CandleChart } from "./candleChart";
 import { INTERVAL_MS } from "./candles";
 import { CandleSync } from "./candleSync";
+import { chartSummary } from "./chartLegend";
 
 const CANDLE_LIMIT = 500;
 
@@ -93,7 +94,16 @@ export function CandlePanel({ symbol }: { symbol: string | null }) {
         </div>
       </div>
       <div className="chart-wrap">
-        <div className="chart" data-testid="chart" data-interval={interval} ref={containerRef} />
+        <div
+          className="chart"
+          data-testid="chart"
+          data-interval={interval}
+          ref={containerRef}
+          role="img"
+          aria-label={`${symbol ?? "no symbol"} ${interval} candle chart`}
+          aria-describedby="chart-summary"
+        />
+        {chart && <ChartSummary chart={chart} interval={interval} />}
         {chart && symbol && <ChartLegend chart={chart} symbol={symbol} interval={interval} />}
         {status && <div className="chart-status">{status}</div>}
       </div>
@@ -104,6 +114,16 @@ export function CandlePanel({ symbol }: { symbol: string | null }) {
         </a>
       </div>
     </section>
+  );
+}
+
+/** The chart in words for screen readers (the canvas says nothing): bars, span change, range, last close. */
+function ChartSummary({ chart, interval }: { chart: CandleChart; interval: Interval }) {
+  useSignal(chart.legendChanged);
+  return (
+    <p id="chart-summary" className="sr-only" data-testid="chart-summary">
+      {chartSummary(chart.barsHeld, interval, chart.priceFormat)}
+    </p>
   );
 }
 

@@ -54,6 +54,7 @@ export class CandleChart implements CandleSink {
   private hoveredT: number | null = null; // the bar under the crosshair (ms), null: the newest
   /** What the legend shows; `legendChanged` flushes once per frame at most. */
   legend: Legend | null = null;
+
   readonly legendChanged: Signal;
 
   constructor(container: HTMLElement, coalescer: FrameCoalescer) {
@@ -111,6 +112,11 @@ export class CandleChart implements CandleSink {
 
   get priceFormat(): PriceFormat {
     return this.format;
+  }
+
+  /** The bars drawn, oldest first (they change when `legendChanged` fires). */
+  get barsHeld(): readonly Candle[] {
+    return this.bars;
   }
 
   /** Forget the data (symbol or interval changed). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { makeCandle } from "../test/factories";
-import { legendFor, priceFormat, tickDecimals } from "./chartLegend";
+import { chartSummary, legendFor, priceFormat, tickDecimals } from "./chartLegend";
 
 const T = Date.UTC(2026, 11, 2, 14, 5);
 
@@ -49,5 +49,21 @@ describe("legendFor", () => {
     const first = legendFor(makeCandle({ open: 0.1, close: 0.1 + 0.2 - 0.2 }), null, priceFormat(0.01));
     expect(first.change).toBe("0.00 (0.00%)");
     expect(first.direction).toBe("flat");
+  });
+});
+
+describe("chartSummary", () => {
+  it("tells a screen reader the bars held, the span's change, its range and the last close", () => {
+    const t0 = Date.UTC(2026, 11, 2, 13, 2);
+    const bars = [
+      makeCandle({ t: t0, open: 100, high: 104, low: 99, close: 103 }),
+      makeCandle({ t: t0 + 60_000, open: 103, high: 106, low: 95.5, close: 105 }),
+    ];
+    expect(chartSummary(bars, "1m", priceFormat(0.01))).toBe(
+      "2 1m bars from 13:02 to 13:03 UTC: last close 105.00, +5.00% over them, low 95.50, high 106.00.",
+    );
+    expect(chartSummary([makeCandle({ t: t0, open: 1.1, high: 1.1, low: 1.09, close: 1.095 })], "5m", priceFormat(0.00001)))
+      .toBe("1 5m bar from 13:02 to 13:02 UTC: last close 1.09500, −0.45% over them, low 1.09000, high 1.10000.");
+    expect(chartSummary([], "1m", priceFormat(0.01))).toBe("No candles yet.");
   });
 });

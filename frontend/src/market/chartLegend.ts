@@ -84,3 +84,24 @@ export function legendFor(bar: Candle, previous: Candle | null, format: PriceFor
     direction,
   };
 }
+
+/** The chart in words, for screen readers: the bars held, the span's change, its range and the last close.
+ * "42 1m bars from 13:02 to 13:43 UTC: last close 64687.22, +0.41% over them, low 64320.10, high 64890.00." */
+export function chartSummary(bars: readonly Candle[], interval: string, format: PriceFormat): string {
+  const first = bars[0];
+  const last = bars[bars.length - 1];
+  if (!first || !last) return "No candles yet.";
+  let low = first.low;
+  let high = first.high;
+  for (const b of bars) {
+    if (b.low < low) low = b.low;
+    if (b.high > high) high = b.high;
+  }
+  const hhmm = (t: number) => new Date(t).toISOString().slice(11, 16);
+  const change = first.open > 0 ? percentFormatter.format((last.close - first.open) / first.open).replace("-", "−") : "—";
+  const count = bars.length === 1 ? `1 ${interval} bar` : `${bars.length} ${interval} bars`;
+  return (
+    `${count} from ${hhmm(first.t)} to ${hhmm(last.t)} UTC: last close ${formatPrice(last.close, format)}, ` +
+    `${change} over them, low ${formatPrice(low, format)}, high ${formatPrice(high, format)}.`
+  );
+}
