@@ -153,6 +153,8 @@ def test_dashboard_live_market_pipeline_and_gateway_restart(stack: Stack) -> Non
             page.get_by_test_id("symbol-row-EURUSD").click()
             expect(legend).to_contain_text("EURUSD · 1m")
             expect(legend).to_have_text(re.compile(r"C\s*1\.\d{5}(?!\d)"))
+            # The list and the figures use the same tick size as the chart.
+            expect(page.get_by_test_id("symbol-price-EURUSD")).to_have_text(re.compile(r"1\.\d{5}(?!\d)"))
             assert candle_body_pixels(page) >= MIN_BODY_PIXELS
             page.set_viewport_size({"width": 1024, "height": 768})
             chart_width = page.get_by_test_id("chart").bounding_box()["width"]

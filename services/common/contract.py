@@ -129,6 +129,7 @@ class Session(TypedDict):
 @with_config(STRICT)
 class SymbolSnapshot(TypedDict):
     symbol: str
+    tick_size: float  # its price step (TICK_SIZES): the dashboard shows its prices with these decimals
     view: View | None  # null until the symbol's first view
     session: Session | None  # null with the view
 

@@ -207,8 +207,13 @@ async def test_views_gives_every_symbol_its_view_and_the_first_price_of_its_utc_
     assert response.status_code == 200
     assert response.json() == {
         "symbols": [
-            {"symbol": "NOVIEW", "view": None, "session": None},
-            {"symbol": "SESS", "view": orjson.loads(orjson.dumps(view)), "session": {"start": T0, "open": 10.0}},
+            {"symbol": "NOVIEW", "tick_size": 0.01, "view": None, "session": None},
+            {
+                "symbol": "SESS",
+                "tick_size": 0.01,
+                "view": orjson.loads(orjson.dumps(view)),
+                "session": {"start": T0, "open": 10.0},
+            },
         ]
     }
     client.close()
@@ -222,9 +227,12 @@ async def test_symbols_and_candles_carry_each_symbols_tick_size(api: httpx.Async
         windows.apply(client, settings, stored_batch(client, settings, f"b-{symbol}", ticks), ticks)
 
     listed = (await api.get("/symbols")).json()
+    snapshot = (await api.get("/symbols/views")).json()
     candles = (await api.get("/symbols/EURUSD/candles")).json()
 
-    assert {s["symbol"]: s["tick_size"] for s in listed["symbols"]} == {"ACME": 0.05, "EURUSD": 0.00001, "OTHER": 0.01}
+    expected = {"ACME": 0.05, "EURUSD": 0.00001, "OTHER": 0.01}
+    assert {s["symbol"]: s["tick_size"] for s in listed["symbols"]} == expected
+    assert {s["symbol"]: s["tick_size"] for s in snapshot["symbols"]} == expected  # the dashboard's list reads it
     assert candles["tick_size"] == 0.00001
     client.close()
 

@@ -908,6 +908,8 @@ export interface components {
         SymbolSnapshot: {
             /** Symbol */
             symbol: string;
+            /** Tick Size */
+            tick_size: number;
             view: components["schemas"]["View"] | null;
             session: components["schemas"]["Session"] | null;
         };

@@ -8,7 +8,7 @@ const CONFIG = { apiBaseUrl: "http://gw:8001/api", streamUrl: "http://gw:8001/st
 function fakeDashboardApi() {
   return fakeApi(CONFIG.apiBaseUrl, {
     "/symbols/views": {
-      symbols: [{ symbol: "BTCUSDT", view: makeView({ version: 1, latency_ms: 7 }), session: { start: 1_795_564_800_000, open: 80 } }],
+      symbols: [{ symbol: "BTCUSDT", tick_size: 0.01, view: makeView({ version: 1, latency_ms: 7 }), session: { start: 1_795_564_800_000, open: 80 } }],
     },
     "/rttm/metrics": makeSnapshot(),
     "/rttm/alerts": { firing: [], history: [] },

@@ -1,6 +1,6 @@
 import { useQuery } from "@tanstack/react-query";
 import { useDashboard } from "../app/context";
-import { fmtDateTime, fmtNum, fmtPrice } from "../util/format";
+import { fmtDateTime, fmtPrice, fmtVolume } from "../util/format";
 import { ScrollRegion } from "../app/ScrollRegion";
 
 /** Stored ticks from Postgres, newest first: cached per symbol, refetched every few seconds while shown
@@ -8,6 +8,7 @@ import { ScrollRegion } from "../app/ScrollRegion";
 export function HistoryTable({ symbol }: { symbol: string }) {
   const dashboard = useDashboard();
   const query = useQuery(dashboard.queries.history(symbol));
+  const tick = dashboard.market.tickSize(symbol);
   const ticks = query.data?.ticks ?? [];
   const error = query.error ? query.error.message : null;
 
@@ -33,8 +34,8 @@ export function HistoryTable({ symbol }: { symbol: string }) {
             {ticks.map((t) => (
               <tr key={t.event_id}>
                 <td>{fmtDateTime(t.ts, true)}</td>
-                <td className="num">{fmtPrice(t.price)}</td>
-                <td className="num">{fmtNum(t.volume, 4)}</td>
+                <td className="num">{fmtPrice(t.price, tick)}</td>
+                <td className="num">{fmtVolume(t.volume)}</td>
                 <td>{t.source}</td>
                 <td className="mono small">{t.event_id}</td>
               </tr>

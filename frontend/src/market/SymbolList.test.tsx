@@ -21,9 +21,15 @@ function setup() {
     EURUSD: makeView({ symbol: "EURUSD", price: 1.0846, volume_1m: 12, ts }),
   };
   const opens: Record<string, number> = { BTCUSDT: 50_000, ETHUSDT: 3_000, EURUSD: 1.0846 };
+  const ticks: Record<string, number> = { BTCUSDT: 0.01, ETHUSDT: 0.01, EURUSD: 0.00001 };
   const api = fakeApi(CONFIG.apiBaseUrl, {
     "/symbols/views": {
-      symbols: SYMBOLS.map((symbol) => ({ symbol, view: views[symbol], session: { start: dayStart(ts), open: opens[symbol] } })),
+      symbols: SYMBOLS.map((symbol) => ({
+        symbol,
+        tick_size: ticks[symbol],
+        view: views[symbol],
+        session: { start: dayStart(ts), open: opens[symbol] },
+      })),
     },
   });
   const dashboard = new Dashboard(CONFIG, {
@@ -57,6 +63,7 @@ describe("SymbolList", () => {
     expect(screen.getByTestId("symbol-day-EURUSD").textContent).toBe("0.00%");
     expect(screen.getByTestId("symbol-volume-BTCUSDT").textContent).toBe("3.91B");
     expect(screen.getByTestId("symbol-price-BTCUSDT").textContent).toContain("62,500.00");
+    expect(screen.getByTestId("symbol-price-EURUSD").textContent).toContain("1.08460"); // its tick size: 0.00001
     expect(screen.getByRole("columnheader", { name: "Day %" })).toBeTruthy();
   });
 

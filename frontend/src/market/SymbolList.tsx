@@ -135,7 +135,7 @@ const SymbolRow = memo(function SymbolRow({ symbol, selected, tabbable, onSelect
         )}{" "}
         {/* keyed by the flash count: the animation restarts only when the store starts a flash */}
         <span key={row.flashSeq} className={row.flashSeq && dir ? `flash-${dir}` : undefined}>
-          {fmtPrice(row.price)}
+          {fmtPrice(row.price, row.tickSize)}
         </span>
         {row.stale && (
           <span className="as-of" data-testid={`symbol-asof-${symbol}`}>
@@ -146,7 +146,7 @@ const SymbolRow = memo(function SymbolRow({ symbol, selected, tabbable, onSelect
       <td className={`num ${changeClass}`} data-testid={`symbol-day-${symbol}`}>
         {fmtPct(change)}
       </td>
-      <td className="num">{fmtPrice(row.vwap1m)}</td>
+      <td className="num">{fmtPrice(row.vwap1m, row.tickSize)}</td>
       <td className="num" data-testid={`symbol-volume-${symbol}`}>
         {fmtCompact(row.volume1m)}
       </td>

@@ -1,7 +1,7 @@
 import { useEffect } from "react";
 import { useDashboard } from "../app/context";
 import { useSignal } from "../store/useSignal";
-import { fmtNum, fmtPrice, fmtTime } from "../util/format";
+import { fmtPrice, fmtTime, fmtVolume } from "../util/format";
 import { ScrollRegion } from "../app/ScrollRegion";
 
 /** The live tape, a row per symbol and TICK_MERGE_MS (ticks.merged); its stream runs only while it is mounted. */
@@ -45,8 +45,8 @@ export function Tape() {
               <tr key={t.event_id}>
                 <td>{fmtTime(t.ts)}</td>
                 <td>{t.symbol}</td>
-                <td className="num">{fmtPrice(t.price)}</td>
-                <td className="num">{fmtNum(t.volume, 4)}</td>
+                <td className="num">{fmtPrice(t.price, dashboard.market.tickSize(t.symbol))}</td>
+                <td className="num">{fmtVolume(t.volume)}</td>
                 <td className="num">{t.count ?? 1}</td>
               </tr>
             ))}

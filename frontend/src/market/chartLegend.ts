@@ -1,5 +1,8 @@
 // What the chart's legend says of a bar (the hovered one, else the newest), in the symbol's price format.
 import type { Candle } from "../api/types";
+import { tickDecimals } from "../util/format";
+
+export { tickDecimals };
 
 /** lightweight-charts' price format of a symbol: its tick size's decimals, moves by whole ticks. */
 export interface PriceFormat {
@@ -8,15 +11,6 @@ export interface PriceFormat {
 }
 
 export const DEFAULT_TICK_SIZE = 0.01; // until the API has said (the API's own default)
-
-/** Decimals that show every multiple of `tickSize` (0.01 -> 2, 0.00001 -> 5, 0.25 -> 2, 5 -> 0). */
-export function tickDecimals(tickSize: number): number {
-  if (!(tickSize > 0) || !Number.isFinite(tickSize)) return 2;
-  for (let places = 0; places <= 12; places += 1) {
-    if (Math.abs(Number(tickSize.toFixed(places)) - tickSize) < tickSize * 1e-9) return places;
-  }
-  return 12;
-}
 
 export function priceFormat(tickSize: number): PriceFormat {
   const ok = tickSize > 0 && Number.isFinite(tickSize);

@@ -73,8 +73,8 @@ describe("MarketStore", () => {
     const { market } = store();
     market.loadSnapshot(
       snapshot(
-        { symbol: "SOLUSDT", view: makeView({ symbol: "SOLUSDT", price: 150 }), session: { start: DAY, open: 100 } },
-        { symbol: "BTCUSDT", view: null, session: null },
+        { symbol: "SOLUSDT", tick_size: 0.001, view: makeView({ symbol: "SOLUSDT", price: 150 }), session: { start: DAY, open: 100 } },
+        { symbol: "BTCUSDT", tick_size: 0.01, view: null, session: null },
       ),
     );
     expect(market.symbols()).toEqual(["BTCUSDT", "SOLUSDT"]);
@@ -86,13 +86,13 @@ describe("MarketStore", () => {
   it("does not let a snapshot overwrite a newer view", () => {
     const { market } = store();
     market.applyView(makeView({ version: 5, price: 200 }));
-    market.loadSnapshot(snapshot({ symbol: "BTCUSDT", view: makeView({ version: 4, price: 150 }), session: null }));
+    market.loadSnapshot(snapshot({ symbol: "BTCUSDT", tick_size: 0.01, view: makeView({ version: 4, price: 150 }), session: null }));
     expect(market.row("BTCUSDT")?.price).toBe(200);
   });
 
   it("changes vs the day's open, and takes a new day's open from its first 15m candle", () => {
     const { market } = store();
-    market.loadSnapshot(snapshot({ symbol: "BTCUSDT", view: makeView({ price: 110 }), session: { start: DAY, open: 100 } }));
+    market.loadSnapshot(snapshot({ symbol: "BTCUSDT", tick_size: 0.01, view: makeView({ price: 110 }), session: { start: DAY, open: 100 } }));
     expect(market.row("BTCUSDT")?.sessionChangePct).toBeCloseTo(10);
     market.applyView(makeView({ version: 2, price: 95 }));
     expect(market.row("BTCUSDT")?.sessionChangePct).toBeCloseTo(-5);

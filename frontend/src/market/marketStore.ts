@@ -18,6 +18,7 @@ export interface SymbolRowState {
   direction: Direction; // of the last price change
   flashSeq: number; // bumps on a flash (a change of the shown price, at most once per FLASH_GAP_MS)
   flashAt: number; // when the last flash began (ms, the store's clock)
+  tickSize: number | null; // its price step, from the snapshot (null: not known yet)
   session: Session | null; // the UTC day of the last tick and its first price
   sessionChangePct: number | null; // price vs the session's open
   vwap1m: number | null;
@@ -84,6 +85,11 @@ export class MarketStore {
     this.onSelect(symbol);
   }
 
+  /** A symbol's price step, once the snapshot has given it (null before: prices then show by magnitude). */
+  tickSize(symbol: string): number | null {
+    return this.rows.get(symbol)?.tickSize ?? null;
+  }
+
   /** From GET /symbols/views: every symbol, its view and its session. A snapshot never overwrites a
    * newer view or a later session. */
   loadSnapshot(snapshot: Snapshot): void {
@@ -91,6 +97,10 @@ export class MarketStore {
     if (this.selectedSymbol === null && this.sorted.length) this.select(this.sorted[0] ?? null);
     for (const entry of snapshot.symbols) {
       const row = this.ensureRow(entry.symbol);
+      if (row.tickSize !== entry.tick_size) {
+        row.tickSize = entry.tick_size;
+        this.rowChanged.markDirty(entry.symbol);
+      }
       if (entry.session && (row.session === null || entry.session.start >= row.session.start)) {
         row.session = entry.session;
         this.updateSessionChange(row);
@@ -180,6 +190,7 @@ export class MarketStore {
         direction: null,
         flashSeq: 0,
         flashAt: Number.NEGATIVE_INFINITY,
+        tickSize: null,
         session: null,
         sessionChangePct: null,
         vwap1m: null,

@@ -27,15 +27,25 @@ function isNum(value: number | null | undefined): value is number {
   return value !== null && value !== undefined && Number.isFinite(value);
 }
 
-/** Decimals by magnitude: 2 from 1,000, 4 from 1, else 6 (until the API gives a tick size per symbol). */
+/** Decimals by magnitude: 2 from 1,000, 4 from 1, else 6 (for a price whose symbol's tick size is unknown). */
 export function priceDecimals(value: number): number {
   const abs = Math.abs(value);
   return abs >= 1000 ? 2 : abs >= 1 ? 4 : 6;
 }
 
-export function fmtPrice(value: number | null | undefined): string {
+/** Decimals that show every multiple of `tickSize` (0.01 -> 2, 0.00001 -> 5, 0.25 -> 2, 5 -> 0). */
+export function tickDecimals(tickSize: number): number {
+  if (!(tickSize > 0) || !Number.isFinite(tickSize)) return 2;
+  for (let places = 0; places <= 12; places += 1) {
+    if (Math.abs(Number(tickSize.toFixed(places)) - tickSize) < tickSize * 1e-9) return places;
+  }
+  return 12;
+}
+
+/** A price with its symbol's decimals (from its tick size), else decimals by magnitude. */
+export function fmtPrice(value: number | null | undefined, tickSize?: number | null): string {
   if (!isNum(value)) return DASH;
-  return withMinus(fixed(priceDecimals(value)).format(value));
+  return withMinus(fixed(tickSize ? tickDecimals(tickSize) : priceDecimals(value)).format(value));
 }
 
 export function fmtNum(value: number | null | undefined, decimals = 0): string {
@@ -94,4 +104,9 @@ export function fmtAge(ms: number | null | undefined, now: number): string {
 
 function withMinus(text: string): string {
   return text.startsWith("-") ? MINUS + text.slice(1) : text;
+}
+
+/** A tick's volume: compact from 1,000 (489.3K), else with the 4 decimals small lots need (0.0034). */
+export function fmtVolume(value: number | null | undefined): string {
+  return isNum(value) && Math.abs(value) >= 1000 ? fmtCompact(value) : fmtNum(value, 4);
 }

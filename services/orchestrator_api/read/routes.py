@@ -111,7 +111,12 @@ async def list_views(state: StateDep) -> Response:
         opens = iter(await pipe.execute())
     out: Snapshot = {"symbols": []}
     for symbol, view, start, bucket in zip(symbols, views, starts, buckets, strict=True):
-        entry: SymbolSnapshot = {"symbol": symbol, "view": view, "session": None}
+        entry: SymbolSnapshot = {
+            "symbol": symbol,
+            "tick_size": state.settings.tick_size(symbol),
+            "view": view,
+            "session": None,
+        }
         if start is not None:
             raw_open = next(opens) if bucket is not None else None
             session: Session = {"start": start, "open": float(raw_open) if raw_open is not None else None}
