@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     state = Path(settings.STATE_DIR).resolve()
+    state.mkdir(parents=True, exist_ok=True)  # a fresh checkout on given servers has none: no embedded server made it
     embedded: list[EmbeddedRedis | EmbeddedPostgres] = []
     env = dict(os.environ, PYTHONUNBUFFERED="1", LOG_FORMAT=child_log_format(settings.LOG_FORMAT, sys.stdout))
     try:

@@ -1,4 +1,5 @@
-"""`mdstack up` with no REDIS_URL / PG_URL: embedded servers, every service, live data, clean Ctrl-C."""
+"""`mdstack up` with no REDIS_URL / PG_URL: embedded servers, every service, live data, clean Ctrl-C; and on given
+servers from a fresh checkout."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from harness.http import http
 from harness.servers import wait_ready
 from harness.sse import fields, is_comment, iter_frames
 from services.common.embedded import free_port
+from services.common.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -127,3 +129,28 @@ def test_up_runs_the_stack_on_embedded_servers(tmp_path: Path) -> None:
     assert not (tmp_path / "state" / "servers.json").exists()
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", redis_port)) != 0
+
+
+def test_up_on_given_servers_starts_from_a_fresh_checkout(tmp_path: Path, settings: Settings) -> None:
+    """No STATE_DIR yet and no embedded server to make it: up makes it for servers.json (it crashed there)."""
+    api_port, gateway_port = free_port(), free_port()
+    state = tmp_path / "never-made"
+    env = dict(os.environ, STATE_DIR=str(state), API_PORT=str(api_port), GATEWAY_PORT=str(gateway_port))
+    env.update(REDIS_URL=settings.redis_url, PG_URL=settings.PG_URL or "", KEY_PREFIX=settings.KEY_PREFIX)
+    env.update(QUEUE_NAME=settings.QUEUE_NAME, PUBSUB_CHANNEL=settings.PUBSUB_CHANNEL)
+    log = (tmp_path / "up.log").open("wb")
+    up = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "up", "--workers", "1", "--no-feeder", "--metrics-base-port", "0"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_ready(f"http://127.0.0.1:{api_port}", timeout=60)
+        assert (state / "servers.json").exists()
+    finally:
+        up.send_signal(signal.SIGINT)
+        try:
+            up.wait(60)
+        finally:
+            if up.poll() is None:
+                up.kill()
+            log.close()
