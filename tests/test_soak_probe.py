@@ -38,9 +38,13 @@ def test_rq_usage_counts_the_keys_of_its_queue_and_its_jobs_only(settings: Setti
             queue.delete(delete_jobs=True)
 
 
+# The child's pid is passed on only once the child says it runs: read just after its fork, while it was
+# still exec'ing Python, its RSS was one page (4096 B), and the test failed on a loaded machine.
 PARENT = """
 import subprocess, sys, time
-child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+child = subprocess.Popen([sys.executable, "-c", "print(flush=True); import time; time.sleep(60)"],
+                         stdout=subprocess.PIPE)
+child.stdout.readline()
 print(child.pid, flush=True)
 try:
     time.sleep(60)
