@@ -94,9 +94,12 @@ def test_headless_run_of_every_user_passes_the_gate_with_no_failure_and_every_ti
 
 
 def test_p95_over_the_limit_makes_locust_exit_with_code_1(stack: Stack) -> None:
-    done = run_locust(stack, "IngestSingle", duration="2s", users=2, LOCUST_MAX_P95_MS="0.001")
+    # 5 s, not 2: on a loaded machine (two test workers) a 2 s run failed the gate without the p95 reason,
+    # most likely with no request made yet; the gate's own line is shown if it happens again.
+    done = run_locust(stack, "IngestSingle", duration="5s", users=2, LOCUST_MAX_P95_MS="0.001")
 
-    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-4000:]
-    assert "quality gate FAILED" in done.stderr
-    assert "> LOCUST_MAX_P95_MS 0.001 ms" in done.stderr
+    gate = next((line for line in done.stderr.splitlines() if "quality gate" in line), done.stderr[-4000:])
+    assert done.returncode == 1, gate
+    assert "quality gate FAILED" in gate
+    assert "> LOCUST_MAX_P95_MS 0.001 ms" in gate, gate
     assert '"IngestSingle": 2' in done.stderr  # only the user class named on the command line ran
