@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -53,6 +54,23 @@ def free_block(size: int) -> int:
     raise RuntimeError(f"no block of {size} free ports")
 
 
+@contextlib.contextmanager
+def running_up(args: list[str], env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`mdstack up <args>` until the block ends, then Ctrl-C (SIGINT) and a kill if it has not stopped in 60 s."""
+    with log_path.open("wb") as log:
+        up = subprocess.Popen([sys.executable, "-m", "services.cli", "up", *args], env=env, stdout=log,
+                              stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+            yield up
+        finally:
+            up.send_signal(signal.SIGINT)
+            try:
+                up.wait(60)
+            finally:
+                if up.poll() is None:
+                    up.kill()
+
+
 def test_up_runs_the_stack_on_embedded_servers(tmp_path: Path) -> None:
     api_port, gateway_port, redis_port, metrics_base = free_port(), free_port(), free_port(), free_block(3)
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "PG_URL")}
@@ -67,14 +85,9 @@ def test_up_runs_the_stack_on_embedded_servers(tmp_path: Path) -> None:
         UP_STATUS_S="1",
     )
     env.pop("LOG_FORMAT", None)
-    log = (tmp_path / "up.log").open("wb")
-    up = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "up", "--workers", "1", "--redis-port", str(redis_port),
-         "--metrics-base-port", str(metrics_base)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
     api, gateway = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{gateway_port}"
-    try:
+    args = ["--workers", "1", "--redis-port", str(redis_port), "--metrics-base-port", str(metrics_base)]
+    with running_up(args, env, tmp_path / "up.log"):
         wait_ready(api, timeout=90)
         wait_ready(gateway)
 
@@ -109,14 +122,6 @@ def test_up_runs_the_stack_on_embedded_servers(tmp_path: Path) -> None:
         line = poll(status_line)
         assert "| backlog " in line
         assert " MiB projected | refused " in line
-    finally:
-        up.send_signal(signal.SIGINT)
-        try:
-            up.wait(60)
-        finally:
-            if up.poll() is None:
-                up.kill()
-            log.close()
     output = (tmp_path / "up.log").read_text()
     assert "mdstack is starting" in output
     assert "DEMO CREDENTIALS IN USE" in output
@@ -138,19 +143,6 @@ def test_up_on_given_servers_starts_from_a_fresh_checkout(tmp_path: Path, settin
     env = dict(os.environ, STATE_DIR=str(state), API_PORT=str(api_port), GATEWAY_PORT=str(gateway_port))
     env.update(REDIS_URL=settings.redis_url, PG_URL=settings.PG_URL or "", KEY_PREFIX=settings.KEY_PREFIX)
     env.update(QUEUE_NAME=settings.QUEUE_NAME, PUBSUB_CHANNEL=settings.PUBSUB_CHANNEL)
-    log = (tmp_path / "up.log").open("wb")
-    up = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "up", "--workers", "1", "--no-feeder", "--metrics-base-port", "0"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
+    with running_up(["--workers", "1", "--no-feeder", "--metrics-base-port", "0"], env, tmp_path / "up.log"):
         wait_ready(f"http://127.0.0.1:{api_port}", timeout=60)
         assert (state / "servers.json").exists()
-    finally:
-        up.send_signal(signal.SIGINT)
-        try:
-            up.wait(60)
-        finally:
-            if up.poll() is None:
-                up.kill()
-            log.close()

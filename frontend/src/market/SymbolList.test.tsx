@@ -1,16 +1,15 @@
 // @vitest-environment jsdom
-import { act, cleanup, render, screen, waitFor, within } from "@testing-library/react";
+import { act, cleanup, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { SymbolView } from "../api/types";
-import { DashboardContext } from "../app/context";
-import { Dashboard } from "../app/dashboard";
+import type { Dashboard } from "../app/dashboard";
 import { makeView } from "../test/factories";
-import { FakeEventSource, envelope, fakeApi } from "../test/fakes";
+import { FakeEventSource, envelope } from "../test/fakes";
+import { renderDashboard } from "../test/renderDashboard";
 import { dayStart } from "./marketStore";
 import { SymbolList } from "./SymbolList";
 
-const CONFIG = { apiBaseUrl: "http://gw/api", streamUrl: "http://gw/stream", public: false };
 const SYMBOLS = ["BTCUSDT", "ETHUSDT", "EURUSD"];
 
 function setup() {
@@ -22,26 +21,18 @@ function setup() {
   };
   const opens: Record<string, number> = { BTCUSDT: 50_000, ETHUSDT: 3_000, EURUSD: 1.0846 };
   const ticks: Record<string, number> = { BTCUSDT: 0.01, ETHUSDT: 0.01, EURUSD: 0.00001 };
-  const api = fakeApi(CONFIG.apiBaseUrl, {
-    "/symbols/views": {
-      symbols: SYMBOLS.map((symbol) => ({
-        symbol,
-        tick_size: ticks[symbol],
-        view: views[symbol],
-        session: { start: dayStart(ts), open: opens[symbol] },
-      })),
+  const dashboard = renderDashboard(
+    {
+      "/symbols/views": {
+        symbols: SYMBOLS.map((symbol) => ({
+          symbol,
+          tick_size: ticks[symbol],
+          view: views[symbol],
+          session: { start: dayStart(ts), open: opens[symbol] },
+        })),
+      },
     },
-  });
-  const dashboard = new Dashboard(CONFIG, {
-    EventSource: FakeEventSource,
-    fetch: api.fetchFn,
-    requestFrame: (cb) => setTimeout(() => cb(Date.now()), 0),
-  });
-  dashboard.start();
-  render(
-    <DashboardContext.Provider value={dashboard}>
-      <SymbolList />
-    </DashboardContext.Provider>,
+    <SymbolList />,
   );
   return { dashboard, stream: FakeEventSource.last() };
 }

@@ -1,32 +1,23 @@
 // @vitest-environment jsdom
-import { act, cleanup, render, screen, waitFor } from "@testing-library/react";
+import { act, cleanup, screen, waitFor } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
-import { DashboardContext } from "../app/context";
-import { Dashboard } from "../app/dashboard";
 import { AlertAnnouncer } from "../pipeline/AlertAnnouncer";
 import { makeAlert, makeView } from "../test/factories";
-import { FakeEventSource, envelope, fakeApi } from "../test/fakes";
+import { FakeEventSource, envelope } from "../test/fakes";
+import { renderDashboard } from "../test/renderDashboard";
 import { SystemStrip } from "./SystemStrip";
-
-const CONFIG = { apiBaseUrl: "http://gw/api", streamUrl: "http://gw/stream", public: false };
 
 describe("the status strip and the live region", () => {
   afterEach(cleanup);
 
   it("speaks alerts only: the strip, which changes all the time, is no live region", async () => {
     FakeEventSource.reset();
-    const api = fakeApi(CONFIG.apiBaseUrl, { "/symbols/views": { symbols: [] } });
-    const dashboard = new Dashboard(CONFIG, {
-      EventSource: FakeEventSource,
-      fetch: api.fetchFn,
-      requestFrame: (cb) => setTimeout(() => cb(Date.now()), 0),
-    });
-    dashboard.start();
-    render(
-      <DashboardContext.Provider value={dashboard}>
+    const dashboard = renderDashboard(
+      { "/symbols/views": { symbols: [] } },
+      <>
         <SystemStrip />
         <AlertAnnouncer />
-      </DashboardContext.Provider>,
+      </>,
     );
     const stream = FakeEventSource.last();
     act(() => stream.open());
