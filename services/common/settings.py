@@ -143,6 +143,8 @@ class Settings(BaseSettings):
     # and at most about this many bytes of them: ~7,000 views of 2.3 kB, a minute or more of resume at the demo rate
     SSE_HISTORY_BYTES: int = 16 * 1024 * 1024
     SSE_CLIENT_BUFFER: int = 1000  # events queued per client before it is dropped
+    # unsent bytes in a live client's socket before it is dropped (the hub writes to it: realtime_gateway/direct.py)
+    SSE_CLIENT_BUFFER_BYTES: int = 256 * 1024
     SSE_PING_S: float = 15.0
     SSE_SEND_TIMEOUT_S: float = 10.0
     SSE_MAX_PER_IP: int = 50  # open /stream connections from one client address (429 past it); 0 = no limit

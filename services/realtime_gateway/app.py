@@ -39,6 +39,7 @@ from services.realtime_gateway import dashboard
 from services.realtime_gateway.conflate import parse_interval
 from services.realtime_gateway.defaults import SHUTDOWN_GRACE_S, STARTUP_WAIT_S
 from services.realtime_gateway.demand import keep_ticks_wanted
+from services.realtime_gateway.direct import RawSend, Writer, writer_for
 from services.realtime_gateway.errors import GatewayError, InvalidParameter
 from services.realtime_gateway.frames import Filters
 from services.realtime_gateway.headers import SecurityHeaders
@@ -191,8 +192,11 @@ def create_app(settings: Settings) -> FastAPI:
             state.watchdog.forget(clock)
             state.limits.release(who)
 
+        def writer() -> Writer | None:
+            return writer_for(request.scope, settings.SSE_CLIENT_BUFFER_BYTES)
+
         return StreamResponse(
-            client_stream(state.hub, filters, resume, peer, shutdown, conflate=interval),
+            client_stream(state.hub, filters, resume, peer, shutdown, conflate=interval, writer=writer),
             clock=clock,
             background=BackgroundTask(finished),
             ping=settings.SSE_PING_S,
@@ -214,7 +218,10 @@ def create_app(settings: Settings) -> FastAPI:
         return await state.proxy.forward(path, request.query_params)
 
     dashboard.mount(app, settings, login)
-    split_ports(app, settings)  # outermost: /metrics and /docs on METRICS_PORT only
+    split_ports(app, settings)  # outermost middleware: /metrics and /docs on METRICS_PORT only
+    # Outside even Starlette's error middleware, which wraps `send`: the server's own, for the hub (direct.py).
+    build_stack = app.build_middleware_stack
+    app.build_middleware_stack = lambda: RawSend(build_stack())  # type: ignore[method-assign]
     document_stream(app)
     return app
 

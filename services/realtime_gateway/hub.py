@@ -1,9 +1,13 @@
 """One Redis subscription per process, fanned out to every connected client.
 
-The hub never waits for a client. It hands each event to the matching
-clients' bounded queues with `put_nowait`; a client whose queue is full is
-dropped (`close(client, SLOW)`): its queue is emptied, the reason becomes its
-only item, and it receives no more events.
+The hub never waits for a client. It writes each event's chunk to the socket
+of every matching live client itself (`direct.py`), and hands it to the
+bounded queue of every other one (resuming, conflated, or on a server the
+hub cannot write through) with `put_nowait`. A client whose queue is full, or
+whose socket holds more than SSE_CLIENT_BUFFER_BYTES unsent, is dropped
+(`close(client, SLOW)`): its queue is emptied, the reason becomes its only
+item, and it receives no more events. Clients are grouped by their filters,
+so each event is matched once per distinct filter, not once per client.
 
 Events go out in id order, each once: the hub remembers the last id it
 dispatched. Whenever the subscription is (re)established -- by our own retry
@@ -24,6 +28,7 @@ from services.common.realtime import parse_id
 from services.common.settings import Settings
 from services.realtime_gateway import metrics
 from services.realtime_gateway.defaults import BACKOFF_MAX_S, BACKOFF_MIN_S, POLL_S
+from services.realtime_gateway.direct import Writer, chunk
 from services.realtime_gateway.frames import BadEnvelope, Event, Filters, parse
 from services.realtime_gateway.history import History
 
@@ -34,10 +39,12 @@ PER_TICK = "tick.received"  # published one by one only while some client names 
 
 
 class Client:
-    """One SSE connection: its filters and bounded queue of events.
+    """One SSE connection: its filters, bounded queue of events and, once live, the socket the hub writes to.
 
     A `str` in the queue is the reason the hub stopped feeding it (`SLOW`, `SHUTDOWN`).
     """
+
+    __slots__ = ("filters", "queue", "peer", "start_id", "per_tick", "writer", "written", "seen")
 
     def __init__(self, filters: Filters, buffer: int, peer: str, start_id: str | None) -> None:
         self.filters = filters
@@ -45,6 +52,15 @@ class Client:
         self.peer = peer
         self.start_id = start_id  # the hub's position when the client joined: it is owed what follows
         self.per_tick = filters.types is not None and PER_TICK in filters.types
+        self.writer: Writer | None = None  # set by `go_direct`: the hub writes this client's frames itself
+        self.written: str | None = None  # id of the last event sent to it, once the hub writes
+        self.seen: tuple[int, int] = (-1, -1)  # events at or below this were sent by its stream's replay
+
+    def go_direct(self, writer: Writer, written: str | None, seen: tuple[int, int]) -> None:
+        """From now on the hub writes this client's events to its socket. Only with its queue empty: the
+        events queued before are sent by its stream first, so the order holds."""
+        assert self.queue.empty(), "events still queued would go out after newer ones"
+        self.writer, self.written, self.seen = writer, written, seen
 
 
 class Hub:
@@ -52,8 +68,9 @@ class Hub:
         self.redis = redis
         self.channel = settings.PUBSUB_CHANNEL
         self.buffer = settings.SSE_CLIENT_BUFFER
+        self.buffer_bytes = settings.SSE_CLIENT_BUFFER_BYTES
         self.history = History(redis, settings)
-        self.clients: set[Client] = set()
+        self.groups: dict[Filters, set[Client]] = {}  # clients by their filters: each event is matched once a group
         self.last_id: str | None = None
         self.last_key: tuple[int, int] = (-1, -1)
         self.subscribed = asyncio.Event()
@@ -63,15 +80,18 @@ class Hub:
 
     def subscribe(self, filters: Filters, peer: str = "-") -> Client:
         client = Client(filters, self.buffer, peer, self.last_id)
-        self.clients.add(client)
+        self.groups.setdefault(filters, set()).add(client)
         if client.per_tick:
             self.per_tick_clients += 1
             self.per_tick_asked.set()
         return client
 
     def unsubscribe(self, client: Client) -> None:
-        if client in self.clients:
-            self.clients.discard(client)
+        group = self.groups.get(client.filters)
+        if group is not None and client in group:
+            group.discard(client)
+            if not group:
+                del self.groups[client.filters]
             self.per_tick_clients -= client.per_tick
 
     async def run(self) -> None:
@@ -144,12 +164,33 @@ class Hub:
             return  # already dispatched (replayed after a reconnect)
         self._advance(event.id)
         slow = []
-        for client in self.clients:
-            if client.filters.match(event):
-                try:
-                    client.queue.put_nowait(event)
-                except asyncio.QueueFull:
+        data: bytes | None = None  # the event's HTTP chunk, built once for every socket written
+        written = 0
+        for filters, group in self.groups.items():
+            if not filters.match(event):
+                continue
+            for client in group:
+                writer = client.writer
+                if writer is None:
+                    try:
+                        client.queue.put_nowait(event)
+                    except asyncio.QueueFull:
+                        slow.append(client)
+                    continue
+                if event.key <= client.seen:
+                    continue  # its replay read it from the history before the hub got it live
+                state = writer.state()
+                if state is None:
+                    if data is None:
+                        data = chunk(event.frame)
+                    writer.transport.write(data)
+                    client.written = event.id
+                    written += 1
+                elif state == SLOW:
                     slow.append(client)
+                # closed: the client went away; its stream ends and unsubscribes it
+        if written:
+            metrics.FRAMES_DELIVERED.inc(written)
         for client in slow:
             self.close(client, SLOW)
 
@@ -159,6 +200,7 @@ class Hub:
     def close(self, client: Client, reason: str) -> None:
         """Stop feeding a client: its queue is emptied and `reason` becomes its only item."""
         self.unsubscribe(client)
+        client.writer = None
         while not client.queue.empty():
             client.queue.get_nowait()
         client.queue.put_nowait(reason)

@@ -7,12 +7,16 @@ No gap and no duplicate on resume: the client is registered with the hub
 *before* the history is read, so every event is either in the history read
 or in its queue (or both); live events with an id at or below the last one
 the replay covered are skipped.
+
+Once the replay is sent and the queue is empty, a stream that is not
+conflated hands its socket to the hub (`direct.py`), which then writes every
+live event itself; the stream only waits for the reason it ends.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Literal
 
 import anyio
@@ -24,6 +28,7 @@ from services.common.realtime import parse_id
 from services.realtime_gateway import metrics
 from services.realtime_gateway.conflate import Conflator
 from services.realtime_gateway.defaults import MAX_CHUNK
+from services.realtime_gateway.direct import Writer
 from services.realtime_gateway.frames import CONNECTED, Event, Filters, control
 from services.realtime_gateway.hub import SHUTDOWN, SLOW, Client, Hub
 
@@ -37,10 +42,12 @@ async def client_stream(
     peer: str,
     shutdown: anyio.Event,
     conflate: float | None = None,
+    writer: Callable[[], Writer | None] | None = None,
 ) -> AsyncIterator[bytes]:
     """The frames of one client; `shutdown` (set by sse-starlette when the server stops) ends it cleanly.
 
     `conflate`: seconds; each (type, symbol) then gets at most one event per interval, the newest.
+    `writer`: the client's socket for the hub to write to once live (None where the server allows none).
     """
     client = hub.subscribe(filters, peer)  # first: whatever is published from now on is queued for us
     metrics.CLIENTS.inc()
@@ -51,6 +58,7 @@ async def client_stream(
     try:
         yield CONNECTED
         seen = (-1, -1)  # live events at or below this were covered by the replay
+        live = False  # the hub writes to the socket (go_direct)
         if last_event_id is not None:
             seen = parse_id(last_event_id)
             try:
@@ -72,6 +80,13 @@ async def client_stream(
                 log.warning("gateway.replay_failed", client=peer, error=f"{type(exc).__name__}: {exc}")
                 return
         while True:
+            if writer is not None and conflator is None and client.queue.empty():
+                # No await since the queue was seen empty: nothing can slip in between.
+                direct = writer()
+                if direct is not None:
+                    client.go_direct(direct, delivered, seen)
+                    live = True
+                writer = None  # asked once: the answer does not change for this connection
             # Everything already queued goes out as one chunk: one ASGI send and one socket write
             # for the lot, so a client that fell behind catches up at a fraction of the cost per event.
             frames: list[bytes] = []
@@ -93,6 +108,8 @@ async def client_stream(
                 yield frames[0] if len(frames) == 1 else b"".join(frames)
                 metrics.FRAMES_DELIVERED.inc(len(frames))
             if ended is not None:
+                if live:
+                    delivered = client.written  # the hub wrote the last ones
                 if ended == SLOW:
                     yield _overflow(hub.buffer, delivered)
                 return

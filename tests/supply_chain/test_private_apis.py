@@ -7,11 +7,13 @@ bound raised without looking) removes or renames what the code overrides or read
 from __future__ import annotations
 
 import inspect
+import re
 import tomllib
 from pathlib import Path
 
 import pytest
 import rq.worker
+import uvicorn.protocols.http.httptools_impl as httptools_impl
 from packaging.requirements import Requirement
 from sse_starlette import EventSourceResponse
 
@@ -31,6 +33,15 @@ def test_sse_starlette_sends_every_frame_through_send_with_timeout() -> None:
     assert source.count("self._send_with_timeout(") >= 2, "frames and pings no longer go through it"
 
 
+def test_uvicorn_cycle_keeps_what_the_hub_writes_through() -> None:
+    """realtime_gateway/direct.py reads these off uvicorn's connection and writes chunks as its send does."""
+    init = inspect.getsource(httptools_impl.RequestResponseCycle.__init__)
+    for attribute in ("transport", "chunked_encoding", "response_started", "response_complete"):
+        assert re.search(rf"self\.{attribute}\b[^=\n]*= ", init), attribute
+    send = inspect.getsource(httptools_impl.RequestResponseCycle.send)
+    assert 'content = [b"%x\\r\\n" % len(body), body, b"\\r\\n"]' in send, "the chunk framing changed"
+
+
 def test_rq_worker_keeps_its_shutdown_attributes(redis_url: str) -> None:
     """services/consumers/worker.py sets them, services/consumers/__main__.py reads one."""
     import redis
@@ -45,7 +56,7 @@ def test_rq_worker_keeps_its_shutdown_attributes(redis_url: str) -> None:
     assert "self._stop_requested" in source
 
 
-@pytest.mark.parametrize("name", ["rq", "sse-starlette"])
+@pytest.mark.parametrize("name", ["rq", "sse-starlette", "uvicorn"])
 def test_libraries_used_through_private_apis_have_an_upper_bound(name: str) -> None:
     dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     (requirement,) = [Requirement(d) for d in dependencies if Requirement(d).name == name]
