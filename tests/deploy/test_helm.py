@@ -815,3 +815,69 @@ def test_render_refuses_incomplete_kafka_settings(helm: str, setting: str, value
     done = helm_template(helm, *DEFAULT_VALUES, *SASL, "--set-string", f"{setting}={value}")
     assert done.returncode != 0
     assert message in done.stderr
+
+
+FEEDER_TO_KAFKA = ("--set", "feeder.enabled=true", "--set-string", "feeder.transport=kafka")
+
+
+def test_a_feeder_producing_to_kafka_gets_the_kafka_settings_and_egress_to_the_brokers_only(
+    helm: str, parse_as_service: Any
+) -> None:
+    manifests = render_with(helm, *DEFAULT_VALUES, *SASL, *FEEDER_TO_KAFKA)
+    container = container_of(manifests, "feeder")
+    env = manifests.env(container, frozenset())
+    options, settings = parse_as_service(container["args"], env)
+    assert options.transport == "kafka"
+    assert settings.KAFKA_BOOTSTRAP_SERVERS == "broker-0.kafka:9093,broker-1.kafka"
+    assert settings.KAFKA_TOPIC_TICKS == "md.ticks", "the feeder refuses to start without a ticks topic"
+    assert env["KAFKA_SASL_PASSWORD"] == "kafka-test-password"
+    consumer = manifests.env(container_of(manifests, "kafka-consumer"), frozenset())
+    assert consumer["KAFKA_TOPIC_TICKS"] == "md.ticks", "the consumer takes in the ticks the feeder produces"
+    labels = manifests.deployment("feeder")["spec"]["template"]["metadata"]["labels"]
+    (policy,) = policies_selecting(manifests, labels)
+    dns, brokers = policy["spec"]["egress"]
+    assert dns["ports"][0]["port"] == 53
+    assert brokers["ports"] == [{"port": 9093, "protocol": "TCP"}, {"port": 9092, "protocol": "TCP"}]
+    over_http = render_with(helm, *DEFAULT_VALUES, *SASL, "--set", "feeder.enabled=true")
+    assert "--transport" not in container_of(over_http, "feeder")["args"]
+    assert not {k for k in over_http.env(container_of(over_http, "feeder"), frozenset()) if k.startswith("KAFKA_")}
+
+
+def test_a_private_ca_is_mounted_into_the_pods_that_talk_to_the_brokers_alone(helm: str) -> None:
+    ca = ("--set-string", "kafka.securityProtocol=SASL_SSL", "--set-string", "kafka.caSecret=broker-ca")
+    manifests = render_with(helm, *DEFAULT_VALUES, *SASL, *FEEDER_TO_KAFKA, *ca)
+    for name, pod in manifests.workloads().items():
+        (container,) = pod["containers"]
+        env = manifests.env(container, frozenset())
+        mounts = {m["name"]: m for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        if name in ("kafka-consumer", "feeder"):
+            assert env["KAFKA_SSL_CA_LOCATION"] == "/etc/mdstack/kafka-ca/ca.crt", name
+            assert mounts["kafka-ca"] == {"name": "kafka-ca", "mountPath": "/etc/mdstack/kafka-ca", "readOnly": True}
+            secret = volumes["kafka-ca"]["secret"]
+            assert secret == {"secretName": "broker-ca", "items": [{"key": "ca.crt", "path": "ca.crt"}]}
+        else:
+            assert "kafka-ca" not in mounts, name
+            assert "kafka-ca" not in volumes, name
+            assert "KAFKA_SSL_CA_LOCATION" not in env, name
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--set", "feeder.enabled=true", "--set-string", "feeder.transport=pigeon"), "feeder.transport must be"),
+        (("--set-string", "kafka.caSecret=broker-ca"), "kafka.caSecret is for TLS"),
+    ],
+)
+def test_render_refuses_a_feeder_transport_or_ca_that_cannot_work(
+    helm: str, args: tuple[str, ...], message: str
+) -> None:
+    done = helm_template(helm, *DEFAULT_VALUES, *SASL, *args)
+    assert done.returncode != 0
+    assert message in done.stderr
+
+
+def test_render_refuses_a_feeder_producing_to_kafka_without_brokers(helm: str) -> None:
+    done = helm_template(helm, *DEFAULT_VALUES, *FEEDER_TO_KAFKA)
+    assert done.returncode != 0
+    assert "feeder.transport=kafka needs kafka.bootstrapServers" in done.stderr

@@ -48,7 +48,8 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{/*
 The Deployments: values key -> the `mdstack` command it runs, which also names the component (object names,
 the component label). `urls`: the server URLs the process gets (default both; the Kafka consumer hands its
-batches to Redis and never opens Postgres). `kafka`: it gets the Kafka settings (ConfigMap and SASL password).
+batches to Redis and never opens Postgres). `kafka`: it gets the Kafka settings (ConfigMap, SASL password,
+private CA); the feeder too when feeder.transport=kafka (mdstack.enabledComponents).
 */}}
 {{- define "mdstack.components" -}}
 - {key: api, command: api}
@@ -68,10 +69,22 @@ when kafka.bootstrapServers names a broker (without one it could only exit and b
 {{- range $c := include "mdstack.components" . | fromYamlArray }}
 {{- $values := index $.Values $c.key }}
 {{- if ternary (include "mdstack.kafkaEnabled" $) $values.enabled (eq $c.key "kafkaConsumer") }}
+{{- if and (eq $c.key "feeder") (include "mdstack.feederToKafka" $) }}
+{{- $c = merge (dict "kafka" true "args" (list "--transport" "kafka")) $c }}
+{{- end }}
 {{- $out = append $out $c }}
 {{- end }}
 {{- end }}
 {{- toYaml $out }}
+{{- end }}
+
+{{- define "mdstack.feederToKafka" -}}
+{{- if eq .Values.feeder.transport "kafka" }}true{{ end }}
+{{- end }}
+
+{{/* Where the private CA of the brokers is mounted (kafka.caSecret). */}}
+{{- define "mdstack.kafkaCaDir" -}}
+/etc/mdstack/kafka-ca
 {{- end }}
 
 {{- define "mdstack.kafkaEnabled" -}}
@@ -188,8 +201,17 @@ once the pods start), a Redis URL without a password, a missing server URL.
 {{- fail (printf "%s.KAFKA_SASL_PASSWORD: the password goes into a Secret (kafka.sasl.password or kafka.sasl.existingSecret)" $where) }}
 {{- end }}
 {{- end }}
+{{- if not (has .Values.feeder.transport (list "http" "kafka")) }}
+{{- fail (printf "feeder.transport must be http or kafka, got %q" .Values.feeder.transport) }}
+{{- end }}
+{{- if and .Values.feeder.enabled (include "mdstack.feederToKafka" .) (not (include "mdstack.kafkaEnabled" .)) }}
+{{- fail "feeder.transport=kafka needs kafka.bootstrapServers (the brokers it produces to)" }}
+{{- end }}
 {{- if include "mdstack.kafkaEnabled" . }}
 {{- $k := .Values.kafka }}
+{{- if and $k.caSecret (not (hasSuffix "SSL" $k.securityProtocol)) }}
+{{- fail (printf "kafka.caSecret is for TLS: set kafka.securityProtocol to SSL or SASL_SSL (got %s)" $k.securityProtocol) }}
+{{- end }}
 {{- if not (has $k.securityProtocol (list "PLAINTEXT" "SSL" "SASL_PLAINTEXT" "SASL_SSL")) }}
 {{- fail (printf "kafka.securityProtocol must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, got %q" $k.securityProtocol) }}
 {{- end }}
@@ -329,6 +351,10 @@ containers:
       - name: METRICS_PORT
         value: {{ . | quote }}
       {{- end }}
+      {{- if and .kafka $root.Values.kafka.caSecret }}
+      - name: KAFKA_SSL_CA_LOCATION
+        value: {{ printf "%s/%s" (include "mdstack.kafkaCaDir" $root) $root.Values.kafka.caSecretKey | quote }}
+      {{- end }}
       {{- range $name, $value := .values.config }}
       - name: {{ $name }}
         value: {{ $value | quote }}
@@ -351,10 +377,22 @@ containers:
     volumeMounts:
       - name: tmp
         mountPath: /tmp
+      {{- if and .kafka $root.Values.kafka.caSecret }}
+      - name: kafka-ca
+        mountPath: {{ include "mdstack.kafkaCaDir" $root }}
+        readOnly: true
+      {{- end }}
 volumes:
   - name: tmp
     emptyDir:
       sizeLimit: 64Mi
+  {{- if and .kafka $root.Values.kafka.caSecret }}
+  - name: kafka-ca
+    secret:
+      secretName: {{ $root.Values.kafka.caSecret }}
+      items:
+        - {key: {{ $root.Values.kafka.caSecretKey }}, path: {{ $root.Values.kafka.caSecretKey }}}
+  {{- end }}
 {{- with $root.Values.nodeSelector }}
 nodeSelector:
   {{- toYaml . | nindent 2 }}
