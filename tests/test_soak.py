@@ -11,10 +11,12 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from statistics import fmean
 from typing import Any
 
 import pytest
+from filelock import FileLock
 
 from services.common.keys import FAMILIES
 
@@ -34,8 +36,18 @@ def keys_over(samples: list[dict[str, Any]], family: str) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def soak(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("soak") / "soak.json"
+def soak(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> dict[str, Any]:
+    """One soak run for the whole session: under xdist the first worker to get here runs it, the other reads it."""
+    if worker_id == "master":
+        return run_soak(tmp_path_factory.mktemp("soak") / "soak.json")
+    shared = tmp_path_factory.getbasetemp().parent / "soak.json"  # the session's directory, its workers' own
+    with FileLock(f"{shared}.lock"):
+        if not shared.exists():  # written only by a run that passed every check of run_soak
+            shared.write_text(json.dumps(run_soak(tmp_path_factory.mktemp("soak") / "soak.json")))
+        return json.loads(shared.read_text())  # type: ignore[no-any-return]
+
+
+def run_soak(out: Path) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     done = subprocess.run(
         [sys.executable, "-m", "bench.soak", "--minutes", "0.4", "--tps", "200", "--trade-tps", "5",
