@@ -28,39 +28,14 @@ from services.common.realtime import parse_id
 from services.common.settings import Settings
 from services.realtime_gateway import metrics
 from services.realtime_gateway.defaults import BACKOFF_MAX_S, BACKOFF_MIN_S, POLL_S
-from services.realtime_gateway.direct import Writer, chunk
+from services.realtime_gateway.direct import Writer
 from services.realtime_gateway.frames import BadEnvelope, Event, Filters, parse
+from services.realtime_gateway.groups import Client, Group, write
 from services.realtime_gateway.history import History
 
 log = get_logger(__name__)
 SLOW = "slow"  # close reason: the client's queue was full
 SHUTDOWN = "shutdown"  # close reason: the server is stopping
-PER_TICK = "tick.received"  # published one by one only while some client names it (demand.py)
-
-
-class Client:
-    """One SSE connection: its filters, bounded queue of events and, once live, the socket the hub writes to.
-
-    A `str` in the queue is the reason the hub stopped feeding it (`SLOW`, `SHUTDOWN`).
-    """
-
-    __slots__ = ("filters", "queue", "peer", "start_id", "per_tick", "writer", "written", "seen")
-
-    def __init__(self, filters: Filters, buffer: int, peer: str, start_id: str | None) -> None:
-        self.filters = filters
-        self.queue: asyncio.Queue[Event | str] = asyncio.Queue(maxsize=max(1, buffer))
-        self.peer = peer
-        self.start_id = start_id  # the hub's position when the client joined: it is owed what follows
-        self.per_tick = filters.types is not None and PER_TICK in filters.types
-        self.writer: Writer | None = None  # set by `go_direct`: the hub writes this client's frames itself
-        self.written: str | None = None  # id of the last event sent to it, once the hub writes
-        self.seen: tuple[int, int] = (-1, -1)  # events at or below this were sent by its stream's replay
-
-    def go_direct(self, writer: Writer, written: str | None, seen: tuple[int, int]) -> None:
-        """From now on the hub writes this client's events to its socket. Only with its queue empty: the
-        events queued before are sent by its stream first, so the order holds."""
-        assert self.queue.empty(), "events still queued would go out after newer ones"
-        self.writer, self.written, self.seen = writer, written, seen
 
 
 class Hub:
@@ -70,7 +45,7 @@ class Hub:
         self.buffer = settings.SSE_CLIENT_BUFFER
         self.buffer_bytes = settings.SSE_CLIENT_BUFFER_BYTES
         self.history = History(redis, settings)
-        self.groups: dict[Filters, set[Client]] = {}  # clients by their filters: each event is matched once a group
+        self.groups: dict[tuple[Filters, float | None], Group] = {}  # by (filters, ?conflate=): groups.py
         self.last_id: str | None = None
         self.last_key: tuple[int, int] = (-1, -1)
         self.subscribed = asyncio.Event()
@@ -78,20 +53,32 @@ class Hub:
         self.per_tick_clients = 0  # clients that named `tick.received` in ?types=
         self.per_tick_asked = asyncio.Event()  # set when one joins: demand.py tells the API at once
 
-    def subscribe(self, filters: Filters, peer: str = "-") -> Client:
-        client = Client(filters, self.buffer, peer, self.last_id)
-        self.groups.setdefault(filters, set()).add(client)
+    def subscribe(self, filters: Filters, peer: str = "-", interval: float | None = None) -> Client:
+        """A new client on the queue path; its stream calls `go_live` once it has sent what it was owed."""
+        client = Client(filters, interval, self.buffer, peer, self.last_id)
+        group = self.groups.get(client.key)
+        if group is None:
+            group = self.groups[client.key] = Group(filters, interval)
+        group.queued.add(client)
         if client.per_tick:
             self.per_tick_clients += 1
             self.per_tick_asked.set()
         return client
 
+    def go_live(self, client: Client, writer: Writer, written: str | None, after: tuple[int, int]) -> None:
+        """The hub writes this client's events from now on (its queue is empty: see `Client.go_live`)."""
+        group = self.groups.get(client.key)
+        if group is None or client not in group.queued:
+            return  # dropped or stopped meanwhile: its queue holds the reason
+        client.go_live(writer, written, after)
+        group.queued.discard(client)
+        group.live.add(client)
+
     def unsubscribe(self, client: Client) -> None:
-        group = self.groups.get(client.filters)
-        if group is not None and client in group:
-            group.discard(client)
+        group = self.groups.get(client.key)
+        if group is not None and group.discard(client):
             if not group:
-                del self.groups[client.filters]
+                del self.groups[client.key]
             self.per_tick_clients -= client.per_tick
 
     async def run(self) -> None:
@@ -163,32 +150,42 @@ class Hub:
         if event.key <= self.last_key:
             return  # already dispatched (replayed after a reconnect)
         self._advance(event.id)
-        slow = []
-        data: bytes | None = None  # the event's HTTP chunk, built once for every socket written
+        slow: list[Client] = []
         written = 0
-        for filters, group in self.groups.items():
-            if not filters.match(event):
+        for group in self.groups.values():
+            if not group.filters.match(event):
                 continue
-            for client in group:
-                writer = client.writer
-                if writer is None:
-                    try:
-                        client.queue.put_nowait(event)
-                    except asyncio.QueueFull:
-                        slow.append(client)
-                    continue
-                if event.key <= client.seen:
-                    continue  # its replay read it from the history before the hub got it live
-                state = writer.state()
-                if state is None:
-                    if data is None:
-                        data = chunk(event.frame)
-                    writer.transport.write(data)
-                    client.written = event.id
-                    written += 1
-                elif state == SLOW:
+            for client in group.queued:
+                try:
+                    client.queue.put_nowait(event)
+                except asyncio.QueueFull:
                     slow.append(client)
-                # closed: the client went away; its stream ends and unsubscribes it
+            if not group.live:
+                continue
+            if group.conflator is None:
+                written += write(group.live, [event], slow)
+                continue
+            now = asyncio.get_running_loop().time()  # the clock of the streams' own conflators (anyio's)
+            written += write(group.live, group.conflator.offer(event, now), slow)
+            self._schedule(group)
+        self._done(written, slow)
+
+    def _schedule(self, group: Group) -> None:
+        """Flush the group's pending events when its window ends."""
+        due = group.conflator.due() if group.conflator else None
+        if due is not None and group.timer is None:
+            group.timer = asyncio.get_running_loop().call_at(due, self._flush, group)
+
+    def _flush(self, group: Group) -> None:
+        group.timer = None
+        if group.conflator is None or not group.live:
+            return
+        slow: list[Client] = []
+        written = write(group.live, group.conflator.flush(asyncio.get_running_loop().time()), slow)
+        self._schedule(group)
+        self._done(written, slow)
+
+    def _done(self, written: int, slow: list[Client]) -> None:
         if written:
             metrics.FRAMES_DELIVERED.inc(written)
         for client in slow:

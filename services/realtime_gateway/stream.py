@@ -8,9 +8,10 @@ No gap and no duplicate on resume: the client is registered with the hub
 or in its queue (or both); live events with an id at or below the last one
 the replay covered are skipped.
 
-Once the replay is sent and the queue is empty, a stream that is not
-conflated hands its socket to the hub (`direct.py`), which then writes every
-live event itself; the stream only waits for the reason it ends.
+Once the replay is sent, the queue is empty and nothing of its own
+conflation is pending, a stream hands its socket to the hub (`direct.py`,
+`groups.py`), which then writes every live event itself (conflated once for
+all the clients of its group); the stream only waits for the reason it ends.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ async def client_stream(
     `conflate`: seconds; each (type, symbol) then gets at most one event per interval, the newest.
     `writer`: the client's socket for the hub to write to once live (None where the server allows none).
     """
-    client = hub.subscribe(filters, peer)  # first: whatever is published from now on is queued for us
+    client = hub.subscribe(filters, peer, conflate)  # first: whatever is published from now on is queued for us
     metrics.CLIENTS.inc()
     watcher = asyncio.create_task(_close_on(shutdown, hub, client))
     conflator = Conflator(conflate) if conflate else None
@@ -58,7 +59,7 @@ async def client_stream(
     try:
         yield CONNECTED
         seen = (-1, -1)  # live events at or below this were covered by the replay
-        live = False  # the hub writes to the socket (go_direct)
+        live = False  # the hub writes to the socket (go_live)
         if last_event_id is not None:
             seen = parse_id(last_event_id)
             try:
@@ -80,13 +81,13 @@ async def client_stream(
                 log.warning("gateway.replay_failed", client=peer, error=f"{type(exc).__name__}: {exc}")
                 return
         while True:
-            if writer is not None and conflator is None and client.queue.empty():
-                # No await since the queue was seen empty: nothing can slip in between.
-                direct = writer()
+            if writer is not None and client.queue.empty() and (conflator is None or conflator.due() is None):
+                # Everything owed is sent, and no await since the queue was seen empty: nothing slips in between.
+                direct, writer = writer(), None  # asked once: the answer does not change for this connection
                 if direct is not None:
-                    client.go_direct(direct, delivered, seen)
-                    live = True
-                writer = None  # asked once: the answer does not change for this connection
+                    after = max(seen, parse_id(delivered)) if delivered else seen
+                    hub.go_live(client, direct, delivered, after)
+                    live = client.writer is not None  # not if it is being dropped
             # Everything already queued goes out as one chunk: one ASGI send and one socket write
             # for the lot, so a client that fell behind catches up at a fraction of the cost per event.
             frames: list[bytes] = []

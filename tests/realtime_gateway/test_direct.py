@@ -1,4 +1,4 @@
-"""The hub writes live frames to the sockets itself (direct.py); resuming and conflated streams keep their queue.
+"""The hub writes live frames to the sockets itself (direct.py, groups.py), conflating once per group.
 
 These fail if uvicorn's connection cycle loses what `direct.writer_for` reads
 (its `transport`, `chunked_encoding`, `response_started`, `response_complete`):
@@ -18,6 +18,7 @@ from tests.realtime_gateway.helpers import Gateway, Publisher, make_env, open_st
 
 pytestmark = pytest.mark.anyio
 DELIVERED = "mdstack_gateway_frames_delivered_total"
+CONFLATED = "mdstack_gateway_conflated_total"
 
 
 def hub_of(gateway: Gateway) -> Hub:
@@ -25,7 +26,12 @@ def hub_of(gateway: Gateway) -> Hub:
 
 
 def streams(gateway: Gateway) -> list[Client]:
-    return [client for group in list(hub_of(gateway).groups.values()) for client in list(group)]
+    return [client for group in list(hub_of(gateway).groups.values()) for client in (*group.queued, *group.live)]
+
+
+def all_live(gateway: Gateway, count: int) -> bool:
+    clients = streams(gateway)
+    return len(clients) == count and all(c.writer is not None for c in clients)
 
 
 def test_a_chunk_is_what_uvicorn_writes_for_one_body_message() -> None:
@@ -39,7 +45,7 @@ async def test_a_live_stream_is_written_by_the_hub_and_gets_every_frame_as_publi
     envs = [make_env(symbol=("BTCUSDT", "ETHUSDT")[n % 2], n=n) for n in range(50)]
     with anyio.fail_after(15):
         async with gateway.http() as http, open_stream(http) as reader, open_stream(http, "?symbols=ETHUSDT") as eth:
-            await wait_until(lambda: len(streams(gateway)) == 2 and all(c.writer for c in streams(gateway)))
+            await wait_until(lambda: all_live(gateway, 2))
             before = sample(DELIVERED)
             ids = await publisher.many(envs)
             assert await reader.events(50) == [event_frame(i, env) for i, env in zip(ids, envs, strict=True)]
@@ -55,15 +61,27 @@ async def test_a_resumed_stream_replays_then_goes_direct_without_a_gap_or_a_dupl
         earlier = await publisher.many([make_env(n=n) for n in range(5)])
         async with gateway.http() as http, open_stream(http, f"?last_event_id={earlier[1]}") as reader:
             assert [fields(f)["id"] for f in await reader.events(3)] == earlier[2:]
-            await wait_until(lambda: [c.writer is not None for c in streams(gateway)] == [True])
+            await wait_until(lambda: all_live(gateway, 1))
             later = await publisher.many([make_env(n=n) for n in range(5, 8)])
             assert [fields(f)["id"] for f in await reader.events(3)] == later
 
 
-async def test_a_conflated_stream_stays_on_its_queue(gateway: Gateway, publisher: Publisher) -> None:
+async def test_conflated_streams_of_one_group_are_conflated_once_and_get_the_same_newest_events(
+    gateway: Gateway, publisher: Publisher
+) -> None:
     with anyio.fail_after(15):
-        async with gateway.http() as http, open_stream(http, "?conflate=10ms") as reader:
-            await wait_until(lambda: len(streams(gateway)) == 1)
-            ids = await publisher.many([make_env(symbol="BTCUSDT", n=1)])
-            assert fields(await reader.event())["id"] == ids[0]
-            assert streams(gateway)[0].writer is None
+        async with (
+            gateway.http() as http,
+            open_stream(http, "?conflate=1s") as first,
+            open_stream(http, "?conflate=1s") as second,
+        ):
+            await wait_until(lambda: all_live(gateway, 2))
+            (group,) = hub_of(gateway).groups.values()
+            assert len(group.live) == 2
+            before = sample(CONFLATED)
+            opening = await publisher.many([make_env(symbol="BTCUSDT", n=0)])  # idle: goes out at once
+            burst = await publisher.many([make_env(symbol=s, n=n) for n in range(1, 7) for s in ("BTCUSDT", "ETHUSDT")])
+            wanted = [opening[0], burst[-2], burst[-1]]  # then the newest of each symbol when the window ends
+            for reader in (first, second):
+                assert [fields(f)["id"] for f in await reader.events(3)] == wanted
+            assert sample(CONFLATED) == before + 10, "once for the group, not once per client"
