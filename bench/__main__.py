@@ -39,7 +39,7 @@ SUITES: dict[str, tuple[Main, list[str], list[str]]] = {
     "baselines": (baselines.main, ["--duration", "10"], ["--duration", "1", "--connections", "10"]),
     "ceiling": (
         ceiling.main,
-        ["--rates", "5000,10000,20000,25000,30000,40000", "--step", "10", "--wrk", "10"],
+        ["--rates", "5000,10000,20000,30000,40000,50000", "--step", "10", "--wrk", "10"],
         ["--rates", "2000", "--step", "2", "--wrk", "1", "--batch-connections", "4"],
     ),
     "latency": (
