@@ -39,8 +39,8 @@ SUITES: dict[str, tuple[Main, list[str], list[str]]] = {
     "baselines": (baselines.main, ["--duration", "10"], ["--duration", "1", "--connections", "10"]),
     "ceiling": (
         ceiling.main,
-        ["--rates", "5000,10000,20000,25000,30000,40000", "--step", "10", "--wrk", "10"],
-        ["--rates", "2000", "--step", "2", "--wrk", "1", "--feeders", "1"],
+        ["--rates", "5000,10000,20000,30000,40000,50000", "--step", "10", "--wrk", "10"],
+        ["--rates", "2000", "--step", "2", "--wrk", "1", "--batch-connections", "4"],
     ),
     "latency": (
         latency.main,
@@ -115,15 +115,7 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
         rows.append(row("raw COPY into md_ticks", f"{b['raw_copy']['rows_per_s']:,} rows/s", "baseline"))
     if c := results.get("ceiling"):
-        top = c["batch_posts"]["ceiling_tps"]
-        rows.append(
-            row(
-                f"ceiling, batch POSTs of {c['batch_posts']['batch']}",
-                f"{top:,.0f} ticks/s sustained",
-                ">= 20,000 ticks/s",
-                top >= 20_000,
-            )
-        )
+        rows.append(ceiling_row(c["batch_posts"]))
         if s := c.get("single_tick_posts"):
             rows.append(
                 row(
@@ -154,6 +146,17 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
             )
         )
     return rows
+
+
+def ceiling_row(batch: dict[str, Any]) -> dict[str, Any]:
+    """The highest rate sustained, with what the stack and the load generator cost at it."""
+    top = batch["ceiling_tps"]
+    text = f"{top:,.0f} ticks/s sustained"
+    at_top = [s for s in batch["steps"] if s["sustained"] and s["tps_target"] == top]
+    if at_top and (wrk := at_top[0].get("wrk")):  # the generator's CPU beside the stack's, while sending
+        stack, own = at_top[0]["stack_cores_while_sending"], wrk["generator"]["cores_while_sending"]
+        text += f" (stack {stack:.2f} cores, wrk {own:.2f} cores)"
+    return row(f"ceiling, batch POSTs of {batch['batch']}", text, ">= 40,000 ticks/s", top >= 40_000)
 
 
 def _fanout_figures(target: dict[str, Any]) -> str:

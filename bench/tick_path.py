@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,51 @@ async def ticks_in_views(api_url: str) -> int:
     return total
 
 
+async def catch_up(
+    api_url: str, persisted: Callable[[], int], acked: int, views_before: int, since: float
+) -> float | None:
+    """Seconds from `since` (the load's end, monotonic) until `persisted()` (run in a thread) reaches `acked`
+    and the views count as many new ticks as are persisted; None after DRAIN_TIMEOUT_S."""
+    while time.monotonic() - since < DRAIN_TIMEOUT_S:
+        rows = await asyncio.to_thread(persisted)
+        if rows >= acked and await ticks_in_views(api_url) - views_before >= rows:
+            return time.monotonic() - since
+        await asyncio.sleep(0.1)
+    return None
+
+
+async def sample_backlog(settings: Settings, load: Awaitable[Any]) -> tuple[Any, list[tuple[int, int]]]:
+    """Await `load` while sampling the backlog every BACKLOG_SAMPLE_S; its result and the samples."""
+    client = aioredis.Redis.from_url(settings.redis_url)
+    task = asyncio.ensure_future(load)
+    samples: list[tuple[int, int]] = []
+    try:
+        while not task.done():
+            samples.append(await backlog(client, settings))
+            await asyncio.wait([task], timeout=BACKLOG_SAMPLE_S)
+        return task.result(), samples
+    finally:
+        task.cancel()
+        await client.aclose()
+
+
+def backlog_figures(samples: list[tuple[int, int]]) -> dict[str, list[int] | None]:
+    """(RQ jobs queued, flush batches waiting): the worst in the first and last third of the run."""
+    third = max(1, len(samples) // 3)
+    return {
+        "backlog_first_third": list(map(max, zip(*samples[:third], strict=True))) if samples else None,
+        "backlog_last_third": list(map(max, zip(*samples[-third:], strict=True))) if samples else None,
+    }
+
+
+def latency_figures(listener: ViewListener, rows: list[tuple[str, str, float, float]]) -> dict[str, Any]:
+    """tick->SSE and tick->Postgres percentiles of persisted ticks (`db_rows`)."""
+    return {
+        "tick_to_sse_ms": percentiles(listener.tick_to_view_ms([(r[1], float(r[2])) for r in rows])),
+        "tick_to_postgres_ms": percentiles([float(r[3]) for r in rows]),
+    }
+
+
 async def run_step(
     stack: Stack,
     listener: ViewListener,
@@ -156,7 +202,6 @@ async def run_step(
 ) -> dict[str, Any]:
     """One run at `tps` on a running stack (`feeders` processes sharing the rate); figures for its ticks only."""
     workdir = stack.log_dir
-    client = aioredis.Redis.from_url(stack.settings.redis_url)
     views_before, ticks_before = listener.count(), await ticks_in_views(stack.api_url)
     files = [(workdir / f"summary-{tag}-{i}.json", workdir / f"acked-{tag}-{i}.txt") for i in range(feeders)]
     procs = [
@@ -184,29 +229,15 @@ async def run_step(
         )  # fmt: skip
         for i, (summary_file, acked_file) in enumerate(files)
     ]
-    samples: list[tuple[int, int]] = []
-    while any(p.returncode is None for p in procs):
-        samples.append(await backlog(client, stack.settings))
-        try:
-            await asyncio.wait_for(asyncio.gather(*(p.wait() for p in procs)), BACKLOG_SAMPLE_S)
-        except TimeoutError:
-            pass
+    _, samples = await sample_backlog(stack.settings, asyncio.gather(*(p.wait() for p in procs)))
     fed = time.monotonic()
     summaries = [json.loads(summary_file.read_text()) for summary_file, _ in files]
     summary = {k: sum(x[k] for x in summaries) for k in ("sent", "acknowledged", "errors", "behind", "missed")}
     acked = [event_id for _, acked_file in files for event_id in acked_file.read_text().split()]
-    caught_up = None
-    while time.monotonic() - fed < DRAIN_TIMEOUT_S:
-        in_db = await asyncio.to_thread(db_count, stack.settings, acked)
-        if in_db >= len(acked) and await ticks_in_views(stack.api_url) - ticks_before >= len(acked):
-            caught_up = time.monotonic() - fed
-            break
-        await asyncio.sleep(0.1)
+    caught_up = await catch_up(stack.api_url, lambda: db_count(stack.settings, acked), len(acked), ticks_before, fed)
     await asyncio.sleep(1.0)  # the last views reach the SSE listener
-    await client.aclose()
     rows = await asyncio.to_thread(db_rows, stack.settings, acked)
     distinct = len({r[0] for r in rows})
-    third = max(1, len(samples) // 3)
     return {
         "tps_target": tps,
         "batch": batch,
@@ -222,14 +253,11 @@ async def run_step(
         "duplicates_in_postgres": len(rows) - distinct,
         "acknowledged_missing_in_postgres": len(set(acked)) - distinct,
         "catch_up_s": None if caught_up is None else round(caught_up, 2),
-        # (RQ jobs queued, flush batches waiting): the worst in the first and last third of the run
-        "backlog_first_third": list(map(max, zip(*samples[:third], strict=True))) if samples else None,
-        "backlog_last_third": list(map(max, zip(*samples[-third:], strict=True))) if samples else None,
+        **backlog_figures(samples),
         "views_received": listener.count() - views_before,
         # with several feeders, the worst feeder's figure: their histograms are not merged
         "ack_latency_ms": {k: max(x[f"ack_latency_{k}_ms"] for x in summaries) for k in ("p50", "p95", "p99", "max")},
-        "tick_to_sse_ms": percentiles(listener.tick_to_view_ms([(r[1], float(r[2])) for r in rows])),
-        "tick_to_postgres_ms": percentiles([float(r[3]) for r in rows]),
+        **latency_figures(listener, rows),
     }
 
 
