@@ -104,7 +104,7 @@ def create_app(settings: Settings) -> FastAPI:
         max_age=600,
     )
     if settings.INGEST_FASTPATH:
-        app.add_middleware(IngestFastPath, endpoints=ingest.endpoints())  # skips the stack below
+        app.add_middleware(IngestFastPath, routes={**ingest.endpoints(), **views.endpoints()})  # skips the stack below
     split_ports(app, settings)  # outermost: /metrics and /docs on METRICS_PORT only
     document_stream(app)  # what ingest and /internal/agg-update publish, for the gateway to relay
     return app
