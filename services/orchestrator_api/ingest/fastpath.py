@@ -5,11 +5,12 @@ time between the first middleware and the endpoint (route matching across
 every included route, dependency solving, the middleware chain) and under 10%
 in the endpoint. At 100 single-tick POSTs/s the workers' agg-update calls (one
 per job) took another fifth of the API's CPU, most of it in the same
-machinery. This middleware sits outermost and answers those paths with the
-very same credential checks and endpoint functions (`ingest/routes.py`,
-`views/routes.py`), which also stay on the router (for the OpenAPI document,
-and for `INGEST_FASTPATH=false`), and with the very same error answers
-(`errors.response`).
+machinery. This middleware sits outside FastAPI's own middleware stack (see
+`app.Api`) and answers those paths with the very same credential checks and
+endpoint functions (`ingest/routes.py`, `views/routes.py`), which also stay
+on the router (for the OpenAPI document, and for `INGEST_FASTPATH=false`),
+and with the very same error answers (`errors.response`). On the metrics port
+it answers nothing: the stack's `PortSplit` refuses them there.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.common.metrics_port import came_on
 from services.orchestrator_api import errors, metrics
 from services.orchestrator_api.state import AppState
 
@@ -32,13 +34,14 @@ Route = tuple[Check, Endpoint]
 
 
 class IngestFastPath:
-    def __init__(self, app: ASGIApp, routes: Mapping[str, Route]) -> None:
+    def __init__(self, app: ASGIApp, routes: Mapping[str, Route], metrics_port: int | None = None) -> None:
         self.app = app
         self.routes = routes
+        self.metrics_port = metrics_port
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = self.routes.get(scope["path"]) if scope["type"] == "http" else None
-        if route is None or scope["method"] != "POST":
+        if route is None or scope["method"] != "POST" or came_on(scope, self.metrics_port):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
