@@ -41,8 +41,7 @@ class PortSplit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
-            server = scope.get("server")
-            on_metrics_port = server is not None and server[1] == self.metrics_port
+            on_metrics_port = came_on(scope, self.metrics_port)
             path = scope["path"]
             if on_metrics_port:
                 allowed = path in OPERATOR_PATHS or path.startswith(PROBE_PREFIX)
@@ -52,6 +51,12 @@ class PortSplit:
                 await _not_found(scope, send)
                 return
         await self.app(scope, receive, send)
+
+
+def came_on(scope: Scope, port: int | None) -> bool:
+    """The request came in on `port` (the listening socket's own address, which no header can change)."""
+    server = scope.get("server")
+    return bool(port) and server is not None and server[1] == port
 
 
 async def _not_found(scope: Scope, send: Send) -> None:

@@ -14,6 +14,9 @@ HTTP_TIMEOUT_S = 10.0  # per call to the API's /internal/agg-update
 # metrics
 MAX_SERIES = 200  # label values kept per metric; the rest count as OTHER, so a client cannot grow /metrics
 
+# tasks
+WINDOWS_CALL_TICKS = 500  # ticks per windows.lua call: a job's batches share calls, none holding Redis long
+
 # rttm.apply
 TREND_BUCKET_MS = 10_000  # queue-depth trend resolution
 REASON_CHARS = 100  # DLQ reasons are counted by their first characters

@@ -28,6 +28,7 @@ from services.common.schemas import TickRecord
 from services.common.scripts import register
 from services.common.settings import Settings
 from services.consumers import context, metrics, windows
+from services.consumers.defaults import WINDOWS_CALL_TICKS
 from services.consumers.rttm import apply as rttm_apply
 from services.consumers.view import build_view
 from services.consumers.windows import SymbolState
@@ -49,7 +50,7 @@ def process_batch(batch_id: str) -> dict[str, int]:
             pipe.hget(keys.batch(b), "items")
         raws = pipe.execute()
     now_ms = time.time() * 1000.0
-    states: dict[str, SymbolState] = {}
+    tick_batches: list[tuple[str, list[TickRecord]]] = []
     ticks_by_symbol: dict[str, list[TickRecord]] = defaultdict(list)
     ticks = items_taken = 0
     for b, raw in zip(batch_ids, raws, strict=True):
@@ -61,12 +62,11 @@ def process_batch(batch_id: str) -> dict[str, int]:
             count_rttm(items)  # once: a retried job applies nothing
         if batch_ticks := items.get("tick"):
             ticks += len(batch_ticks)
-            for state in windows.apply(ctx.redis, ctx.settings, b, batch_ticks):
-                if state.symbol not in states or state.version > states[state.symbol].version:
-                    states[state.symbol] = state  # the newest of the symbol's states: it holds every batch
+            tick_batches.append((b, batch_ticks))
             for tick in batch_ticks:
                 ticks_by_symbol[tick["symbol"]].append(tick)
-    views = post_views(ctx, list(states.values()), ticks_by_symbol) if states else 0
+    states = apply_windows(ctx, tick_batches)
+    views = post_views(ctx, states, ticks_by_symbol) if states else 0
     release(ctx, keys, job_id, batch_ids)
     if items_taken >= ctx.settings.JOB_MAX_ITEMS and ctx.redis.zcard(keys.pending):
         # More waited than one job takes: the next job now, not at the next commit.
@@ -76,6 +76,23 @@ def process_batch(batch_id: str) -> dict[str, int]:
     metrics.JOB_SECONDS.observe(time.perf_counter() - started)
     log.debug("worker.batch_done", trace_id=batch_id, batches=len(batch_ids), ticks=ticks, views=views)
     return {"batches": len(batch_ids), "ticks": ticks, "views": views}
+
+
+def apply_windows(ctx: context.WorkerContext, batches: list[tuple[str, list[TickRecord]]]) -> list[SymbolState]:
+    """calc-a over the job's batches, each applied once: a call per slice of WINDOWS_CALL_TICKS ticks rather
+    than per batch; the newest state of each symbol (it holds every batch)."""
+    states: dict[str, SymbolState] = {}
+    start = 0
+    while start < len(batches):
+        end, size = start, 0
+        while end < len(batches) and (end == start or size + len(batches[end][1]) <= WINDOWS_CALL_TICKS):
+            size += len(batches[end][1])
+            end += 1
+        for state in windows.apply_many(ctx.redis, ctx.settings, batches[start:end]):
+            if state.symbol not in states or state.version > states[state.symbol].version:
+                states[state.symbol] = state
+        start = end
+    return list(states.values())
 
 
 def _job_id(batch_id: str) -> str:
@@ -98,11 +115,8 @@ def claim(client: redis.Redis, settings: Settings, job_id: str, batch_id: str) -
 def release(ctx: context.WorkerContext, keys: Keys, job_id: str, batch_ids: list[str]) -> None:
     """The job is over: its batches go (their items off the queued count), then its claims."""
     done = register(ctx.redis, "batch_done", __package__)
-    with ctx.redis.pipeline(transaction=False) as pipe:
-        for b in batch_ids:
-            done(keys=[keys.batch(b), keys.queued], client=pipe)
-        pipe.delete(keys.claims(job_id))
-        pipe.execute()
+    done(keys=[*(keys.batch(b) for b in batch_ids), keys.queued])  # one call for all: no SCRIPT EXISTS either
+    ctx.redis.delete(keys.claims(job_id))
 
 
 def forget_batch(batch_id: str) -> None:

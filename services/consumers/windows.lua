@@ -1,11 +1,14 @@
--- calc-a: apply one batch of ticks to the per-symbol state, atomically and once.
+-- calc-a: apply a job's batches of ticks to the per-symbol state, atomically and each once.
 --
--- KEYS: the batch (a hash; its field `a` marks it applied). ARGV: candles kept per
+-- KEYS: the batches (hashes; a batch's field `a` marks it applied). ARGV: candles kept per
 -- interval, idle expiry (s), input json:
---   {w = window ms, iv = {{name, ms}...}, syms = {{s = symbol, k = {win, px, last, agg} key names,
+--   {w = window ms, iv = {{name, ms}...}, b = {syms...} (one per key, in KEYS order), where syms is
+--    {{s = symbol, k = {win, px, last, agg} key names,
 --    cp = {iv -> candle key prefix}, ci = {iv -> candle index key}, t = {ts...}, m = {member...},
 --    p = {price...}, v = {volume...}, top = {index...} (batch's 10 latest),
---    c = {{iv, b, o, ot, oe, h, l, c, ct, ce, v, n}...}}...}}
+--    c = {{iv, b, o, ot, oe, h, l, c, ct, ce, v, n}...}}...}
+-- One call for all of a job's batches, not one per batch: at one tick per batch the call and the
+-- read-back cost more than the tick.
 -- A member is "event_id \1 price \1 volume": sorted sets order equal scores by
 -- member bytes, so (ts, event_id) order comes for free; prices and volumes
 -- travel as the strings Python wrote, and sums are stored with %.17g, so no
@@ -19,10 +22,11 @@
 --   cp[iv] .. bucket hash o ot oe h l c ct ce v n; ci[iv] zset of buckets
 -- Every key written gets the idle expiry again, so a symbol nobody sends is
 -- forgotten whole; an old candle expires that long after its last tick.
--- Returns per symbol: symbol, {latest, vol, pv, n, version}, last (withscores),
--- high, low (withscores), and the hash of the candle holding `latest` per interval.
+-- Returns per symbol of the batches (in order of first appearance), read after all are applied:
+-- symbol, {latest, vol, pv, n, version}, last (withscores), high, low (withscores), and the hash
+-- of the candle holding `latest` per interval.
 
-local batch, keep, idle = KEYS[1], tonumber(ARGV[1]), ARGV[2]
+local keep, idle = tonumber(ARGV[1]), ARGV[2]
 local input = cjson.decode(ARGV[3])
 local WINDOW_MS, INTERVALS = input.w, input.iv
 local SEP = '\1'
@@ -126,12 +130,23 @@ local function apply(sym)
   for _, key in ipairs({ k.win, k.px, k.last, agg }) do redis.call('EXPIRE', key, idle) end
 end
 
--- Applied once: a retried job (the batch still there, marked) only reads back. A run after the
--- batch is gone writes nothing either, not even the mark.
-local fresh = redis.call('EXISTS', batch) == 1 and redis.call('HSETNX', batch, 'a', '1') == 1
+-- Each batch applied once: a retried job (the batch still there, marked) only reads back. A run
+-- after a batch is gone writes nothing of it either, not even the mark.
+local read, order = {}, {}
+for i, syms in ipairs(input.b) do
+  local batch = KEYS[i]
+  local fresh = redis.call('EXISTS', batch) == 1 and redis.call('HSETNX', batch, 'a', '1') == 1
+  for _, sym in ipairs(syms) do
+    if fresh then apply(sym) end
+    if not read[sym.s] then
+      read[sym.s] = sym
+      order[#order + 1] = sym.s
+    end
+  end
+end
 local out = {}
-for _, sym in ipairs(input.syms) do
-  if fresh then apply(sym) end
+for _, name in ipairs(order) do
+  local sym = read[name]
   local k = sym.k
   local st = redis.call('HMGET', k.agg, 'latest', 'vol', 'pv', 'n', 'version')
   local latest = tonumber(st[1])

@@ -54,8 +54,12 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
-def prepare(keys: Keys, ticks: list[TickRecord]) -> dict[str, Any]:
-    """The script's input: per symbol its key names, sorted ticks and the batch's own candles."""
+def prepare(keys: Keys, batches: list[list[TickRecord]]) -> dict[str, Any]:
+    """The script's input: per batch, per symbol its key names, sorted ticks and the batch's own candles."""
+    return {"w": WINDOW_MS, "iv": list(INTERVALS_MS.items()), "b": [_symbols(keys, ticks) for ticks in batches]}
+
+
+def _symbols(keys: Keys, ticks: list[TickRecord]) -> list[dict[str, Any]]:
     by_symbol: dict[str, list[TickRecord]] = defaultdict(list)
     for tick in ticks:
         by_symbol[tick["symbol"]].append(tick)
@@ -76,7 +80,7 @@ def prepare(keys: Keys, ticks: list[TickRecord]) -> dict[str, Any]:
                 "c": _candles(rows),
             }
         )
-    return {"w": WINDOW_MS, "iv": list(INTERVALS_MS.items()), "syms": out}
+    return out
 
 
 def _candles(rows: list[TickRecord]) -> list[dict[str, Any]]:
@@ -110,10 +114,20 @@ def _candles(rows: list[TickRecord]) -> list[dict[str, Any]]:
 
 def apply(client: redis.Redis, settings: Settings, batch_id: str, ticks: list[TickRecord]) -> list[SymbolState]:
     """Apply a batch once (a re-run only reads) and return the state of each symbol in it."""
+    return apply_many(client, settings, [(batch_id, ticks)])
+
+
+def apply_many(
+    client: redis.Redis, settings: Settings, batches: list[tuple[str, list[TickRecord]]]
+) -> list[SymbolState]:
+    """Apply batches (id, ticks), each once, in one call; the state of each of their symbols after all of them."""
     keys = Keys(settings.KEY_PREFIX)
     script = register(client, "windows", __package__)
-    payload = orjson.dumps(prepare(keys, ticks))
-    raw = script(keys=[keys.batch(batch_id)], args=[settings.CANDLES_KEEP, settings.SYMBOL_IDLE_S, payload])
+    payload = orjson.dumps(prepare(keys, [ticks for _, ticks in batches]))
+    raw = script(
+        keys=[keys.batch(batch_id) for batch_id, _ in batches],
+        args=[settings.CANDLES_KEEP, settings.SYMBOL_IDLE_S, payload],
+    )
     return [parse_state(item) for item in raw]
 
 

@@ -177,6 +177,34 @@ def test_split_and_order_of_batches_do_not_change_the_view(settings: Settings, c
     assert_same_view(many, one)
 
 
+def test_batches_in_one_call_give_the_state_of_batches_applied_one_by_one(
+    settings: Settings, client: redis.Redis
+) -> None:
+    ticks = random_ticks(7, 90) + [tick(900 + i, T0 + i * 1000, 7.0 + i, 1.0, "ETHUSDT") for i in range(5)]
+    random.Random(8).shuffle(ticks)
+    batches = [ticks[i : i + 9] for i in range(0, len(ticks), 9)]
+    one_by_one = run(client, settings, batches)
+
+    other = settings.model_copy(update={"KEY_PREFIX": settings.KEY_PREFIX + "other:"})
+    ids = [f"m{n}" for n in range(len(batches))]
+    for batch_id, batch in zip(ids, batches, strict=True):
+        stored_batch(client, other, batch_id, batch)
+    together = windows.apply_many(client, other, list(zip(ids, batches, strict=True)))
+    again = windows.apply_many(client, other, list(zip(ids, batches, strict=True)))  # a retried job
+
+    first_seen = [symbol for batch in batches for symbol in sorted({t["symbol"] for t in batch})]
+    assert [state.symbol for state in together] == list(dict.fromkeys(first_seen))
+    for state in together:
+        view = build_view(state, [t for t in ticks if t["symbol"] == state.symbol], 0.0)
+        assert_same_view(comparable(view), comparable(one_by_one[state.symbol]))
+        assert (
+            view["version"]
+            == one_by_one[state.symbol]["version"]
+            == sum(any(t["symbol"] == state.symbol for t in batch) for batch in batches)
+        )
+    assert again == together
+
+
 def test_symbols_are_independent(client: redis.Redis, settings: Settings) -> None:
     a = [tick(i, T0 + i * 1000, 100.0 + i, 1.0, "AAA") for i in range(15)]
     b = [tick(100 + i, T0 + i * 500, 5.0, 2.0, "BBB") for i in range(3)]

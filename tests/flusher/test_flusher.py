@@ -103,6 +103,27 @@ def test_batch_closes_at_interval(settings: Settings) -> None:
     assert rows(settings) == dict.fromkeys(ids, 1)
 
 
+def test_after_an_empty_round_the_first_entries_are_written_as_one_blocking_read_brings_them(
+    settings: Settings,
+) -> None:
+    settings.FLUSH_INTERVAL_MS = 60_000  # never reached: the idle read returns with the first entry
+    f = flusher(settings)
+    assert f.flush_once(wait_ms=100) == 0  # nothing came: the round is empty, and the flusher idle
+    assert f.idle
+    arrived: list[str] = []
+    later = threading.Timer(0.3, lambda: arrived.extend(accept(settings, 3)))
+    later.start()
+    started = time.monotonic()
+
+    assert f.flush_once(wait_ms=4000) == 3
+
+    later.join()
+    assert time.monotonic() - started < 5
+    assert not f.idle
+    assert rows(settings) == dict.fromkeys(arrived, 1)
+    assert backlog(settings) == (0, 0)
+
+
 def test_killed_before_commit_the_same_consumer_writes_its_pending_batch(settings: Settings) -> None:
     settings.FLUSH_INTERVAL_MS = 100
     ids = accept(settings, 5)

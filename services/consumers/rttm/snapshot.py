@@ -18,6 +18,7 @@ import redis
 
 from services.common.contract import Measures, PartitionLag
 from services.common.keys import END_TO_END_STAGE, Keys
+from services.common.scripts import register
 from services.common.settings import Settings
 from services.consumers.defaults import RATE_S, STUCK_LISTED, TPS_NOW_S, TPS_SERIES_S, TREND_STEPS
 from services.consumers.rttm import sketch
@@ -29,12 +30,16 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _sum(hashes: list[dict[bytes, bytes]]) -> Counter[str]:
-    total: Counter[str] = Counter()
-    for h in hashes:
-        for k, v in h.items():
-            total[_text(k)] += int(v)
-    return total
+def _counters(
+    client: redis.Redis, keys: Keys, seconds: list[int], window_s: int
+) -> tuple[Counter[str], Counter[str], Counter[str], list[int]]:
+    """The per-second counters summed over the window, the minute and `now` (counters.lua), and the trades of
+    each second of the series, newest first."""
+    script = register(client, "counters", __package__)
+    spans = script(keys=[keys.rttm_counters(sec) for sec in seconds], args=[window_s, RATE_S, TPS_NOW_S, TPS_SERIES_S])
+    *sums, series = spans
+    totals = [Counter({_text(k): int(v) for k, v in zip(flat[::2], flat[1::2], strict=True)}) for flat in sums]
+    return totals[0], totals[1], totals[2], [int(n) for n in series]
 
 
 def _by(total: Counter[str], prefix: str, per_s: float | None = None) -> dict[str, float]:
@@ -56,9 +61,8 @@ def compute(client: redis.Redis, settings: Settings, now_ms: float) -> Measures:
     stuck_before = now_ms - settings.RTTM_STUCK_AFTER_S * 1000
 
     stages = sorted(_text(s) for s in client.smembers(keys.rttm_stages))
+    window, minute, recent, series = _counters(client, keys, seconds, window_s)
     with client.pipeline(transaction=False) as pipe:
-        for sec in seconds:
-            pipe.hgetall(keys.rttm_counters(sec))
         pipe.hgetall(keys.rttm_queues)
         for bucket in trend_buckets:
             pipe.hgetall(keys.rttm_queue_trend(bucket))
@@ -71,16 +75,11 @@ def compute(client: redis.Redis, settings: Settings, now_ms: float) -> Measures:
         pipe.hget(keys.rttm_late, "events")
         results = pipe.execute()
 
-    counters = results[: len(seconds)]
-    rest = results[len(seconds) :]
-    queues, rest = rest[0], rest[1:]
+    queues, rest = results[0], results[1:]
     trends, rest = rest[:TREND_STEPS], rest[TREND_STEPS:]
     n_lat = len(stages) * len(latency_buckets)
     latency_hashes, (active, stuck_count, stuck, late) = rest[:n_lat], rest[n_lat:]
 
-    window = _sum(counters[:window_s])
-    minute = _sum(counters[:RATE_S])
-    recent = _sum(counters[:TPS_NOW_S])
     latency = {
         stage: sketch.quantiles(sketch.merge(latency_hashes[i * len(latency_buckets) : (i + 1) * len(latency_buckets)]))
         for i, stage in enumerate(stages)
@@ -117,7 +116,7 @@ def compute(client: redis.Redis, settings: Settings, now_ms: float) -> Measures:
         "window_s": window_s,
         "tps": {
             "current": round(recent["trade"] / TPS_NOW_S, 3),
-            "series": [[sec, int(counters[i].get(b"trade", 0))] for i, sec in enumerate(seconds[:TPS_SERIES_S])][::-1],
+            "series": [[sec, int(series[i])] for i, sec in enumerate(seconds[:TPS_SERIES_S])][::-1],
             "by_service": _by(minute, "trade|s|", RATE_S),
             "by_event_type": _by(minute, "trade|t|", RATE_S),
         },

@@ -2,15 +2,19 @@
 
 A request hands its validated items (ticks or RTTM events, see `kinds`) to
 `GroupCommitter.submit` and waits. The committer lingers `INGEST_LINGER_MS`
-for other requests to join, then writes the whole group in one MULTI: the
-`ingest` script (dedup marks, the batch and its entry among the pending
-batches, the flush stream entry, `tick.received` envelopes) and, when the last
-job is JOB_CADENCE_MS old, the RQ job `process_batch(batch_id)`, which takes
-every pending batch (consumers/tasks.py). A commit without a job leaves one
-owed, enqueued once the cadence allows and always after that commit's EXEC,
-so every batch is claimed by a job that starts after it is in. Only after EXEC
-returns does any request get its answer, so a 200 always means "in Redis"; an
-error fails every request of the group and none of its items is half-written.
+for other requests to join, then writes the whole group with one EVALSHA of
+the `ingest` script (dedup marks, the batch and its entry among the pending
+batches, the flush stream entry, `tick.received` envelopes, the figures
+below), sent from the event loop: a thread hop and a MULTI around it cost
+more CPU than the commit itself at one request per commit. When the last job
+is JOB_CADENCE_MS old, the RQ job `process_batch(batch_id)`, which takes every
+pending batch (consumers/tasks.py), is enqueued right after the script and
+before any answer; a commit within the cadence leaves a job owed, which the
+job clock enqueues once the cadence allows. Either way the job is enqueued
+after its batch is in, so every batch is claimed by a job that starts after
+it. Only after the script returns does any request get its answer, so a 200
+always means "in Redis"; an error fails every request of the group and, the
+script being atomic, none of its items is half-written.
 
 Back-pressure: `admit` refuses a request up front (429/503 with Retry-After)
 when this process already holds INGEST_MAX_PENDING items waiting for a commit,
@@ -35,13 +39,14 @@ from typing import Any
 import anyio.to_thread
 import orjson
 import redis
-from redis.exceptions import NoScriptError
+import redis.asyncio as aioredis
 
 from services.common import realtime
 from services.common.jobs import enqueue_batch_job, job_queue
 from services.common.keys import BATCH_TTL_S, Keys
 from services.common.kinds import TICK, Kind
 from services.common.logging import get_logger
+from services.common.redis import SOCKET_TIMEOUT_S, async_redis
 from services.common.scripts import register
 from services.common.settings import Settings
 from services.orchestrator_api import errors, metrics
@@ -63,6 +68,15 @@ class _Pending:
     future: asyncio.Future[list[int]] = field(repr=False)
 
 
+@dataclass
+class _Script:
+    """One commit's EVALSHA: its batch id, keys and arguments (`ingest.lua`)."""
+
+    batch_id: str
+    keys: list[str]
+    args: list[object]
+
+
 class GroupCommitter:
     def __init__(self, settings: Settings, client: redis.Redis) -> None:
         self.settings = settings
@@ -70,6 +84,8 @@ class GroupCommitter:
         self.keys = Keys(settings.KEY_PREFIX)
         self.queue = job_queue(settings, client)  # JSON jobs (services/common/jobs.py)
         self.script = register(client, "ingest", __package__)
+        self.aclient: aioredis.Redis | None = None  # the commits' own, on the event loop (`start`)
+        self.ascript: Any = None
         self._pending: deque[_Pending] = deque()
         self._pending_items = 0
         self._wakeup = asyncio.Event()
@@ -89,6 +105,8 @@ class GroupCommitter:
         self.merger = TickMerger(settings, client)  # `ticks.merged`, and whether `tick.received` is wanted
 
     async def start(self) -> None:
+        self.aclient = async_redis(self.settings, socket_timeout=SOCKET_TIMEOUT_S)  # a hung Redis fails a commit
+        self.ascript = register(self.aclient, "ingest", __package__)
         await self.merger.start()
         self._task = asyncio.create_task(self._run(), name="group-commit")
         self._clock = asyncio.create_task(self._job_clock(), name="job-clock")
@@ -104,6 +122,8 @@ class GroupCommitter:
         if self._owed.is_set():  # the last commits' job, before this process goes
             await anyio.to_thread.run_sync(self._enqueue_drain)
         await self.merger.stop()
+        if self.aclient is not None:
+            await self.aclient.aclose()
 
     def admit(self, count: int) -> None:
         """Raise Saturated (429) or Behind (503), with Retry-After, when `count` more items should not be taken now."""
@@ -192,11 +212,8 @@ class GroupCommitter:
             group = self._take_group()
             requests = [p.items for p in group]
             started = time.perf_counter()
-            with_job = time.monotonic() - self._last_job >= self._cadence_s
-            if with_job:
-                self._last_job = time.monotonic()
             try:
-                flags = await anyio.to_thread.run_sync(self._commit, requests, with_job)
+                flags = await self._commit_async(requests)
             except Exception as exc:
                 metrics.COMMIT_ERRORS.inc()
                 log.error("ingest.commit_failed", error=f"{type(exc).__name__}: {exc}", requests=len(group))
@@ -204,8 +221,6 @@ class GroupCommitter:
                     if not p.future.done():
                         p.future.set_exception(exc)
                 continue
-            if not with_job and 1 in flags:  # a batch was written (all duplicates: none, and no job needed)
-                self._owed.set()  # only now, after EXEC: the job enqueued for it starts after its batch is in
             metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
             metrics.COMMIT_TICKS.observe(len(flags))
             offset = 0
@@ -242,8 +257,37 @@ class GroupCommitter:
         self._pending_items -= count
         return group
 
+    async def _commit_async(self, requests: list[list[Item]]) -> list[int]:
+        """The group's script, then its job if the cadence allows (else one is owed); returns the flags."""
+        assert self.ascript is not None, "start() first"
+        script = self._script(requests)
+        # EVALSHA; on NOSCRIPT (Redis lost its script cache: a restart) the script is loaded and run once more.
+        # Nothing was written by the refused call, so nothing is written twice.
+        results = await self.ascript(keys=script.keys, args=script.args)
+        flags = self._committed(requests, script, results)
+        if 1 in flags:  # a batch was written (all duplicates: none, and no job needed)
+            if time.monotonic() - self._last_job >= self._cadence_s:
+                self._last_job = time.monotonic()
+                try:  # before the answers: a batch acknowledged after a quiet spell has its job queued
+                    await anyio.to_thread.run_sync(enqueue_batch_job, self.queue, self.settings, script.batch_id)
+                except redis.RedisError as exc:  # the items are in: the clock tries again, the reaper after it
+                    log.warning("ingest.job_enqueue_failed", error=str(exc))
+                    self._owed.set()
+            else:
+                self._owed.set()
+        return flags
+
     def _commit(self, requests: list[list[Item]], with_job: bool = True) -> list[int]:
-        """One MULTI for the whole group; returns per item 1 accepted, 0 duplicate, -1 refused (symbol cap)."""
+        """The same commit from a thread (tools, tests): the script, then, with `with_job`, its job."""
+        script = self._script(requests)
+        results = self.script(keys=script.keys, args=script.args)  # NOSCRIPT: loaded and run again, as above
+        flags = self._committed(requests, script, results)
+        if with_job:
+            enqueue_batch_job(self.queue, self.settings, script.batch_id)
+        return flags
+
+    def _script(self, requests: list[list[Item]]) -> _Script:
+        """The `ingest` script's keys and arguments for one group."""
         settings, keys = self.settings, self.keys
         now = time.time()
         batch_id = uuid.uuid4().hex
@@ -257,6 +301,7 @@ class GroupCommitter:
             keys.symbols,
             keys.queued,
             keys.pending,
+            self.queue.key,
         ]
         expire_at = 0
         item_args: list[object] = []
@@ -286,45 +331,21 @@ class GroupCommitter:
             int(now * 1000),
             int((now - settings.SYMBOL_IDLE_S) * 1000),
             settings.MAX_SYMBOLS,
+            BATCH_TTL_S,
             len(kinds),
             *kinds,
             len(requests),
             *(len(items) for items in requests),
             *item_args,
         ]
-        results = self._transaction(batch_id, script_keys, args, with_job)
-        if isinstance(results[0], NoScriptError):  # Redis lost its script cache (a restart): load, redo once
-            self.client.script_load(self.script.script)
-            # MULTI does not roll back: the job went in without its batch. It would only run empty, but
-            # it is work and memory that nobody asked for.
-            if (orphan := self.queue.fetch_job(batch_id)) is not None:
-                orphan.delete()
-            batch_id = uuid.uuid4().hex
-            script_keys[0], args[0] = keys.batch(batch_id), batch_id
-            results = self._transaction(batch_id, script_keys, args, with_job)
-        if isinstance(results[0], Exception):
-            raise results[0]
-        self._set_figures(*results[-3:])
-        flags = [int(flag) for flag in results[0]]
+        return _Script(batch_id, script_keys, args)
+
+    def _committed(self, requests: list[list[Item]], script: _Script, results: Any) -> list[int]:
+        """Flags of a script's reply; the figures it carries noted, its accepted ticks handed to the merger."""
+        raw_flags, *figures = results
+        self._set_figures(*figures)
+        flags = [int(flag) for flag in raw_flags]
         items = chain.from_iterable(requests)
         self.merger.add([r for (kind, _, r), flag in zip(items, flags, strict=True) if flag == 1 and kind is TICK])
-        log.debug("ingest.committed", trace_id=batch_id, items=len(flags), accepted=flags.count(1))
+        log.debug("ingest.committed", trace_id=script.batch_id, items=len(flags), accepted=flags.count(1))
         return flags
-
-    def _transaction(self, batch_id: str, script_keys: list[str], args: list[object], with_job: bool) -> list[object]:
-        """The script, and on the cadence the RQ job, in one MULTI. EVALSHA is sent as is: a Script object
-        would cost a SCRIPT EXISTS round trip per commit."""
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.multi()
-            pipe.evalsha(self.script.sha, len(script_keys), *script_keys, *args)
-            if with_job:
-                enqueue_batch_job(self.queue, self.settings, batch_id, pipe)
-            pipe.expire(self.keys.batch(batch_id), BATCH_TTL_S)  # no batch (all duplicates): a no-op
-            # The count outlives every batch it counts: should a batch expire unread, the count is
-            # corrected an hour after ingest stops at the latest (and by the reaper, see reaper.py).
-            pipe.expire(self.keys.queued, BATCH_TTL_S)
-            pipe.expire(self.keys.pending, BATCH_TTL_S)
-            pipe.get(self.keys.backlog)
-            pipe.get(self.keys.queued)
-            pipe.llen(self.queue.key)
-            return pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]

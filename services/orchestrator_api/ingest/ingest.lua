@@ -1,30 +1,33 @@
--- One group commit, in one MULTI (with, on the job cadence, an RQ job that
--- drains the pending batches), so an item is either fully in (dedup digest,
--- batch and its place among the pending ones, flush stream entry, realtime
--- envelope) or not in at all.
+-- One group commit, in one script, so an item is either fully in (dedup
+-- digest, batch and its place among the pending ones, flush stream entry,
+-- realtime envelope) or not in at all. The RQ job that drains the pending
+-- batches is enqueued after it (commit.py).
 -- KEYS: batch, flush stream, history, accepted (items by kind), backlog (items
 --       not yet in Postgres; the flusher takes them off, see flush_ack.lua),
 --       symbols (zset by last tick), queued (items whose batch waits for its
 --       job; batch_done.lua takes them off), pending (batches no job has
---       claimed yet, by commit time; consumers/claim.lua), then per kind of
---       the commit: its dedup set of the current window bucket and of the one
---       before.
+--       claimed yet, by commit time; consumers/claim.lua), the RQ queue (only
+--       read), then per kind of the commit: its dedup set of the current
+--       window bucket and of the one before.
 -- ARGV: batch id, history maxlen, channel, dedup expire-at (unix s), now (ms),
---       symbols idle before (ms), max symbols, number of kinds K, K kind names,
---       number of requests R, R item counts, then per item: kind index (1..K),
---       digest, record json, envelope ('' for none), symbol ('' for none).
+--       symbols idle before (ms), max symbols, batch ttl (s), number of kinds
+--       K, K kind names, number of requests R, R item counts, then per item:
+--       kind index (1..K), digest, record json, envelope ('' for none),
+--       symbol ('' for none).
 -- A request whose ticks would bring the number of known symbols over the cap
 -- is refused whole. The batch is a hash; its `items` field a JSON object of
 -- arrays by kind: {"tick": [...], "trade": [...]}, its `n` field their count.
--- Returns one flag per item: 1 accepted, 0 duplicate, -1 refused (symbol cap).
+-- Returns {flags, backlog, queued, jobs}: one flag per item (1 accepted, 0
+-- duplicate, -1 refused: symbol cap), then the figures of admission control
+-- after this commit (commit.py), so reading them costs no round trip.
 local bkey, fstream, hist, stats, backlog, symbols, queued = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local pending = KEYS[8]
+local pending, jobs = KEYS[8], KEYS[9]
 local bid, hmax, chan, expire_at = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local now, idle_before, max_symbols = ARGV[5], ARGV[6], tonumber(ARGV[7])
-local nkinds = tonumber(ARGV[8])
+local now, idle_before, max_symbols, ttl = ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8]
+local nkinds = tonumber(ARGV[9])
 local kind_names = {}
-for k = 1, nkinds do kind_names[k] = ARGV[8 + k] end
-local at = 9 + nkinds
+for k = 1, nkinds do kind_names[k] = ARGV[9 + k] end
+local at = 10 + nkinds
 local nrequests = tonumber(ARGV[at])
 local counts = {}
 for r = 1, nrequests do counts[r] = tonumber(ARGV[at + r]) end
@@ -70,7 +73,7 @@ for r = 1, nrequests do
     if not admitted[r] then
       flags[#flags + 1] = -1
     else
-      local cur, prev = KEYS[7 + 2 * k], KEYS[8 + 2 * k]
+      local cur, prev = KEYS[8 + 2 * k], KEYS[9 + 2 * k]
       local digest = ARGV[i + 1]
       if redis.call('SISMEMBER', prev, digest) == 0 and redis.call('SADD', cur, digest) == 1 then
         touched[cur] = true
@@ -103,5 +106,10 @@ if #order > 0 then
   redis.call('INCRBY', backlog, accepted)
   redis.call('INCRBY', queued, accepted)
   redis.call('ZADD', pending, now, bid)
+  redis.call('EXPIRE', bkey, ttl) -- a batch normally dies with its job (commit.py)
 end
-return flags
+-- The counts outlive every batch they count: should a batch expire unread, the count is corrected an
+-- hour after ingest stops at the latest (and by the reaper, see reaper.py).
+redis.call('EXPIRE', queued, ttl)
+redis.call('EXPIRE', pending, ttl)
+return {flags, redis.call('GET', backlog), redis.call('GET', queued), redis.call('LLEN', jobs)}

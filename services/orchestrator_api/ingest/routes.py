@@ -6,7 +6,6 @@ the workers and buffered for the flusher).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -17,9 +16,10 @@ from services.common.kinds import DLQ, ERROR, LOG, QUEUE, TICK, TRADE, Kind
 from services.common.logging import get_logger
 from services.common.schemas import ErrorBody, IngestResult
 from services.orchestrator_api import errors, metrics
+from services.orchestrator_api.ingest.fastpath import Route
 from services.orchestrator_api.ingest.items import REFUSED, account, validate
 from services.orchestrator_api.security import check_basic
-from services.orchestrator_api.state import AppState, StateDep
+from services.orchestrator_api.state import StateDep
 
 log = get_logger(__name__)
 router = APIRouter(prefix="/ingest", tags=["ingest"], dependencies=[Depends(check_basic)])
@@ -166,6 +166,7 @@ _rttm_route("/error-events", ERROR, "Error events")
 _rttm_route("/log-events", LOG, "Parsed log events")
 
 
-def endpoints() -> dict[str, Callable[[Request, AppState], Awaitable[IngestResult]]]:
-    """Path -> endpoint of every ingest route, for the fast path (fastpath.py) that skips FastAPI's routing."""
-    return {route.path: route.endpoint for route in router.routes if isinstance(route, APIRoute)}
+def endpoints() -> dict[str, Route]:
+    """Path -> (credential check, endpoint) of every ingest route, for the fast path (fastpath.py) that skips
+    FastAPI's routing."""
+    return {route.path: (check_basic, route.endpoint) for route in router.routes if isinstance(route, APIRoute)}

@@ -23,6 +23,7 @@ from services.common.schemas import INT64_MAX, JsonInt, Symbol, envelope
 from services.common.scripts import register
 from services.orchestrator_api import errors, metrics
 from services.orchestrator_api.errors import BAD_PARAMETER
+from services.orchestrator_api.ingest.fastpath import Route
 from services.orchestrator_api.ingest.routes import ERRORS, read_json
 from services.orchestrator_api.security import TOKEN_REFUSED, check_internal_token
 from services.orchestrator_api.state import StateDep
@@ -102,6 +103,11 @@ async def agg_update(request: Request, state: StateDep) -> AggResult:
     metrics.VIEWS.labels("published").inc(published)
     metrics.VIEWS.labels("stale").inc(len(ids) - published)
     return AggResult(published=published, stale=len(ids) - published)
+
+
+def endpoints() -> dict[str, Route]:
+    """Path -> (credential check, endpoint) for the fast path (ingest/fastpath.py): a call per worker job."""
+    return {"/internal/agg-update": (check_internal_token, agg_update)}
 
 
 def _ahead(item: AggUpdate, index: int | None, current: int) -> errors.Invalid:
