@@ -3,7 +3,8 @@
     python -m bench.cost [--rates 100:1,1000:10,15000:100] [--duration 20] [--idle 10] [--json out.json]
 
 The stack runs as in production, every service its own process (API, `--workers` workers, the flusher, the
-gateway with one SSE listener); the project's feeder drives each `rate:batch` open loop. CPU time is
+gateway with one SSE listener); each `rate:batch` is driven open loop by the project's feeder for single
+ticks and by wrk (bench/wrk/batch.lua) for batches (`--generator`). CPU time is
 utime + stime from /proc (psutil) of each service and its children (RQ's scheduler is a worker's child), of
 the Redis server, and of the Postgres server with every backend (a backend that has exited is counted in its
 postmaster's children times). The feeders and the SSE listener are the load and are left out. A sampler
@@ -150,7 +151,7 @@ async def run(args: argparse.Namespace, settings: Settings, workdir: Path) -> di
             await asyncio.sleep(args.idle)
             idle = cost(before, meter.read(), time.monotonic() - started, 0)
             for i, (rate, batch) in enumerate(args.rates):
-                coroutine = step(stack, listener, rate, batch, args.duration, 300 + i, f"cost-{i}")
+                coroutine = step(stack, listener, rate, batch, args.duration, 300 + i, f"cost-{i}", args.generator)
                 steps.append(await measured_step(meter, settings, coroutine))
     finally:
         stack.stop_all()

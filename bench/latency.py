@@ -17,11 +17,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench.tick_path import ViewListener, delivered_once, run_step
+from bench.wrk_step import wrk_step
 from harness.stack import Stack, bench_settings, report
 from services.common.settings import Settings
 
@@ -36,8 +38,23 @@ def rate_batches(text: str) -> list[tuple[float, int]]:
     return out
 
 
-def step(stack: Stack, listener: ViewListener, rate: float, batch: int, duration: float, seed: int, tag: str) -> Any:
-    """One open-loop `rate` in POSTs of `batch` (a `run_step` coroutine), shared by as many feeders as it needs."""
+def step(
+    stack: Stack,
+    listener: ViewListener,
+    rate: float,
+    batch: int,
+    duration: float,
+    seed: int,
+    tag: str,
+    generator: str = "auto",
+) -> Any:
+    """One open-loop `rate` in POSTs of `batch`: the project's feeders (as many as it needs), or wrk.
+
+    `auto`: wrk for batches (POST /ingest/ticks; a Python feeder costs ~45% of a core at 20k ticks/s, so at
+    the top rates the box measured the load generator), the feeder for single ticks (the seed's webhook).
+    """
+    if generator == "wrk" or (generator == "auto" and batch > 1 and shutil.which("wrk")):
+        return wrk_step(stack, listener, tps=rate, batch=batch, duration=duration, tag=tag)
     feeders = max(1, math.ceil(rate / batch / REQUESTS_PER_FEEDER))
     return run_step(stack, listener, tps=rate, batch=batch, duration=duration, seed=seed, tag=tag, feeders=feeders)
 
@@ -49,7 +66,8 @@ async def run(args: argparse.Namespace, settings: Settings, workdir: Path) -> di
         stack.up(args.workers)
         async with ViewListener(stack.gateway_url) as listener:
             for i, (rate, batch) in enumerate(args.rates):
-                steps.append(await step(stack, listener, rate, batch, args.duration, 200 + i, f"latency-{i}"))
+                coroutine = step(stack, listener, rate, batch, args.duration, 200 + i, f"latency-{i}", args.generator)
+                steps.append(await coroutine)
     finally:
         stack.stop_all()
     return {"workers": args.workers, "steps": steps}
@@ -62,6 +80,12 @@ def rates_parser(prog: str, doc: str, rates: str, duration: float) -> argparse.A
     parser.add_argument("--duration", type=float, default=duration, help="seconds per rate")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--generator",
+        choices=("auto", "feeder", "wrk"),
+        default="auto",
+        help="what sends: auto = wrk for batches, the project's feeder for single ticks",
+    )
     return parser
 
 
