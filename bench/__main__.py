@@ -109,8 +109,8 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
             row(
                 "single-tick POST /ingest/tick (wrk)",
                 f"{single['req_per_s']:,} req/s = {b['ingest_vs_bare']:.2f} x bare",
-                ">= 0.6 x bare",
-                b["ingest_vs_bare"] >= 0.6,
+                ">= 1.0 x bare",  # issue 15: the ingest path no dearer than an empty FastAPI POST
+                b["ingest_vs_bare"] >= 1.0,
             )
         )
         rows.append(row("raw COPY into md_ticks", f"{b['raw_copy']['rows_per_s']:,} rows/s", "baseline"))
