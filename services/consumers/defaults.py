@@ -23,6 +23,7 @@ REASON_CHARS = 100  # DLQ reasons are counted by their first characters
 
 # rttm.ticker
 SNAPSHOT_TTL_S = 60  # a stale snapshot disappears when no worker is computing it
+UNCHANGED_PUBLISH_S = 10  # a snapshot equal to the last one published is published again only this often
 
 # rttm.finalize
 BUCKET_MS = 10_000  # trade latencies are kept per bucket of this width (by when the trade finished)

@@ -16,6 +16,7 @@ import redis
 from harness.percentiles import percentiles
 from services.common.keys import TERM_MARK, Keys
 from services.common.settings import Settings
+from services.consumers.defaults import UNCHANGED_PUBLISH_S
 from services.consumers.rttm import alerts, sketch
 from services.consumers.rttm import apply as rttm_apply
 from services.consumers.rttm.ticker import Ticker
@@ -325,3 +326,29 @@ def test_a_trade_hash_left_unreadable_is_dropped_and_the_ticker_goes_on(
     assert client.zcard(keys.rttm_due) == 0
     assert [r.getMessage() for r in caplog.records].count("rttm.trade_unreadable") == 1
     client.close()
+
+
+def test_a_snapshot_unchanged_but_for_its_time_is_published_again_only_every_few_seconds(
+    settings: Settings, client: redis.Redis
+) -> None:
+    settings.RTTM_FINALIZE_GRACE_S = 0
+    ticker = Ticker(settings, client, "w1")
+    pubsub = client.pubsub()
+    pubsub.subscribe(settings.PUBSUB_CHANNEL)
+    pubsub.get_message(timeout=1)
+    times = [NOW + s * 1_000 for s in range(UNCHANGED_PUBLISH_S + 2)]  # an idle pipeline
+    snaps = [ticker.tick(t) for t in times]
+    apply(client, settings, "b2", {"dlq": [dlq(times[-1] - 500)]}, times[-1])
+    changed = ticker.tick(times[-1] + 1_000)
+    published = []
+    while (m := pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)) is not None:
+        env = orjson.loads(m["data"])
+        if env["type"] == "rttm.metrics":
+            published.append(env["data"]["computed_at"])
+    pubsub.close()
+    assert all(s is not None and s["tps"]["series"][-1][1] == 0 for s in snaps)  # nothing but the time moved
+    assert changed is not None
+    assert comparable(changed) != comparable(snaps[0])
+    # The first, the one a keep-alive later, then the changed one at once.
+    assert published == [times[0], times[UNCHANGED_PUBLISH_S], changed["computed_at"]]
+    assert orjson.loads(client.get(Keys(settings.KEY_PREFIX).rttm_snapshot))["computed_at"] == changed["computed_at"]

@@ -5,7 +5,10 @@ a little over two ticks) elects the one that works, and another takes over
 within seconds if it dies. A tick measures the trades whose grace period is
 over, drops trades silent for longer than the retention, computes the
 snapshot, evaluates the alert rules, stores the snapshot (for GET
-/rttm/metrics) and publishes it as `rttm.metrics`.
+/rttm/metrics) and publishes it as `rttm.metrics` -- unless nothing but its
+time changed since the last one it published, which it then publishes only
+every UNCHANGED_PUBLISH_S: an idle pipeline costs no event a second for the
+gateways to fan out, and a dashboard still sees the monitor is alive.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from services.common.realtime import publish_sync
 from services.common.schemas import envelope
 from services.common.scripts import register
 from services.common.settings import Settings
-from services.consumers.defaults import SNAPSHOT_TTL_S
+from services.consumers.defaults import SNAPSHOT_TTL_S, UNCHANGED_PUBLISH_S
 from services.consumers.rttm import alerts, snapshot
 from services.consumers.rttm.finalize import finalize_due
 
@@ -40,6 +43,7 @@ class Ticker:
         self.rules = alerts.load_rules(settings)
         self.lease_ms = int(settings.RTTM_TICK_S * 2500)
         self.stop = threading.Event()
+        self.published: tuple[bytes, float] | None = None  # what the last published snapshot said (_content), when
 
     def lead(self) -> bool:
         return bool(
@@ -59,7 +63,14 @@ class Ticker:
         firing = alerts.evaluate(self.redis, self.settings, self.rules, measures, now_ms)
         snap: RttmSnapshot = {**measures, "alerts": firing}
         self.redis.set(self.keys.rttm_snapshot, orjson.dumps(snap), ex=SNAPSHOT_TTL_S)
-        publish_sync(self.redis, self.settings, [envelope("rttm.metrics", snap)])
+        content = _content(snap)
+        if (
+            self.published is None
+            or self.published[0] != content
+            or now_ms - self.published[1] >= UNCHANGED_PUBLISH_S * 1000
+        ):
+            publish_sync(self.redis, self.settings, [envelope("rttm.metrics", snap)])
+            self.published = (content, now_ms)
         return snap
 
     def forget_partitions(self, before_ms: float) -> int:
@@ -87,3 +98,9 @@ class Ticker:
         thread = threading.Thread(target=self.run, name="rttm-ticker", daemon=True)
         thread.start()
         return thread
+
+
+def _content(snap: RttmSnapshot) -> bytes:
+    """What a snapshot says besides the time: its TPS series without the timestamps, which move every second."""
+    tps = {**snap["tps"], "series": [value for _, value in snap["tps"]["series"]]}
+    return orjson.dumps({**snap, "computed_at": 0, "tps": tps}, option=orjson.OPT_SORT_KEYS)
