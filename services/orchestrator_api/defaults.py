@@ -22,3 +22,6 @@ LIMIT_MAX = 1000  # rows per RTTM list read (dead letters, errors, logs)
 
 # errors
 RETRY_AFTER_S = "1"  # what a 429/503 asks the client to wait, in seconds
+
+# ingest.merged
+IDLE_FLAG_ROUNDS = 4  # with nothing merged, a round (and its Redis read of the per-tick flag) runs every 4th time

@@ -16,6 +16,7 @@ from services.common.contract import ENVELOPE
 from services.common.keys import Keys
 from services.common.settings import Settings
 from services.orchestrator_api.app import create_app
+from services.orchestrator_api.defaults import IDLE_FLAG_ROUNDS
 from services.orchestrator_api.ingest.merged import TickMerger
 from tests.factories import make_tick
 
@@ -116,3 +117,30 @@ async def test_merged_events_follow_the_cadence_not_the_requests(settings: Setti
     assert sum(m["count"] for m in merged) == 60
     assert len(merged) <= elapsed / 0.1 + 2
     assert merged[-1]["last_ts"] == T0 + 59
+
+
+class CountingMerger(TickMerger):
+    """The real merger, counting its rounds."""
+
+    rounds = 0
+
+    def publish(self) -> int:
+        self.rounds += 1
+        return super().publish()
+
+
+async def test_an_idle_merger_reads_the_flag_every_few_rounds_and_still_notices_the_ask(
+    settings: Settings, client: redis.Redis
+) -> None:
+    settings.TICK_MERGE_MS = 50.0
+    merger = CountingMerger(settings, client)
+    await merger.start()
+    try:
+        await anyio.sleep(1.0)  # 20 intervals idle: a round every IDLE_FLAG_ROUNDS of them, 5 (fewer if slow)
+        assert 1 <= merger.rounds <= 20 // IDLE_FLAG_ROUNDS + 1
+        client.set(Keys(settings.KEY_PREFIX).ticks_wanted, b"1", ex=30)
+        with anyio.fail_after(5):
+            while not merger.per_tick:
+                await anyio.sleep(0.02)
+    finally:
+        await merger.stop()
