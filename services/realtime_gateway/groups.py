@@ -110,14 +110,17 @@ def write(clients: set[Client], events: list[Event], slow: list[Client]) -> int:
             slow.append(client)
             continue
         if client.after < events[0].key:
-            writer.transport.write(whole)
-            client.written = events[-1].id
-            written += len(events)
+            fresh = list(range(len(events)))
+            data = whole
+        else:  # some of these were sent by its stream before it went live (a replay overlapping live events)
+            fresh = [i for i, event in enumerate(events) if event.key > client.after]
+            data = b"".join(chunks[i] for i in fresh)
+        if not fresh:
             continue
-        # Some of these were sent by its stream before it went live (a replay overlapping live events).
-        fresh = [i for i, event in enumerate(events) if event.key > client.after]
-        if fresh:
-            writer.transport.write(b"".join(chunks[i] for i in fresh))
-            client.written = events[fresh[-1]].id
-            written += len(fresh)
+        try:
+            writer.transport.write(data)
+        except (OSError, RuntimeError):  # closed under us: its stream ends and unsubscribes it; the others go on
+            continue
+        client.written = events[fresh[-1]].id
+        written += len(fresh)
     return written
