@@ -21,12 +21,13 @@ from services.common.db import async_engine
 from services.common.health import Readiness, health_routes, readiness_problems
 from services.common.logging import get_logger
 from services.common.metrics_port import docs_options, split_ports
+from services.common.outer_app import OuterApp
 from services.common.redis import async_redis, sync_redis
 from services.common.settings import Settings
 from services.orchestrator_api import errors, metrics
 from services.orchestrator_api.ingest import routes as ingest
 from services.orchestrator_api.ingest.commit import GroupCommitter
-from services.orchestrator_api.ingest.fastpath import IngestFastPath, Route
+from services.orchestrator_api.ingest.fastpath import IngestFastPath
 from services.orchestrator_api.read import routes as read
 from services.orchestrator_api.read import system
 from services.orchestrator_api.rttm import metrics as rttm_metrics
@@ -68,7 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
             await state.engine.dispose()
             log.info("api.stopped")
 
-    app = Api(
+    app = OuterApp(
         title="mdstack orchestrator API",
         version="0.1.0",
         description="Ingest market ticks, serve views W, history and candles.",
@@ -104,21 +105,12 @@ def create_app(settings: Settings) -> FastAPI:
         max_age=600,
     )
     if settings.INGEST_FASTPATH:
-        app.fast_path = ({**ingest.endpoints(), **views.endpoints()}, settings.METRICS_PORT)
+        # Outside FastAPI's whole stack (its error, telemetry and body-limit layers, and ours): outer_app.py.
+        routes = {**ingest.endpoints(), **views.endpoints()}
+        app.outer = (lambda stack: IngestFastPath(stack, routes, settings.METRICS_PORT),)
     split_ports(app, settings)  # outermost: /metrics and /docs on METRICS_PORT only
     document_stream(app)  # what ingest and /internal/agg-update publish, for the gateway to relay
     return app
-
-
-class Api(FastAPI):
-    """FastAPI with the ingest fast path (ingest/fastpath.py) outside its whole middleware stack: what
-    FastAPI puts around every request (its error, telemetry and body-limit layers) and ours."""
-
-    fast_path: tuple[dict[str, Route], int | None] | None = None  # its routes, and the metrics port it leaves alone
-
-    def build_middleware_stack(self) -> ASGIApp:
-        stack = super().build_middleware_stack()
-        return stack if self.fast_path is None else IngestFastPath(stack, *self.fast_path)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

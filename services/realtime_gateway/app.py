@@ -31,6 +31,7 @@ from services.common.health import Readiness, health_routes, readiness_problems
 from services.common.keys import Keys
 from services.common.logging import get_logger
 from services.common.metrics_port import docs_options, split_ports
+from services.common.outer_app import OuterApp
 from services.common.realtime import is_stream_id
 from services.common.redis import async_redis
 from services.common.schemas import SYMBOL_PATTERN, ErrorBody
@@ -112,7 +113,7 @@ def create_app(settings: Settings) -> FastAPI:
             await client.aclose()
             log.info("gateway.stopped")
 
-    app = FastAPI(
+    app = OuterApp(
         title="mdstack realtime gateway",
         version="0.1.0",
         description="Server-Sent Events fan-out of realtime updates, with Last-Event-ID resume.",
@@ -219,9 +220,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     dashboard.mount(app, settings, login)
     split_ports(app, settings)  # outermost middleware: /metrics and /docs on METRICS_PORT only
-    # Outside even Starlette's error middleware, which wraps `send`: the server's own, for the hub (direct.py).
-    build_stack = app.build_middleware_stack
-    app.build_middleware_stack = lambda: RawSend(build_stack())  # type: ignore[method-assign]
+    app.outer = (RawSend,)  # outside even Starlette's error layer: the server's own send, for the hub (direct.py)
     document_stream(app)
     return app
 

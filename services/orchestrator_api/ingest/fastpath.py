@@ -6,7 +6,7 @@ every included route, dependency solving, the middleware chain) and under 10%
 in the endpoint. At 100 single-tick POSTs/s the workers' agg-update calls (one
 per job) took another fifth of the API's CPU, most of it in the same
 machinery. This middleware sits outside FastAPI's own middleware stack (see
-`app.Api`) and answers those paths with the very same credential checks and
+`common/outer_app.py`) and answers those paths with the very same credential checks and
 endpoint functions (`ingest/routes.py`, `views/routes.py`), which also stay
 on the router (for the OpenAPI document, and for `INGEST_FASTPATH=false`),
 and with the very same error answers (`errors.response`). On the metrics port
