@@ -82,6 +82,9 @@ class Settings(BaseSettings):
 
     # Ingest: group commit and limits.
     INGEST_LINGER_MS: float = 2.0  # how long a commit waits for concurrent requests to join it
+    # A lone request arriving this long after the one before commits at once: at such a pace nothing would
+    # join it, and the linger would only add to its ack latency (commit.py). 0: every commit lingers.
+    INGEST_LINGER_GAP_MS: float = 10.0
     INGEST_MAX_GROUP: int = 5000  # ticks per group commit (= per RQ job)
     INGEST_FASTPATH: bool = True  # serve POST /ingest/* without FastAPI's routing (orchestrator_api/ingest/fastpath.py)
     MAX_BATCH: int = 5000  # ticks per POST /ingest/ticks

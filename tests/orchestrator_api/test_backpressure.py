@@ -78,6 +78,7 @@ async def test_more_pending_items_than_the_bound_get_429(api: httpx.AsyncClient,
     settings.INGEST_MAX_PENDING = 100
     settings.INGEST_MAX_BACKLOG = 10_000
     settings.INGEST_LINGER_MS = 300  # the first request's items wait for its commit while the others arrive
+    settings.INGEST_LINGER_GAP_MS = 0  # even when it was alone as the committer woke
 
     batches = [[make_tick(event_id=f"p{n}-{i}") for i in range(60)] for n in range(3)]
     responses = await asyncio.gather(*(api.post("/ingest/ticks", json=b) for b in batches))

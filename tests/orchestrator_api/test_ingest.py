@@ -234,6 +234,7 @@ async def test_ingest_without_valid_basic_auth_gets_401(
 
 async def test_concurrent_requests_share_one_group_commit(api: httpx.AsyncClient, settings: Settings) -> None:
     settings.INGEST_LINGER_MS = 50  # long enough that every request below joins the first group
+    settings.INGEST_LINGER_GAP_MS = 0  # the first request lingers too, even if it was alone when the committer woke
     ticks = [make_tick(event_id=f"c{i}") for i in range(40)]
 
     responses = await asyncio.gather(*(api.post("/ingest/tick", json=t) for t in ticks))
@@ -242,6 +243,25 @@ async def test_concurrent_requests_share_one_group_commit(api: httpx.AsyncClient
     batches = queued_batches(settings)
     assert len(batches) < 40
     assert sorted(t["event_id"] for b in batches for t in b) == sorted(t["event_id"] for t in ticks)
+
+
+async def test_a_lone_request_after_a_quiet_gap_is_committed_without_lingering(
+    api: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Nothing would join it: it does not wait INGEST_LINGER_MS; a request close behind another does."""
+    settings.INGEST_LINGER_MS = 2000
+    settings.INGEST_LINGER_GAP_MS = 5000  # the first request of this app comes after an endless gap
+
+    started = time.monotonic()
+    lone = await api.post("/ingest/tick", json=make_tick(event_id="lone"))
+    lone_s = time.monotonic() - started
+    started = time.monotonic()
+    close = await api.post("/ingest/tick", json=make_tick(event_id="close"))  # well within the gap
+    close_s = time.monotonic() - started
+
+    assert lone.json()["accepted"] == close.json()["accepted"] == 1
+    assert lone_s < 1.0  # far under the 2 s linger
+    assert close_s >= 2.0  # it lingered for others to join
 
 
 async def test_redis_down_answers_503_and_stores_nothing(settings: Settings) -> None:

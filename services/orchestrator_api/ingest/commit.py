@@ -2,7 +2,8 @@
 
 A request hands its validated items (ticks or RTTM events, see `kinds`) to
 `GroupCommitter.submit` and waits. The committer lingers `INGEST_LINGER_MS`
-for other requests to join, then writes the whole group with one EVALSHA of
+for other requests to join (unless the request came alone, INGEST_LINGER_GAP_MS
+or more after the one before: nothing would join it), then writes the whole group with one EVALSHA of
 the `ingest` script (dedup marks, the batch and its entry among the pending
 batches, the flush stream entry, `tick.received` envelopes, the figures
 below), sent from the event loop: a thread hop and a MULTI around it cost
@@ -66,6 +67,7 @@ Item = tuple[Kind, str, dict[str, Any]]  # kind, idempotency key, record
 class _Pending:
     items: list[Item]
     future: asyncio.Future[list[int]] = field(repr=False)
+    after_gap: bool = False  # arrived INGEST_LINGER_GAP_MS or more after the request before it
 
 
 @dataclass
@@ -88,6 +90,7 @@ class GroupCommitter:
         self.ascript: Any = None
         self._pending: deque[_Pending] = deque()
         self._pending_items = 0
+        self._last_arrival = -float("inf")
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -193,13 +196,16 @@ class GroupCommitter:
         if self._closing:
             raise errors.ShuttingDown("this API process is shutting down; nothing was stored, retry")
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(items, future))
+        now = time.monotonic()
+        gap_s = self.settings.INGEST_LINGER_GAP_MS / 1000.0
+        after_gap = gap_s > 0 and now - self._last_arrival >= gap_s
+        self._last_arrival = now
+        self._pending.append(_Pending(items, future, after_gap))
         self._pending_items += len(items)
         self._wakeup.set()
         return await future
 
     async def _run(self) -> None:
-        linger = self.settings.INGEST_LINGER_MS / 1000.0
         while True:
             await self._wakeup.wait()
             if not self._pending:
@@ -207,8 +213,8 @@ class GroupCommitter:
                 if self._closing:
                     return
                 continue
-            if linger > 0 and self._pending_items < self.settings.INGEST_MAX_GROUP and not self._closing:
-                await asyncio.sleep(linger)
+            if self._should_linger():
+                await asyncio.sleep(self.settings.INGEST_LINGER_MS / 1000.0)
             group = self._take_group()
             requests = [p.items for p in group]
             started = time.perf_counter()
@@ -228,6 +234,13 @@ class GroupCommitter:
                 if not p.future.done():
                     p.future.set_result(flags[offset : offset + len(p.items)])
                 offset += len(p.items)
+
+    def _should_linger(self) -> bool:
+        """Wait for more requests only when some could come: not for a lone request after a quiet gap."""
+        full = self._pending_items >= self.settings.INGEST_MAX_GROUP
+        if self.settings.INGEST_LINGER_MS <= 0 or self._closing or full:
+            return False
+        return len(self._pending) > 1 or not self._pending[0].after_gap
 
     async def _job_clock(self) -> None:
         """Enqueue the job owed by commits that carried none, once the cadence allows."""
