@@ -79,6 +79,12 @@ class Keys:
         """Zset of the batches no job has claimed yet, by commit time (ingest.lua adds, claim.lua takes)."""
         return f"{self.prefix}pending"
 
+    @property
+    def drainer(self) -> str:
+        """The id of the job draining pending batches round after round (consumers/drain.py; expires DRAIN_LOCK_S
+        after its last round): while it is set, the API enqueues no job (ingest.lua reads it)."""
+        return f"{self.prefix}drainer"
+
     def claims(self, job_id: str) -> str:
         """Set of the batches a job has claimed: a retry of the job (same id) takes the same ones again."""
         return f"{self.prefix}claims:{job_id}"
@@ -277,6 +283,7 @@ FAMILIES: tuple[Family, ...] = (
         "one batch no job has claimed yet (a batch holds at least one queued item)", 100,
         lambda s, r: r.items * s.JOB_CADENCE_MS / 1000,  # at most one batch per item, for one cadence
     ),
+    Family("drainer", r"drainer", "ttl", "DRAIN_LOCK_S", "one job id", 80, lambda s, r: 1),
     Family(
         "claims", r"claims:[0-9a-f]{32}", "ttl", "JOB_MAX_ITEMS, BATCH_TTL_S",
         "one batch a running job claimed (deleted when the job ends)", 80, lambda s, r: r.items * 0.5,

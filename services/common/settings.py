@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     # request rate: a view is up to JOB_CADENCE_MS later than with a job per commit. 0: a job per commit.
     JOB_CADENCE_MS: float = 50.0
     JOB_MAX_ITEMS: int = 5000  # items one job takes at most; the rest wait for the next job
+    # A job that found batches stays on as the drainer: a round per JOB_CADENCE_MS for up to this long,
+    # while batches keep coming, and the API enqueues no job meanwhile (consumers/drain.py): one RQ job a
+    # second instead of one per cadence. 0: a job drains once.
+    JOB_DRAIN_S: float = Field(default=1.0, ge=0)
     # Ticks go out merged per symbol (`ticks.merged`, ingest/merged.py) at most this often; `tick.received`
     # one by one only while a client asks for it. A display needs no more than a few updates a second.
     TICK_MERGE_MS: float = Field(default=250.0, gt=0)
@@ -237,6 +241,15 @@ class Settings(BaseSettings):
             raise ValueError(f"PARTITIONS_AHEAD_DAYS must be 0 or more, got {self.PARTITIONS_AHEAD_DAYS}")
         if self.RETENTION_EVERY_S < 0:
             raise ValueError(f"RETENTION_EVERY_S must be 0 (off) or more, got {self.RETENTION_EVERY_S}")
+        return self
+
+    @model_validator(mode="after")
+    def _drain_within_timeout(self) -> Settings:
+        if self.JOB_DRAIN_S and self.JOB_DRAIN_S * 2 >= self.JOB_TIMEOUT_S:
+            raise ValueError(
+                f"JOB_DRAIN_S ({self.JOB_DRAIN_S}) must be under half of JOB_TIMEOUT_S ({self.JOB_TIMEOUT_S}): "
+                "a draining job would be killed as hung"
+            )
         return self
 
     @field_validator(

@@ -38,3 +38,7 @@ TPS_SERIES_S = 120  # the TPS chart's span
 RATE_S = 60  # per-minute counts (trades by service and event type) cover this many seconds
 TREND_STEPS = 30  # points of each queue-depth trend
 STUCK_LISTED = 20  # stuck trades listed in the snapshot (all are counted)
+
+# drain
+DRAIN_LOCK_S = 2.0  # the drainer key outlives a round this long: a killed drainer blocks no job for longer
+DRAIN_IDLE_ROUNDS = 2  # empty rounds in a row after which a drainer leaves (if nothing is pending)

@@ -25,10 +25,15 @@ class BoundedLabels:
         return (OTHER,) * len(values)
 
 
-JOBS = Counter("mdstack_worker_jobs_total", "Batches processed", ["outcome"])
+JOBS = Counter("mdstack_worker_jobs_total", "RQ jobs run", ["outcome"])
 JOB_SECONDS = Histogram(
     "mdstack_worker_job_seconds",
-    "Batch processing time",
+    "Time per RQ job: one round, or a drainer's rounds with the pauses between them",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5, 5),
+)
+ROUND_SECONDS = Histogram(
+    "mdstack_worker_round_seconds",
+    "Time per round (batches claimed, calc-a, calc-b, views posted)",
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
 )
 TICKS = Counter("mdstack_worker_ticks_total", "Ticks applied to views")

@@ -1,5 +1,6 @@
 """The RQ job: every batch waiting (up to JOB_MAX_ITEMS items) through calc-a and calc-b, the views of every
-symbol they touched posted to the API in one call.
+symbol they touched posted to the API in one call; then, as the drainer, the same again on the cadence while
+batches keep coming (drain.py).
 
 A job is `process_batch(batch_id)`, enqueued with the commit of its batch, but the API enqueues one only every
 JOB_CADENCE_MS (commit.py): the job claims its own batch and the oldest pending ones (`claim.lua`), so the
@@ -27,7 +28,7 @@ from services.common.logging import get_logger
 from services.common.schemas import TickRecord
 from services.common.scripts import register
 from services.common.settings import Settings
-from services.consumers import context, metrics, windows
+from services.consumers import context, drain, metrics, windows
 from services.consumers.defaults import WINDOWS_CALL_TICKS
 from services.consumers.rttm import apply as rttm_apply
 from services.consumers.view import build_view
@@ -41,10 +42,23 @@ def process_batch(batch_id: str) -> dict[str, int]:
     keys = Keys(ctx.settings.KEY_PREFIX)
     started = time.perf_counter()
     job_id = _job_id(batch_id)
-    batch_ids = claim(ctx.redis, ctx.settings, job_id, batch_id)
-    if not batch_ids:  # a job whose batches an earlier one took (or all duplicates): nothing to do
+    done = drain_round(ctx, keys, job_id, batch_id)
+    if not done.batches:  # a job whose batches an earlier one took (or all duplicates): nothing to do
         metrics.JOBS.labels("empty").inc()
-        return {"batches": 0, "ticks": 0, "views": 0}
+        return {"rounds": 1, "batches": 0, "ticks": 0, "views": 0}
+    # Later rounds have no batch of their own (the job id names none): they take what is pending.
+    done += drain.drain(ctx, job_id, done, lambda: drain_round(ctx, keys, job_id, job_id))
+    metrics.JOBS.labels("ok").inc()
+    metrics.JOB_SECONDS.observe(time.perf_counter() - started)
+    return {"rounds": done.rounds, "batches": done.batches, "ticks": done.ticks, "views": done.views}
+
+
+def drain_round(ctx: context.WorkerContext, keys: Keys, job_id: str, batch_id: str) -> drain.Done:
+    """One round: the batches claimed (`batch_id`'s and the oldest pending), calc-a, calc-b, the views posted."""
+    started = time.perf_counter()
+    batch_ids = claim(ctx.redis, ctx.settings, job_id, batch_id)
+    if not batch_ids:
+        return drain.Done(rounds=1)
     with ctx.redis.pipeline(transaction=False) as pipe:
         for b in batch_ids:
             pipe.hget(keys.batch(b), "items")
@@ -68,14 +82,13 @@ def process_batch(batch_id: str) -> dict[str, int]:
     states = apply_windows(ctx, tick_batches)
     views = post_views(ctx, states, ticks_by_symbol) if states else 0
     release(ctx, keys, job_id, batch_ids)
-    if items_taken >= ctx.settings.JOB_MAX_ITEMS and ctx.redis.zcard(keys.pending):
-        # More waited than one job takes: the next job now, not at the next commit.
+    full = items_taken >= ctx.settings.JOB_MAX_ITEMS and bool(ctx.redis.zcard(keys.pending))
+    if full:  # more waited than one round takes: a second job now, so both workers share it
         enqueue_batch_job(job_queue(ctx.settings, ctx.redis), ctx.settings, uuid.uuid4().hex)
-    metrics.JOBS.labels("ok").inc()
     metrics.TICKS.inc(ticks)
-    metrics.JOB_SECONDS.observe(time.perf_counter() - started)
-    log.debug("worker.batch_done", trace_id=batch_id, batches=len(batch_ids), ticks=ticks, views=views)
-    return {"batches": len(batch_ids), "ticks": ticks, "views": views}
+    metrics.ROUND_SECONDS.observe(time.perf_counter() - started)
+    log.debug("worker.batch_done", trace_id=job_id, batches=len(batch_ids), ticks=ticks, views=views)
+    return drain.Done(rounds=1, batches=len(batch_ids), ticks=ticks, views=views, full=full)
 
 
 def apply_windows(ctx: context.WorkerContext, batches: list[tuple[str, list[TickRecord]]]) -> list[SymbolState]:

@@ -4,6 +4,7 @@ changes are in the settings model; these are the ones it should not need to)."""
 # writer
 READ_COUNT = 200  # stream entries per XREADGROUP call
 CLAIM_EVERY_S = 5.0  # how often to look for entries a dead flusher left pending
+GATHER_MS = 100  # once a batch holds an entry, reads come this often (a batch closes up to this late)
 IDLE_WAIT_MS = 1000  # after an empty round, one read blocks this long (a stop waits for it at most)
 BACKOFF_MAX_S = 5.0  # retries after a lost Redis or Postgres double up to this
 

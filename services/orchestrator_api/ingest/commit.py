@@ -11,7 +11,8 @@ more CPU than the commit itself at one request per commit. When the last job
 is JOB_CADENCE_MS old, the RQ job `process_batch(batch_id)`, which takes every
 pending batch (consumers/tasks.py), is enqueued right after the script and
 before any answer; a commit within the cadence leaves a job owed, which the
-job clock enqueues once the cadence allows. Either way the job is enqueued
+job clock enqueues once the cadence allows. No job at all while one drains
+(the script says so; consumers/drain.py): it takes the batch. Either way the job is enqueued
 after its batch is in, so every batch is claimed by a job that starts after
 it. Only after the script returns does any request get its answer, so a 200
 always means "in Redis"; an error fails every request of the group and, the
@@ -77,6 +78,7 @@ class _Script:
     batch_id: str
     keys: list[str]
     args: list[object]
+    draining: bool = False  # the reply said a job drains: it takes this batch (consumers/drain.py)
 
 
 class GroupCommitter:
@@ -278,7 +280,9 @@ class GroupCommitter:
         # Nothing was written by the refused call, so nothing is written twice.
         results = await self.ascript(keys=script.keys, args=script.args)
         flags = self._committed(requests, script, results)
-        if 1 in flags:  # a batch was written (all duplicates: none, and no job needed)
+        if script.draining:  # the drainer takes this batch, and every one an owed job would have taken
+            self._owed.clear()
+        elif 1 in flags:  # a batch was written (all duplicates: none, and no job needed)
             if time.monotonic() - self._last_job >= self._cadence_s:
                 self._last_job = time.monotonic()
                 try:  # before the answers: a batch acknowledged after a quiet spell has its job queued
@@ -315,6 +319,7 @@ class GroupCommitter:
             keys.queued,
             keys.pending,
             self.queue.key,
+            keys.drainer,
         ]
         expire_at = 0
         item_args: list[object] = []
@@ -355,8 +360,9 @@ class GroupCommitter:
 
     def _committed(self, requests: list[list[Item]], script: _Script, results: Any) -> list[int]:
         """Flags of a script's reply; the figures it carries noted, its accepted ticks handed to the merger."""
-        raw_flags, *figures = results
-        self._set_figures(*figures)
+        raw_flags, backlog, queued_items, queued_jobs, draining = results
+        self._set_figures(backlog, queued_items, queued_jobs)
+        script.draining = bool(draining)
         flags = [int(flag) for flag in raw_flags]
         items = chain.from_iterable(requests)
         self.merger.add([r for (kind, _, r), flag in zip(items, flags, strict=True) if flag == 1 and kind is TICK])

@@ -6,8 +6,8 @@
 --       not yet in Postgres; the flusher takes them off, see flush_ack.lua),
 --       symbols (zset by last tick), queued (items whose batch waits for its
 --       job; batch_done.lua takes them off), pending (batches no job has
---       claimed yet, by commit time; consumers/claim.lua), the RQ queue (only
---       read), then per kind of the commit: its dedup set of the current
+--       claimed yet, by commit time; consumers/claim.lua), the RQ queue and
+--       the drainer (consumers/drain.lua; both only read), then per kind of the commit: its dedup set of the current
 --       window bucket and of the one before.
 -- ARGV: batch id, history maxlen, channel, dedup expire-at (unix s), now (ms),
 --       symbols idle before (ms), max symbols, batch ttl (s), number of kinds
@@ -17,11 +17,13 @@
 -- A request whose ticks would bring the number of known symbols over the cap
 -- is refused whole. The batch is a hash; its `items` field a JSON object of
 -- arrays by kind: {"tick": [...], "trade": [...]}, its `n` field their count.
--- Returns {flags, backlog, queued, jobs}: one flag per item (1 accepted, 0
--- duplicate, -1 refused: symbol cap), then the figures of admission control
--- after this commit (commit.py), so reading them costs no round trip.
+-- Returns {flags, backlog, queued, jobs, draining}: one flag per item (1
+-- accepted, 0 duplicate, -1 refused: symbol cap), then the figures of
+-- admission control after this commit (commit.py), so reading them costs no
+-- round trip, and 1 if a job is draining (it will take this batch: the API
+-- enqueues none), else 0.
 local bkey, fstream, hist, stats, backlog, symbols, queued = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local pending, jobs = KEYS[8], KEYS[9]
+local pending, jobs, drainer = KEYS[8], KEYS[9], KEYS[10]
 local bid, hmax, chan, expire_at = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, idle_before, max_symbols, ttl = ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8]
 local nkinds = tonumber(ARGV[9])
@@ -73,7 +75,7 @@ for r = 1, nrequests do
     if not admitted[r] then
       flags[#flags + 1] = -1
     else
-      local cur, prev = KEYS[8 + 2 * k], KEYS[9 + 2 * k]
+      local cur, prev = KEYS[9 + 2 * k], KEYS[10 + 2 * k]
       local digest = ARGV[i + 1]
       if redis.call('SISMEMBER', prev, digest) == 0 and redis.call('SADD', cur, digest) == 1 then
         touched[cur] = true
@@ -112,4 +114,5 @@ end
 -- hour after ingest stops at the latest (and by the reaper, see reaper.py).
 redis.call('EXPIRE', queued, ttl)
 redis.call('EXPIRE', pending, ttl)
-return {flags, redis.call('GET', backlog), redis.call('GET', queued), redis.call('LLEN', jobs)}
+local draining = redis.call('EXISTS', drainer)
+return {flags, redis.call('GET', backlog), redis.call('GET', queued), redis.call('LLEN', jobs), draining}
