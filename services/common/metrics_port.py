@@ -13,6 +13,7 @@ change. In production without METRICS_PORT the docs are off altogether
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from types import FrameType
 from typing import Any
 
@@ -88,15 +89,19 @@ class QuietServer(uvicorn.Server):
     async def main_loop(self) -> None:
         self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
         while not await self.on_tick(0):  # counter 0: the Date header renewed on every tick
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), TICK_S)
-            except TimeoutError:
-                pass
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
+        self.wake()
+
+    def wake(self) -> None:
+        """Have the main loop look at `should_exit` now; from any thread, or a signal handler (the loop's
+        wake-up is a write to its file descriptor)."""
         if self._loop is not None and self._wake is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)  # async-signal-safe: a write to the loop's wake-up fd
+            with contextlib.suppress(RuntimeError):  # its loop already closed: it has stopped
+                self._loop.call_soon_threadsafe(self._wake.set)
 
 
 def serve(app: ASGIApp, host: str, port: int, metrics_port: int, **options: Any) -> None:

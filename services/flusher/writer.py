@@ -216,22 +216,36 @@ class Flusher:
                     batch.add(entry_id, fields)
             return batch
         deadline = time.monotonic() + self.settings.FLUSH_INTERVAL_MS / 1000.0
+        more = False  # the last read took all it asked for: more is likely waiting
         while batch.size < self.settings.FLUSH_MAX_ROWS and not self.stop.is_set():
             remaining_ms = int((deadline - time.monotonic()) * 1000)
             if remaining_ms <= 0:
                 break
-            if batch.entry_ids:  # a batch to write already: gather a while rather than wake for every commit
-                if self.stop.wait(min(remaining_ms, GATHER_MS) / 1000.0):
-                    break
-                response = self.redis.xreadgroup(FLUSH_GROUP, self.name, {stream: ">"}, count=READ_COUNT)
+            count = self._room(batch)
+            if not batch.entry_ids:
+                response = self.redis.xreadgroup(FLUSH_GROUP, self.name, {stream: ">"}, count=count, block=remaining_ms)
             else:
-                response = self.redis.xreadgroup(
-                    FLUSH_GROUP, self.name, {stream: ">"}, count=READ_COUNT, block=remaining_ms
-                )
+                # A batch to write already: with nothing more waiting, gather a while rather than wake for every
+                # commit; otherwise read on.
+                if not more and self.stop.wait(min(remaining_ms, GATHER_MS) / 1000.0):
+                    break
+                response = self.redis.xreadgroup(FLUSH_GROUP, self.name, {stream: ">"}, count=count)
+            read = 0
             for _, entries in response or []:
                 for entry_id, fields in entries:
                     batch.add(entry_id, fields)
+                    read += 1
+            more = read >= count
         return batch
+
+    def _room(self, batch: Batch) -> int:
+        """Entries to read next: one to start a batch (its size is not known before), then as many as
+        FLUSH_MAX_ROWS leaves room for at the batch's rows per entry so far, at most READ_COUNT: a batch goes
+        past its size by what one entry differs from the others at most."""
+        if not batch.entry_ids:
+            return 1
+        per_entry = max(1, batch.size // len(batch.entry_ids))
+        return max(1, min(READ_COUNT, (self.settings.FLUSH_MAX_ROWS - batch.size) // per_entry))
 
     def acknowledge(self, batch: Batch) -> None:
         args: list[object] = [FLUSH_GROUP]

@@ -85,11 +85,36 @@ def test_batch_closes_at_max_rows(settings: Settings) -> None:
     ids = [*accept(settings, 6), *accept(settings, 6), *accept(settings, 6)]
     started = time.monotonic()
 
-    assert flusher(settings).flush_once() == 18  # whole entries: the read that passed 10 rows closes the batch
+    f = flusher(settings)
+    assert f.flush_once() == 12  # whole entries: the one that passed 10 rows closes the batch
+    settings.FLUSH_INTERVAL_MS = 100  # the last 6 rows, after the interval
+    assert f.flush_once() == 6
 
     assert time.monotonic() - started < 5
     assert rows(settings) == dict.fromkeys(ids, 1)
     assert backlog(settings) == (0, 0)
+
+
+def test_reads_after_the_first_entry_take_no_more_than_the_batch_has_room_for(settings: Settings) -> None:
+    """Once a batch holds an entry the flusher reads every GATHER_MS, not per commit; what piled up meanwhile is
+    read as far as FLUSH_MAX_ROWS allows, at the batch's rows per entry, and left for the next batch."""
+    settings.FLUSH_MAX_ROWS = 20
+    settings.FLUSH_INTERVAL_MS = 60_000  # never reached: size decides
+    first = accept(settings, 5)
+    later = threading.Timer(0.02, lambda: [accept(settings, 5) for _ in range(40)])  # during the first pause
+    later.start()
+    f = flusher(settings)
+
+    batch = f.collect()
+
+    later.join()
+    assert batch.size == 20  # 4 entries of 5, not the 200 rows that had piled up
+    assert len(batch.entry_ids) == 4
+    f._write_until_done(batch)
+    f.acknowledge(batch)
+    assert set(first) <= set(rows(settings))
+    assert f.flush_once() == 20  # the rest waits for the next batches, 20 rows each
+    assert backlog(settings)[0] == 41 - 8  # stream entries left
 
 
 def test_batch_closes_at_interval(settings: Settings) -> None:

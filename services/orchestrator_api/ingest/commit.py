@@ -1,9 +1,12 @@
 """Group commit: concurrent ingest requests share one Redis transaction; jobs follow a cadence.
 
 A request hands its validated items (ticks or RTTM events, see `kinds`) to
-`GroupCommitter.submit` and waits. The committer lingers `INGEST_LINGER_MS`
-for other requests to join (unless the request came alone, INGEST_LINGER_GAP_MS
-or more after the one before: nothing would join it), then writes the whole group with one EVALSHA of
+`GroupCommitter.submit` and waits. The committer takes every request waiting
+as one group: those that arrived while the commit before was in Redis. With
+INGEST_LINGER_MS [0] set it first waits that long for more to join (unless the
+request came alone, INGEST_LINGER_GAP_MS or more after the one before: nothing
+would join it); by default it does not, since a wait made the API
+latency-bound under load. It writes the whole group with one EVALSHA of
 the `ingest` script (dedup marks, the batch and its entry among the pending
 batches, the flush stream entry, `tick.received` envelopes, the figures
 below), sent from the event loop: a thread hop and a MULTI around it cost

@@ -66,8 +66,40 @@ for r = 1, nrequests do
   i = i + counts[r] * ITEM
 end
 
+-- Dedup in a few calls per kind rather than two per item: which digests the
+-- window's two sets hold (SMISMEMBER), then one SADD of the new ones. An item
+-- is new when neither set holds its digest and no earlier item of this commit
+-- had it: the same answer as SISMEMBER + SADD item by item.
+local by_key = {} -- dedup key index k -> {digests...} of the admitted items, in order
+i = first
+for r = 1, nrequests do
+  if admitted[r] then
+    for j = 0, counts[r] - 1 do
+      local k = tonumber(ARGV[i + j * ITEM])
+      by_key[k] = by_key[k] or {}
+      table.insert(by_key[k], ARGV[i + j * ITEM + 1])
+    end
+  end
+  i = i + counts[r] * ITEM
+end
+local held = {} -- k -> set of digests either window set holds
+local CHUNK = 1000 -- unpack has a limit on its arguments
+for k, digests in pairs(by_key) do
+  local set = {}
+  for _, key in ipairs({KEYS[9 + 2 * k], KEYS[10 + 2 * k]}) do
+    for c = 1, #digests, CHUNK do
+      local last = math.min(c + CHUNK - 1, #digests)
+      local hits = redis.call('SMISMEMBER', key, unpack(digests, c, last))
+      for n = 1, #hits do
+        if hits[n] == 1 then set[digests[c + n - 1]] = true end
+      end
+    end
+  end
+  held[k] = set
+end
+
 local flags, by_kind, order, accepted = {}, {}, {}, 0
-local touched = {}
+local touched, added = {}, {}
 i = first
 for r = 1, nrequests do
   for _ = 1, counts[r] do
@@ -75,10 +107,11 @@ for r = 1, nrequests do
     if not admitted[r] then
       flags[#flags + 1] = -1
     else
-      local cur, prev = KEYS[9 + 2 * k], KEYS[10 + 2 * k]
       local digest = ARGV[i + 1]
-      if redis.call('SISMEMBER', prev, digest) == 0 and redis.call('SADD', cur, digest) == 1 then
-        touched[cur] = true
+      if not held[k][digest] then
+        held[k][digest] = true -- a later item of this commit with it is a duplicate
+        added[k] = added[k] or {}
+        table.insert(added[k], digest)
         flags[#flags + 1] = 1
         accepted = accepted + 1
         local kind = kind_names[k]
@@ -94,6 +127,13 @@ for r = 1, nrequests do
     end
     i = i + ITEM
   end
+end
+for k, digests in pairs(added) do
+  local cur = KEYS[9 + 2 * k]
+  for c = 1, #digests, CHUNK do
+    redis.call('SADD', cur, unpack(digests, c, math.min(c + CHUNK - 1, #digests)))
+  end
+  touched[cur] = true
 end
 for key in pairs(touched) do redis.call('EXPIREAT', key, expire_at) end
 if #order > 0 then
