@@ -201,3 +201,22 @@ def test_JOB_DRAIN_S_must_leave_room_under_JOB_TIMEOUT_S() -> None:
     with pytest.raises(ValueError, match="JOB_DRAIN_S"):
         Settings(JOB_DRAIN_S=30, JOB_TIMEOUT_S=60)
     assert Settings(JOB_DRAIN_S=0, JOB_TIMEOUT_S=1).JOB_DRAIN_S == 0
+
+
+def test_a_full_round_queues_one_more_job_not_one_per_round(
+    api_url: str, settings: Settings, client: redis.Redis
+) -> None:
+    """More waits than a round takes: a job for the other worker, but never more than one queued at a time."""
+    settings.JOB_MAX_ITEMS = 2
+    settings.JOB_DRAIN_S = 0.0  # single rounds, called directly
+    keys = Keys(settings.KEY_PREFIX)
+    queue = job_queue(settings, client)
+    ids = [stored_batch(client, settings, f"{i:032x}", [tick(i, T0 + i, 100, 1, "AAA")]) for i in range(8)]
+    client.zadd(keys.pending, {b: i for i, b in enumerate(ids)})
+    context.configure(settings)
+
+    assert tasks.process_batch("e" * 32)["batches"] == 2
+    assert queue.count == 1  # for the other worker
+    assert tasks.process_batch("d" * 32)["batches"] == 2
+    assert queue.count == 1  # one is queued already: none more
+    assert client.zcard(keys.pending) == 4
