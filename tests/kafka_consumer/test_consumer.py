@@ -85,12 +85,22 @@ def test_refused_batches_pause_the_partitions_and_drain_with_nothing_lost(
     held = total(paused, "mdstack_kafka_messages_total", topic=topic)
     assert 0 < held < 300
 
+    last: dict[str, object] = {}
+
     def lag_is_what_is_not_committed() -> bool:  # the lag gauge is refreshed each LAG_EVERY_S, also while paused
         now = scrape(metrics)
         lag = total(now, "mdstack_kafka_consumer_lag", topic=topic)
+        last.update(  # per partition, for the failure message: this wait once timed out in CI, unexplained
+            (f"{name.removeprefix('mdstack_kafka_')}{dict(labels).get('partition')}", value)
+            for (name, labels), value in now.items()
+            if name in ("mdstack_kafka_consumer_lag", "mdstack_kafka_committed_offset") and ("topic", topic) in labels
+        )
         return lag == 300 - total(now, "mdstack_kafka_committed_offset", topic=topic)
 
-    wait_for(lag_is_what_is_not_committed, 10, "the lag while paused")
+    try:
+        wait_for(lag_is_what_is_not_committed, 10, "the lag while paused")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last seen: {last}") from None
     time.sleep(1.0)  # paused for good: nothing more is taken while refused
     assert total(scrape(metrics), "mdstack_kafka_messages_total", topic=topic) == held
 
