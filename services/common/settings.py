@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     # Ingest: group commit and limits.
     # How long a commit waits for concurrent requests to join it. 0: none; a commit starts as soon as the one
     # before it has returned, and the requests that came meanwhile are the next group. Waiting made the API
-    # latency-bound under load (7,300 single-tick POSTs/s under wrk with 2 ms, 10,800 with 0: doc/performance.md).
+    # latency-bound under load (7,300 single-tick POSTs/s under wrk with 2 ms, 10,900 with 0: doc/performance.md).
     INGEST_LINGER_MS: float = 0.0
     # With a linger: a lone request arriving this long after the one before commits at once: at such a pace
     # nothing would join it, and the linger would only add to its ack latency (commit.py). 0: every commit lingers.
