@@ -283,7 +283,7 @@ FAMILIES: tuple[Family, ...] = (
         "one batch no job has claimed yet (a batch holds at least one queued item)", 100,
         lambda s, r: r.items * s.JOB_CADENCE_MS / 1000,  # at most one batch per item, for one cadence
     ),
-    Family("drainer", r"drainer", "ttl", "DRAIN_LOCK_S", "one job id", 80, lambda s, r: 1),
+    Family("drainer", r"drainer", "ttl", "DRAIN_LOCK_S", "one job id", 120, lambda s, r: 1),
     Family(
         "claims", r"claims:[0-9a-f]{32}", "ttl", "JOB_MAX_ITEMS, BATCH_TTL_S",
         "one batch a running job claimed (deleted when the job ends)", 80, lambda s, r: r.items * 0.5,

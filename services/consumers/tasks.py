@@ -83,9 +83,9 @@ def drain_round(ctx: context.WorkerContext, keys: Keys, job_id: str, batch_id: s
     views = post_views(ctx, states, ticks_by_symbol) if states else 0
     release(ctx, keys, job_id, batch_ids)
     full = items_taken >= ctx.settings.JOB_MAX_ITEMS and bool(ctx.redis.zcard(keys.pending))
-    queue = job_queue(ctx.settings, ctx.redis)
-    if full and not queue.count:  # more waited than one round takes: a job now (one queued at a time), so
-        enqueue_batch_job(queue, ctx.settings, uuid.uuid4().hex)  # both workers share it
+    if full and not (queue := job_queue(ctx.settings, ctx.redis)).count:
+        # More waited than one round takes: a job now (one queued at a time), so both workers share it.
+        enqueue_batch_job(queue, ctx.settings, uuid.uuid4().hex)
     metrics.TICKS.inc(ticks)
     metrics.ROUND_SECONDS.observe(time.perf_counter() - started)
     log.debug("worker.batch_done", trace_id=job_id, batches=len(batch_ids), ticks=ticks, views=views)

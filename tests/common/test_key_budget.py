@@ -26,6 +26,7 @@ from services.common.schemas import envelope
 from services.common.scripts import register
 from services.common.settings import Settings
 from services.consumers import context, tasks, windows
+from services.consumers.defaults import DRAIN_LOCK_S
 from services.consumers.reaper import Reaper
 from services.consumers.rttm import apply as rttm_apply
 from services.consumers.rttm.ticker import Ticker
@@ -280,4 +281,15 @@ def test_small_and_rttm_families_cost_what_they_declare(settings: Settings, clie
     assert sketches >= (seconds // 10) * 5  # per 10 s: end to end and the stages with a predecessor
     assert_declared("rttm.latency", per_item(client, settings, "rttm.latency", sketches))
     assert_declared("rttm.fixed", per_item(client, settings, "rttm.fixed", 1))
+    assert unbounded_keys(settings) == []
+
+
+def test_the_drainer_key_costs_what_it_declares_and_expires(settings: Settings, client: redis.Redis) -> None:
+    """One key, the draining job's id, written by drain.lua with DRAIN_LOCK_S: it never outlives a drainer
+    by more than that."""
+    keys = Keys(settings.KEY_PREFIX)
+    drain = register(client, "drain", "services.consumers")
+    assert drain(keys=[keys.drainer, keys.pending], args=["a" * 32, int(DRAIN_LOCK_S * 1000), "stay"])[0] == 1
+    assert_declared("drainer", per_item(client, settings, "drainer", 1))
+    assert 0 < client.pttl(keys.drainer) <= DRAIN_LOCK_S * 1000
     assert unbounded_keys(settings) == []

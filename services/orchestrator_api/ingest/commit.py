@@ -81,7 +81,6 @@ class _Script:
     batch_id: str
     keys: list[str]
     args: list[object]
-    draining: bool = False  # the reply said a job drains: it takes this batch (consumers/drain.py)
 
 
 class GroupCommitter:
@@ -282,8 +281,8 @@ class GroupCommitter:
         # EVALSHA; on NOSCRIPT (Redis lost its script cache: a restart) the script is loaded and run once more.
         # Nothing was written by the refused call, so nothing is written twice.
         results = await self.ascript(keys=script.keys, args=script.args)
-        flags = self._committed(requests, script, results)
-        if script.draining:  # the drainer takes this batch, and every one an owed job would have taken
+        flags, draining = self._committed(requests, script, results)
+        if draining:  # a job drains (consumers/drain.py): it takes this batch and any an owed job would have taken
             self._owed.clear()
         elif 1 in flags:  # a batch was written (all duplicates: none, and no job needed)
             if time.monotonic() - self._last_job >= self._cadence_s:
@@ -301,7 +300,7 @@ class GroupCommitter:
         """The same commit from a thread (tools, tests): the script, then, with `with_job`, its job."""
         script = self._script(requests)
         results = self.script(keys=script.keys, args=script.args)  # NOSCRIPT: loaded and run again, as above
-        flags = self._committed(requests, script, results)
+        flags, _ = self._committed(requests, script, results)
         if with_job:
             enqueue_batch_job(self.queue, self.settings, script.batch_id)
         return flags
@@ -361,13 +360,13 @@ class GroupCommitter:
         ]
         return _Script(batch_id, script_keys, args)
 
-    def _committed(self, requests: list[list[Item]], script: _Script, results: Any) -> list[int]:
-        """Flags of a script's reply; the figures it carries noted, its accepted ticks handed to the merger."""
+    def _committed(self, requests: list[list[Item]], script: _Script, results: Any) -> tuple[list[int], bool]:
+        """Flags of a script's reply and whether a job drains; the figures it carries noted, its accepted ticks
+        handed to the merger."""
         raw_flags, backlog, queued_items, queued_jobs, draining = results
         self._set_figures(backlog, queued_items, queued_jobs)
-        script.draining = bool(draining)
         flags = [int(flag) for flag in raw_flags]
         items = chain.from_iterable(requests)
         self.merger.add([r for (kind, _, r), flag in zip(items, flags, strict=True) if flag == 1 and kind is TICK])
         log.debug("ingest.committed", trace_id=script.batch_id, items=len(flags), accepted=flags.count(1))
-        return flags
+        return flags, bool(draining)

@@ -7,8 +7,9 @@
 --       symbols (zset by last tick), queued (items whose batch waits for its
 --       job; batch_done.lua takes them off), pending (batches no job has
 --       claimed yet, by commit time; consumers/claim.lua), the RQ queue and
---       the drainer (consumers/drain.lua; both only read), then per kind of the commit: its dedup set of the current
---       window bucket and of the one before.
+--       the drainer (consumers/drain.lua; both only read), then per kind of
+--       the commit: its dedup set of the current window bucket and of the one
+--       before.
 -- ARGV: batch id, history maxlen, channel, dedup expire-at (unix s), now (ms),
 --       symbols idle before (ms), max symbols, batch ttl (s), number of kinds
 --       K, K kind names, number of requests R, R item counts, then per item:
@@ -99,7 +100,7 @@ for k, digests in pairs(by_key) do
 end
 
 local flags, by_kind, order, accepted = {}, {}, {}, 0
-local touched, added = {}, {}
+local added = {} -- k -> the digests this commit adds
 i = first
 for r = 1, nrequests do
   for _ = 1, counts[r] do
@@ -133,9 +134,8 @@ for k, digests in pairs(added) do
   for c = 1, #digests, CHUNK do
     redis.call('SADD', cur, unpack(digests, c, math.min(c + CHUNK - 1, #digests)))
   end
-  touched[cur] = true
+  redis.call('EXPIREAT', cur, expire_at)
 end
-for key in pairs(touched) do redis.call('EXPIREAT', key, expire_at) end
 if #order > 0 then
   local parts = {}
   for _, kind in ipairs(order) do
