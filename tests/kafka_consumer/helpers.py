@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -54,16 +55,26 @@ def event(kind: Kind, *, n: int = 0, event_id: str | None = "auto", **fields: An
     return body
 
 
-def produce(settings: Settings, kind: Kind, values: list[Any]) -> None:
-    """Each value (a dict as JSON, or raw bytes) to the kind's topic, keyed as the seed says; waits for delivery."""
+def produce(settings: Settings, kind: Kind, values: list[Any]) -> Counter[int]:
+    """Each value (a dict as JSON, or raw bytes) to the kind's topic, keyed as the seed says; waits for delivery.
+    Returns how many landed in each partition."""
     producer = kafka.producer(settings)
     topic = kafka.topics(settings)[kind]
+    landed: Counter[int] = Counter()
+
+    def delivered(error: Any, message: Any) -> None:
+        assert error is None, error
+        landed[message.partition()] += 1
+
     for value in values:
         if isinstance(value, bytes):
-            producer.produce(topic, key=b"raw", value=value)
+            producer.produce(topic, key=b"raw", value=value, on_delivery=delivered)
         else:
-            producer.produce(topic, key=kafka.message_key(kind, value), value=orjson.dumps(value))
+            key = kafka.message_key(kind, value)
+            producer.produce(topic, key=key, value=orjson.dumps(value), on_delivery=delivered)
     assert producer.flush(10) == 0
+    assert landed.total() == len(values)
+    return landed
 
 
 def rows(settings: Settings, kind: Kind) -> dict[str, int]:

@@ -76,7 +76,7 @@ def test_refused_batches_pause_the_partitions_and_drain_with_nothing_lost(
     # Without a flusher nothing reaches Postgres: past 30 items in Redis the committer refuses (as the API's 503).
     stack.env.update(INGEST_MAX_BACKLOG="30", KAFKA_BATCH="20", INGEST_RETRY_AFTER_S="1")
     values = [event(TRADE, n=n) for n in range(300)]
-    produce(kafka_settings, TRADE, values)
+    landed = produce(kafka_settings, TRADE, values)
     start_backend(stack, flusher=False)
     metrics = stack.health["kafka"]
     topic = kafka_settings.KAFKA_TOPIC_TRADE
@@ -85,22 +85,26 @@ def test_refused_batches_pause_the_partitions_and_drain_with_nothing_lost(
     held = total(paused, "mdstack_kafka_messages_total", topic=topic)
     assert 0 < held < 300
 
-    last: dict[str, object] = {}
+    last: dict[int, tuple[float | None, float]] = {}
 
-    def lag_is_what_is_not_committed() -> bool:  # the lag gauge is refreshed each LAG_EVERY_S, also while paused
+    def lag_is_what_is_not_committed() -> bool:
+        """The lag gauges are refreshed each LAG_EVERY_S, also while paused, from the high watermarks the fetches
+        saw. A partition paused before its first fetch has none yet (and has committed nothing): no gauge."""
         now = scrape(metrics)
-        lag = total(now, "mdstack_kafka_consumer_lag", topic=topic)
-        last.update(  # per partition, for the failure message: this wait once timed out in CI, unexplained
-            (f"{name.removeprefix('mdstack_kafka_')}{dict(labels).get('partition')}", value)
-            for (name, labels), value in now.items()
-            if name in ("mdstack_kafka_consumer_lag", "mdstack_kafka_committed_offset") and ("topic", topic) in labels
+        for p in range(PARTITIONS):
+            at = {"topic": topic, "partition": str(p)}
+            lag = now.get(("mdstack_kafka_consumer_lag", tuple(sorted(at.items()))))
+            last[p] = (lag, total(now, "mdstack_kafka_committed_offset", **at))
+        known = [p for p, (lag, _) in last.items() if lag is not None]
+        return bool(known) and all(
+            (lag == landed[p] - committed) if lag is not None else committed == 0
+            for p, (lag, committed) in last.items()
         )
-        return lag == 300 - total(now, "mdstack_kafka_committed_offset", topic=topic)
 
     try:
         wait_for(lag_is_what_is_not_committed, 10, "the lag while paused")
     except AssertionError as exc:
-        raise AssertionError(f"{exc}; last seen: {last}") from None
+        raise AssertionError(f"{exc}; (lag, committed) per partition: {last}, produced: {landed}") from None
     time.sleep(1.0)  # paused for good: nothing more is taken while refused
     assert total(scrape(metrics), "mdstack_kafka_messages_total", topic=topic) == held
 
