@@ -18,7 +18,7 @@
 --   win  zset ts -> member     ticks with ts in (latest - window, latest]
 --   px   zset price -> member  the same ticks by price (high/low of the window)
 --   last zset ts -> member     the 10 latest ticks
---   agg  hash latest, vol, pv, n (window sums), version (+1 per applied batch)
+--   agg  hash latest, vol, pv, n (window sums), version (+1 per applied batch of the symbol)
 --   cp[iv] .. bucket hash o ot oe h l c ct ce v n; ci[iv] zset of buckets
 -- Every key written gets the idle expiry again, so a symbol nobody sends is
 -- forgotten whole; an old candle expires that long after its last tick.
@@ -84,24 +84,42 @@ local function merge_candle(sym, c)
   redis.call('EXPIRE', key, idle)
 end
 
-local function apply(sym)
+-- Folds contribution c into acc, both of one bucket: what merge_candle does with a stored candle.
+local function combine(acc, c)
+  if before(c.ot, c.oe, acc.ot, acc.oe) then acc.o, acc.ot, acc.oe = c.o, c.ot, c.oe end
+  if before(acc.ct, acc.ce, c.ct, c.ce) then acc.c, acc.ct, acc.ce = c.c, c.ct, c.ce end
+  if tonumber(c.h) > tonumber(acc.h) then acc.h = c.h end
+  if tonumber(c.l) < tonumber(acc.l) then acc.l = c.l end
+  acc.v, acc.n = f17(tonumber(acc.v) + tonumber(c.v)), acc.n + c.n
+end
+
+-- One symbol's parts (its entry in each fresh batch) applied together: the state's keys are read,
+-- written and expired once per call, not once per batch.
+local function apply(sym, parts)
   local k = sym.k
   local agg = k.agg
   local st = redis.call('HMGET', agg, 'latest', 'vol', 'pv', 'n')
   local latest = tonumber(st[1]) or -math.huge
   local vol, pv, n = tonumber(st[2]) or 0, tonumber(st[3]) or 0, tonumber(st[4]) or 0
-  for i = 1, #sym.t do
-    if sym.t[i] > latest then latest = sym.t[i] end
+  for _, part in ipairs(parts) do
+    for i = 1, #part.t do
+      if part.t[i] > latest then latest = part.t[i] end
+    end
   end
   local lo = latest - WINDOW_MS
   -- Ticks inside the window join it; older ones never do (so nothing is added then taken away).
-  local by_ts, by_px = {}, {}
-  for i = 1, #sym.t do
-    if sym.t[i] > lo then
-      local p, v = tonumber(sym.p[i]), tonumber(sym.v[i])
-      vol, pv, n = vol + v, pv + p * v, n + 1
-      by_ts[#by_ts + 1] = sym.t[i]; by_ts[#by_ts + 1] = sym.m[i]
-      by_px[#by_px + 1] = sym.p[i]; by_px[#by_px + 1] = sym.m[i]
+  local by_ts, by_px, top = {}, {}, {}
+  for _, part in ipairs(parts) do
+    for i = 1, #part.t do
+      if part.t[i] > lo then
+        local p, v = tonumber(part.p[i]), tonumber(part.v[i])
+        vol, pv, n = vol + v, pv + p * v, n + 1
+        by_ts[#by_ts + 1] = part.t[i]; by_ts[#by_ts + 1] = part.m[i]
+        by_px[#by_px + 1] = part.p[i]; by_px[#by_px + 1] = part.m[i]
+      end
+    end
+    for _, i in ipairs(part.top) do
+      top[#top + 1] = part.t[i]; top[#top + 1] = part.m[i]
     end
   end
   if #by_ts > 0 then
@@ -118,31 +136,38 @@ local function apply(sym)
     chunked('ZREM', k.px, expired)
   end
   if n <= 0 then vol, pv, n = 0, 0, 0 end -- an empty window has exactly zero sums
-  local top = {}
-  for _, i in ipairs(sym.top) do
-    top[#top + 1] = sym.t[i]; top[#top + 1] = sym.m[i]
-  end
+  -- Each part's 10 latest: the zset keeps the 10 latest of them all ((ts, member) order, as below).
   chunked('ZADD', k.last, top)
   redis.call('ZREMRANGEBYRANK', k.last, 0, -11)
-  for _, c in ipairs(sym.c) do merge_candle(sym, c) end
+  local merged, buckets = {}, {}
+  for _, part in ipairs(parts) do
+    for _, c in ipairs(part.c) do
+      local id = c.iv .. SEP .. c.b
+      if merged[id] then combine(merged[id], c) else merged[id] = c; buckets[#buckets + 1] = id end
+    end
+  end
+  for _, id in ipairs(buckets) do merge_candle(sym, merged[id]) end
   redis.call('HSET', agg, 'latest', string.format('%.0f', latest), 'vol', f17(vol), 'pv', f17(pv), 'n', n)
-  redis.call('HINCRBY', agg, 'version', 1)
+  redis.call('HINCRBY', agg, 'version', #parts)
   for _, key in ipairs({ k.win, k.px, k.last, agg }) do redis.call('EXPIRE', key, idle) end
 end
 
 -- Each batch applied once: a retried job (the batch still there, marked) only reads back. A run
 -- after a batch is gone writes nothing of it either, not even the mark.
-local read, order = {}, {}
+local read, order, parts = {}, {}, {}
 for i, syms in ipairs(input.b) do
   local batch = KEYS[i]
   local fresh = redis.call('EXISTS', batch) == 1 and redis.call('HSETNX', batch, 'a', '1') == 1
   for _, sym in ipairs(syms) do
-    if fresh then apply(sym) end
     if not read[sym.s] then
-      read[sym.s] = sym
+      read[sym.s], parts[sym.s] = sym, {}
       order[#order + 1] = sym.s
     end
+    if fresh then table.insert(parts[sym.s], sym) end
   end
+end
+for _, name in ipairs(order) do
+  if #parts[name] > 0 then apply(read[name], parts[name]) end
 end
 local out = {}
 for _, name in ipairs(order) do

@@ -205,6 +205,49 @@ def test_batches_in_one_call_give_the_state_of_batches_applied_one_by_one(
     assert again == together
 
 
+def stored_state(client: redis.Redis, settings: Settings) -> dict[str, object]:
+    """Every calc-a key of the prefix (but the batches), by name without the prefix; sums rounded (floating point)."""
+    out: dict[str, object] = {}
+    for raw in client.scan_iter(match=f"{settings.KEY_PREFIX}sym:*"):
+        key = raw.decode()
+        if client.type(key) == b"hash":
+            fields = {k.decode(): v.decode() for k, v in client.hgetall(key).items()}
+            for name in ("v", "vol", "pv"):
+                if name in fields:
+                    fields[name] = f"{float(fields[name]):.9g}"
+            out[key.removeprefix(settings.KEY_PREFIX)] = fields
+        else:
+            out[key.removeprefix(settings.KEY_PREFIX)] = client.zrange(key, 0, -1, withscores=True)
+    return out
+
+
+def test_one_call_of_fresh_and_applied_batches_stores_what_batches_one_by_one_store(
+    settings: Settings, client: redis.Redis
+) -> None:
+    """A symbol's parts of every fresh batch of a call are applied together: every key (windows, latest ticks,
+    every candle and its index, past the cap of candles kept) ends as the batches applied one by one leave it."""
+    settings = settings.model_copy(update={"CANDLES_KEEP": 4})
+    ticks = random_ticks(11, 240, span_ms=3_600_000)  # an hour: a dozen 5m candles, more than are kept
+    ticks += [tick(900 + i, T0 + i * 97_000, 7.0 + i, 1.5, "ETHUSDT") for i in range(30)]
+    random.Random(12).shuffle(ticks)
+    batches = [ticks[i : i + 15] for i in range(0, len(ticks), 15)]
+    run(client, settings, batches)
+
+    other = settings.model_copy(update={"KEY_PREFIX": settings.KEY_PREFIX + "other:"})
+    ids = [f"m{n}" for n in range(len(batches))]
+    for batch_id, batch in zip(ids, batches, strict=True):
+        stored_batch(client, other, batch_id, batch)
+    early = [0, 3, 4]  # applied by a first job; the retry finds them applied, among the fresh ones
+    windows.apply_many(client, other, [(ids[n], batches[n]) for n in early])
+    windows.apply_many(client, other, list(zip(ids, batches, strict=True)))
+
+    one_by_one = stored_state(client, settings)
+    together = stored_state(client, other)
+    assert any(":c:5m:" in key for key in one_by_one)
+    assert len(client.zrange(Keys(settings.KEY_PREFIX).candle_index("BTCUSDT", "5m"), 0, -1)) == 4
+    assert together == one_by_one
+
+
 def test_symbols_are_independent(client: redis.Redis, settings: Settings) -> None:
     a = [tick(i, T0 + i * 1000, 100.0 + i, 1.0, "AAA") for i in range(15)]
     b = [tick(100 + i, T0 + i * 500, 5.0, 2.0, "BBB") for i in range(3)]
