@@ -24,4 +24,4 @@ LIMIT_MAX = 1000  # rows per RTTM list read (dead letters, errors, logs)
 RETRY_AFTER_S = "1"  # what a 429/503 asks the client to wait, in seconds
 
 # ingest.merged
-IDLE_FLAG_ROUNDS = 4  # with nothing merged, a round (and its Redis read of the per-tick flag) runs every 4th time
+IDLE_FLAG_ROUNDS = 4  # with nothing merged, the merger sleeps this many intervals (or until a tick) between flag reads

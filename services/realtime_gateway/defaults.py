@@ -22,7 +22,7 @@ MIN_INTERVAL_S = 0.01  # the finest ?conflate= a client may ask for
 MAX_INTERVAL_S = 10.0  # the coarsest ?conflate=
 
 # response
-CHECK_EVERY_S = 0.5  # how often a stream checks that its client still reads
+CHECK_EVERY_S = 0.5  # the send watchdog's shortest period (it checks each quarter of SSE_SEND_TIMEOUT_S)
 
 # hub
 POLL_S = 1.0  # pub/sub read timeout: lets redis-py send its health-check PING on a quiet channel

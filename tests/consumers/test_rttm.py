@@ -16,7 +16,7 @@ import redis
 from harness.percentiles import percentiles
 from services.common.keys import TERM_MARK, Keys
 from services.common.settings import Settings
-from services.consumers.defaults import UNCHANGED_PUBLISH_S
+from services.consumers.defaults import TPS_SERIES_S, UNCHANGED_PUBLISH_S
 from services.consumers.rttm import alerts, sketch
 from services.consumers.rttm import apply as rttm_apply
 from services.consumers.rttm.ticker import Ticker
@@ -115,6 +115,23 @@ def test_snapshot_counts_and_latency_quantiles(settings: Settings, client: redis
     for name in ("p50", "p95", "p99"):  # DDSketch: within its 1% relative accuracy, plus the sample's spacing
         assert got["end_to_end"][name] == pytest.approx(exact_e2e[name], rel=0.02)
         assert got["stages"]["validation"][name] == pytest.approx(exact_validation[name], rel=0.02)
+
+
+def test_an_idle_pipeline_gives_the_zero_snapshot_and_its_first_event_counts(
+    settings: Settings, client: redis.Redis
+) -> None:
+    """No counter in the window takes counters.lua's short way (one EXISTS); the first event its long one."""
+    idle = tick(settings, client)
+    assert [count for _, count in idle["tps"]["series"]] == [0] * TPS_SERIES_S
+    assert idle["tps"]["series"][-1][0] == NOW - NOW % 1000 - 1000  # the last complete second
+    assert idle["trades"]["events_in_window"] == 0
+    assert idle["tps"]["current"] == 0
+    assert idle["tps"]["by_service"] == {}
+
+    apply(client, settings, "b1", {"trade": [trade_event("T1", 0, NOW - 2_000)]}, NOW - 1_000)
+    snap = tick(settings, client)
+    assert snap["trades"]["events_in_window"] == 1
+    assert dict(snap["tps"]["series"])[NOW - 2_000] == 1
 
 
 def test_split_shuffled_concurrent_and_retried_batches_give_the_same_snapshot(

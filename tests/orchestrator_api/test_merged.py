@@ -144,3 +144,26 @@ async def test_an_idle_merger_reads_the_flag_every_few_rounds_and_still_notices_
                 await anyio.sleep(0.02)
     finally:
         await merger.stop()
+
+
+async def test_a_tick_wakes_an_idle_merger_at_once_rather_than_at_its_next_flag_read(
+    settings: Settings, client: redis.Redis
+) -> None:
+    settings.TICK_MERGE_MS = 200.0  # idle, the flag is read every 800 ms
+    merger = CountingMerger(settings, client)
+    await merger.start()
+    try:
+        with anyio.fail_after(5):
+            while merger.rounds < 2:  # just after an idle round: the next flag read is 800 ms away
+                await anyio.sleep(0.005)
+        added = time.monotonic()
+        merger.add([{"symbol": "AAA", "price": 1.0, "volume": 1.0, "ts": T0, "event_id": "e1"}])
+        with anyio.fail_after(5):
+            while merger.rounds < 3:
+                await anyio.sleep(0.005)
+        # Woken by the tick, the round comes one merge interval later; asleep, it would be the flag's 800 ms.
+        assert time.monotonic() - added < 0.6
+        merged = [e["data"] for e in published(client, settings) if e["type"] == "ticks.merged"]
+        assert [m["count"] for m in merged] == [1]
+    finally:
+        await merger.stop()

@@ -7,6 +7,11 @@ local spans = { tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]) }
 local nseries = tonumber(ARGV[4])
 local sums = { {}, {}, {} }
 local series = {}
+-- No trade event in any of the seconds (an idle pipeline): one command, not a HGETALL per second.
+if redis.call('EXISTS', unpack(KEYS)) == 0 then
+  for i = 1, math.min(nseries, #KEYS) do series[i] = 0 end
+  return { {}, {}, {}, series }
+end
 for i, key in ipairs(KEYS) do
   local h = redis.call('HGETALL', key)
   local trades = 0

@@ -20,6 +20,7 @@ Redis, Postgres and the views, only not in a `ticks.merged` event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from typing import Any
 
@@ -47,19 +48,28 @@ class TickMerger:
         self._merges: dict[str, MergedTicks] = {}
         self._lock = threading.Lock()  # commits add from worker threads; a round takes from another
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._arrived = asyncio.Event()  # set by the first add() after a round, from any thread
 
     def add(self, ticks: list[dict[str, Any]]) -> None:
         """Merge accepted ticks (records as stored: epoch-ms `ts`)."""
+        if not ticks:
+            return
         with self._lock:
             merges = self._merges
+            first = not merges
             for tick in ticks:
                 merge = merges.get(tick["symbol"])
                 if merge is None:
                     merges[tick["symbol"]] = _first(tick)
                 else:
                     _add(merge, tick)
+        if first and self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # its loop closed: the merger has stopped
+                self._loop.call_soon_threadsafe(self._arrived.set)
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._run(), name="tick-merger")
 
     async def stop(self) -> None:
@@ -73,18 +83,20 @@ class TickMerger:
 
     async def _run(self) -> None:
         interval = self.settings.TICK_MERGE_MS / 1000.0
-        idle = 0  # rounds in a row with nothing merged
         while True:  # the first round at once: it reads the flag
-            # Idle, the flag is read every IDLE_FLAG_ROUNDS rounds only: an idle API costs a thread hop and a
-            # Redis round trip a second, not four. Ticks arriving bring the round back to every interval.
-            busy = bool(self._merges)
-            if busy or idle % IDLE_FLAG_ROUNDS == 0:
+            try:
+                await anyio.to_thread.run_sync(self.publish)
+            except redis.RedisError as exc:  # the ticks are stored; only this round's event is lost
+                log.warning("ingest.merged_publish_failed", error=str(exc))
+            self._arrived.clear()
+            if not self._merges:
+                # Idle: asleep until a tick arrives (add() wakes it) or the flag is due, every
+                # IDLE_FLAG_ROUNDS intervals: an idle API wakes once a second for this, not four times.
                 try:
-                    await anyio.to_thread.run_sync(self.publish)
-                except redis.RedisError as exc:  # the ticks are stored; only this round's event is lost
-                    log.warning("ingest.merged_publish_failed", error=str(exc))
-            idle = 0 if busy else idle + 1
-            await asyncio.sleep(interval)
+                    await asyncio.wait_for(self._arrived.wait(), interval * IDLE_FLAG_ROUNDS)
+                except TimeoutError:
+                    continue
+            await asyncio.sleep(interval)  # ticks come in: they merge for one interval
 
     def publish(self) -> int:
         """One round: one `ticks.merged` envelope per symbol merged since the last, and the per-tick flag.
