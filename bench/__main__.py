@@ -211,6 +211,16 @@ def cost_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
         what = f"CPU per tick, {key[0]:,} ticks/s in POSTs of {key[1]}"
         target = f"<= {limit:,} µs" if limit else ""
         out.append(row(what, result_text, target, None if limit is None else c["total_cpu_us_per_tick"] <= limit))
+        if f := step.get("floor"):
+            raw, bare = f["raw_asgi"]["cpu_us_per_request"], f["bare_fastapi"]["cpu_us_per_request"]
+            api = c["cpu_us_per_tick"]["api"]
+            out.append(
+                row(
+                    f"floor per request at {key[0]:,} single-tick POSTs/s (same feeder, same uvicorn)",
+                    f"raw ASGI {raw:,.0f} µs, bare FastAPI {bare:,.0f} µs; the API {api:,.0f} µs",
+                    "baseline",
+                )
+            )
     return out
 
 

@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,7 +49,7 @@ app = FastAPI()
 
 @app.post("/ingest/tick")
 async def ingest(tick: Tick) -> dict:
-    return {"accepted": 1}
+    return {"accepted": 1, "duplicates": 0}  # what the feeder reads back (bench/floor.py drives it so)
 
 @app.get("/health/readiness")
 async def ready() -> dict:
@@ -106,20 +108,29 @@ def script_for(workdir: Path, username: str, password: str) -> Path:
     return path
 
 
-def bare_fastapi(workdir: Path, seconds: float, connections: int, script: Path) -> dict[str, Any]:
-    (workdir / "bare_app.py").write_text(BARE_APP)
+@contextmanager
+def app_server(workdir: Path, name: str, source: str) -> Iterator[tuple[str, int]]:
+    """uvicorn (uvloop, httptools, no access log) serving `source`, a module defining `app`, on a free loopback
+    port: yields (url, pid)."""
+    (workdir / f"{name}.py").write_text(source)
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port), "--no-access-log",
+        [sys.executable, "-m", "uvicorn", f"{name}:app", "--port", str(port), "--no-access-log",
          "--loop", "uvloop", "--http", "httptools", "--log-level", "warning"],
         cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        wait_ready(f"http://127.0.0.1:{port}")
-        return wrk(f"http://127.0.0.1:{port}/ingest/tick", seconds, connections, script, "bare")
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url)
+        yield url, server.pid
     finally:
         server.terminate()
         server.wait(10)
+
+
+def bare_fastapi(workdir: Path, seconds: float, connections: int, script: Path) -> dict[str, Any]:
+    with app_server(workdir, "bare_app", BARE_APP) as (url, _):
+        return wrk(f"{url}/ingest/tick", seconds, connections, script, "bare")
 
 
 # The API runs alone (no worker or flusher drains what it accepts): its bounds on queued work raised past what

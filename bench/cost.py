@@ -11,7 +11,9 @@ postmaster's children times). The feeders and the SSE listener are the load and 
 reads every service's CPU each SAMPLE_S; a step's window opens at the last sample before its first tick
 was accepted (the feeders' own start-up is not the stack's cost) and closes when its last tick is in
 Postgres and in a view. Its CPU is divided by the ticks it persisted; `cores` is that CPU over the
-window's wall time. The idle row is the stack with nobody sending.
+window's wall time. The idle row is the stack with nobody sending. Each single-tick rate also gets its
+floor (`bench/floor.py`): what a raw ASGI app and a bare FastAPI app under the same uvicorn cost per request
+when the same feeder posts to them at the same rate, after the stack has stopped.
 
 Redis and Postgres are the ones the stack runs on: on a shared server the figures include whatever else
 runs there, so run it on a quiet machine (the CI form only checks that the table is produced).
@@ -30,6 +32,7 @@ import psutil
 import redis.asyncio as aioredis
 from sqlalchemy.engine import make_url
 
+from bench import floor
 from bench.latency import rates_parser, run_ladder, step
 from bench.tick_path import ViewListener
 from harness.stack import Stack
@@ -160,6 +163,9 @@ async def run(args: argparse.Namespace, settings: Settings, workdir: Path) -> di
                 steps.append(await measured_step(meter, settings, coroutine))
     finally:
         stack.stop_all()
+    for result in steps:  # the stack stopped: the machine is as quiet for the floor as for the stack
+        if result["batch"] == 1:
+            result["floor"] = await asyncio.to_thread(floor.measure, workdir, result["tps_target"], args.duration)
     return {"workers": args.workers, "measured": sorted(meter.pids), "idle": idle, "steps": steps}
 
 

@@ -86,6 +86,7 @@ def test_cost_bench_measures_every_service_per_persisted_tick(tmp_path: Path) ->
     )
     assert done.returncode == 0, done.stderr.decode()[-3000:]
     assert "| CPU per tick, 100 ticks/s in POSTs of 1 |" in done.stdout.decode()
+    assert "| floor per request at 100 single-tick POSTs/s (same feeder, same uvicorn) |" in done.stdout.decode()
     cost = json.loads(out.read_text())["results"]["cost"]
     # The load (feeders, the SSE listener) is not measured; every service and both servers are.
     assert set(cost["measured"]) == {"api", "worker-1", "worker-2", "flusher", "gateway", "redis", "postgres"}
@@ -100,3 +101,9 @@ def test_cost_bench_measures_every_service_per_persisted_tick(tmp_path: Path) ->
         assert c["total_cpu_us_per_tick"] == pytest.approx(sum(c["cpu_us_per_tick"].values()), rel=0.01, abs=1)
         assert 0 < c["wall_s"]
         assert c["cores"] == pytest.approx(sum(c["cpu_s"].values()) / c["wall_s"], rel=0.05)
+        # A single-tick rate has its floor: the same feeder, at the same rate, against the two bare apps.
+        assert ("floor" in step) == (step["batch"] == 1)
+        for app in ("raw_asgi", "bare_fastapi") if step["batch"] == 1 else ():
+            f = step["floor"][app]
+            assert f["answered"] == f["requests"] > 0
+            assert f["cpu_s"] > 0
