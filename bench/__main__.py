@@ -33,7 +33,7 @@ SUITES: dict[str, tuple[Main, list[str], list[str]]] = {
     # name: (main, full-run arguments, --quick arguments)
     "cost": (
         cost.main,
-        ["--rates", "100:1,1000:10,15000:100", "--duration", "20", "--idle", "10"],
+        ["--rates", "100:1,1000:10,15000:100", "--duration", "20", "--idle", "30"],
         ["--rates", "100:1,500:10", "--duration", "2", "--idle", "1"],
     ),
     "baselines": (baselines.main, ["--duration", "10"], ["--duration", "1", "--connections", "10"]),
