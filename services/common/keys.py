@@ -206,6 +206,11 @@ class Keys:
         return f"{self.rttm}alerts"
 
     @property
+    def rttm_rev(self) -> str:
+        """A token set anew by every applied RTTM batch: the ticker's sign that the state changed (ticker.py)."""
+        return f"{self.rttm}rev"
+
+    @property
     def rttm_leader(self) -> str:
         """Lock held by the worker process that computes and publishes the snapshot."""
         return f"{self.rttm}leader"
@@ -356,7 +361,7 @@ FAMILIES: tuple[Family, ...] = (
         lambda s, r: s.RTTM_RETENTION_S / 10 if r.events else 0,
     ),
     Family(
-        "rttm.fixed", r"rttm:(stages|late|snapshot|alerts|leader)", "entries",
+        "rttm.fixed", r"rttm:(stages|late|snapshot|alerts|leader|rev)", "entries",
         "RTTM_MAX_STAGES, alert rules", "the snapshot and small bounded sets", 8000, lambda s, r: 1,
     ),
 )  # fmt: skip

@@ -14,10 +14,10 @@ import pytest
 import redis
 
 from harness.percentiles import percentiles
-from services.common.keys import TERM_MARK, Keys
+from services.common.keys import FINAL_MARK, TERM_MARK, Keys
 from services.common.settings import Settings
 from services.consumers.defaults import TPS_SERIES_S, UNCHANGED_PUBLISH_S
-from services.consumers.rttm import alerts, sketch
+from services.consumers.rttm import alerts, sketch, snapshot
 from services.consumers.rttm import apply as rttm_apply
 from services.consumers.rttm.ticker import Ticker
 from services.flusher.writer import Flusher
@@ -369,3 +369,46 @@ def test_a_snapshot_unchanged_but_for_its_time_is_published_again_only_every_few
     # The first, the one a keep-alive later, then the changed one at once.
     assert published == [times[0], times[UNCHANGED_PUBLISH_S], changed["computed_at"]]
     assert orjson.loads(client.get(Keys(settings.KEY_PREFIX).rttm_snapshot))["computed_at"] == changed["computed_at"]
+
+
+def test_an_idle_ticker_builds_each_snapshot_from_the_blank_state_it_last_read(
+    settings: Settings, client: redis.Redis
+) -> None:
+    """Quiet ticks read only the lease and the change token: a counter written behind apply.lua's back is not
+    seen, yet every quiet snapshot is what a full computation at its time gives, and the next applied batch is."""
+    settings.RTTM_FINALIZE_GRACE_S = 0
+    ticker = Ticker(settings, client, "w1")
+    keys = Keys(settings.KEY_PREFIX)
+    times = [NOW + s * 1_000 for s in range(12)]  # across a 10 s bucket of the queue trend
+    first = ticker.tick(times[0])
+    assert first is not None
+    client.hincrby(keys.rttm_counters(times[0]), "trade", 5)  # not through apply: no new token
+    for t in times[1:]:
+        quiet = ticker.tick(t)
+        assert quiet is not None
+        assert quiet["trades"]["events_in_window"] == 0  # the stray counter was not read
+        client.delete(keys.rttm_counters(times[0]))
+        assert quiet == {**snapshot.compute(client, settings, t), "alerts": []}  # the same as read afresh
+        client.hincrby(keys.rttm_counters(times[0]), "trade", 5)
+    apply(client, settings, "b1", {"trade": [trade_event("T1", 0, times[-1] - 500)]}, times[-1])
+    woken = ticker.tick(times[-1] + 1_000)
+    assert woken is not None
+    assert woken["trades"]["events_in_window"] == 1 + 5  # a new token: everything is read again
+
+
+def test_a_due_trade_is_measured_even_when_nothing_in_the_windows_changed(
+    settings: Settings, client: redis.Redis
+) -> None:
+    """A trade back-dated past the window leaves the windows blank, but it is due: the tick finalizes it."""
+    settings.RTTM_FINALIZE_GRACE_S = 2
+    ticker = Ticker(settings, client, "w1")
+    keys = Keys(settings.KEY_PREFIX)
+    old = NOW - (settings.RTTM_WINDOW_S + 60) * 1_000
+    events = [trade_event("OLD", stage, old + stage * 100) for stage in range(6)]
+    apply(client, settings, "b1", {"trade": events}, NOW)
+    assert ticker.tick(NOW) is not None  # within the grace: not measured yet
+    assert client.zcard(keys.rttm_due) == 1
+    assert ticker.tick(NOW + 1_000) is not None
+    assert ticker.tick(NOW + 3_000) is not None  # past the grace
+    assert client.zcard(keys.rttm_due) == 0
+    assert client.hexists(keys.rttm_trade("OLD"), FINAL_MARK)

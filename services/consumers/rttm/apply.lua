@@ -1,11 +1,12 @@
 -- Apply one batch of RTTM events to the monitoring state, atomically and once.
 --
 -- KEYS: the batch (a hash; its field `r` marks it applied). ARGV: input json:
---   {k = {counters, trend, trade: name prefixes; queues, active, due, late: names},
+--   {k = {counters, trend, trade: name prefixes; queues, active, due, late, rev: names},
 --    max_queues, now, ttl, grace,
 --   counters = {{second_ms, field, n}...}      pre-summed per batch by Python
 --   queues   = {{field, snapshot_ms, produced, consumed, bucket_ms}...}
---   trades   = {{trade_id, event_key, t, service, type, status, terminal}...}}
+--   trades   = {{trade_id, event_key, t, service, type, status, terminal}...},
+--   rev = a new token: stored in k.rev, so the ticker knows the state changed since it last looked}
 --   (terminal: 0 not terminal, 1 success, 2 failure)
 -- Every update commutes: counters add, queue snapshots keep the newest,
 -- a trade's events are a set, its latest time a max, and a terminal event
@@ -18,6 +19,7 @@ if redis.call('EXISTS', batch) == 0 or redis.call('HSETNX', batch, 'r', '1') == 
 end
 local input = cjson.decode(ARGV[1])
 local k, ttl, now, grace, max_queues = input.k, input.ttl, input.now, input.grace, input.max_queues
+redis.call('SET', k.rev, input.rev, 'EX', ttl)
 
 local touched = {}
 for _, c in ipairs(input.counters) do

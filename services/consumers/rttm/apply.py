@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -40,6 +41,7 @@ def key_names(keys: Keys) -> dict[str, str]:
         "active": keys.rttm_active,
         "due": keys.rttm_due,
         "late": keys.rttm_late,
+        "rev": keys.rttm_rev,
     }
 
 
@@ -89,6 +91,7 @@ def prepare(settings: Settings, items: dict[str, list[dict[str, Any]]], now_ms: 
         "counters": [[sec, name, n] for (sec, name), n in sorted(counts.items())],
         "queues": queues,
         "trades": trades,
+        "rev": uuid.uuid4().hex,  # never one seen before, even after Redis lost its data (ticker.py)
     }
 
 

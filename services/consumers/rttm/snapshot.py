@@ -12,6 +12,7 @@ event is older than RTTM_STUCK_AFTER_S.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -49,36 +50,103 @@ def _by(total: Counter[str], prefix: str, per_s: float | None = None) -> dict[st
     return dict(sorted(out.items()))
 
 
-def compute(client: redis.Redis, settings: Settings, now_ms: float) -> Measures:
-    """The snapshot's measures (`contract.Measures`); the ticker adds the alerts."""
-    keys = Keys(settings.KEY_PREFIX)
-    window_s = settings.RTTM_WINDOW_S
-    last = int(now_ms) - int(now_ms) % SECOND_MS - SECOND_MS  # last complete second
-    seconds = [last - i * SECOND_MS for i in range(max(window_s, TPS_SERIES_S))]
-    trend_last = int(now_ms) - int(now_ms) % TREND_BUCKET_MS
-    trend_buckets = [trend_last - i * TREND_BUCKET_MS for i in range(TREND_STEPS)][::-1]
-    latency_buckets = [trend_last - i * BUCKET_MS for i in range(window_s * 1000 // BUCKET_MS)]
-    stuck_before = now_ms - settings.RTTM_STUCK_AFTER_S * 1000
+@dataclass(frozen=True)
+class Span:
+    """The seconds and buckets a snapshot at `now_ms` covers."""
 
+    seconds: list[int]  # the per-second counters', newest first: the window and the TPS series
+    trend_buckets: list[int]  # the queue trend's 10 s buckets, oldest first
+    latency_buckets: list[int]
+    stuck_before: float
+
+    @classmethod
+    def at(cls, settings: Settings, now_ms: float) -> Span:
+        window_s = settings.RTTM_WINDOW_S
+        last = int(now_ms) - int(now_ms) % SECOND_MS - SECOND_MS  # last complete second
+        trend_last = int(now_ms) - int(now_ms) % TREND_BUCKET_MS
+        return cls(
+            seconds=[last - i * SECOND_MS for i in range(max(window_s, TPS_SERIES_S))],
+            trend_buckets=[trend_last - i * TREND_BUCKET_MS for i in range(TREND_STEPS)][::-1],
+            latency_buckets=[trend_last - i * BUCKET_MS for i in range(window_s * 1000 // BUCKET_MS)],
+            stuck_before=now_ms - settings.RTTM_STUCK_AFTER_S * 1000,
+        )
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a snapshot reads from Redis, as read."""
+
+    stages: list[str]
+    window: Counter[str]
+    minute: Counter[str]
+    recent: Counter[str]
+    series: list[int]  # trades per second of the TPS series, newest first
+    queues: dict[Any, Any]
+    trends: list[dict[Any, Any]]
+    latency_hashes: list[dict[Any, Any]]  # per stage (in `stages` order), per latency bucket
+    active: int
+    stuck_count: int
+    stuck: list[tuple[Any, float]]
+    late: Any
+
+    def blank(self) -> bool:
+        """Nothing in any window, nothing active, no partition: a state that time alone does not change (nothing
+        can leave a window, become stuck or age out), so until the next event every snapshot reads the same but
+        for its time (ticker.py then builds it from these inputs without reading Redis)."""
+        return not (
+            self.window
+            or any(self.series)
+            or self.queues
+            or any(self.trends)
+            or any(self.latency_hashes)
+            or self.active
+            or self.stuck_count
+        )
+
+
+def read(client: redis.Redis, settings: Settings, now_ms: float) -> Inputs:
+    """The state a snapshot at `now_ms` is computed from."""
+    keys = Keys(settings.KEY_PREFIX)
+    span = Span.at(settings, now_ms)
     stages = sorted(_text(s) for s in client.smembers(keys.rttm_stages))
-    window, minute, recent, series = _counters(client, keys, seconds, window_s)
+    window, minute, recent, series = _counters(client, keys, span.seconds, settings.RTTM_WINDOW_S)
     with client.pipeline(transaction=False) as pipe:
         pipe.hgetall(keys.rttm_queues)
-        for bucket in trend_buckets:
+        for bucket in span.trend_buckets:
             pipe.hgetall(keys.rttm_queue_trend(bucket))
         for stage in stages:
-            for bucket in latency_buckets:
+            for bucket in span.latency_buckets:
                 pipe.hgetall(keys.rttm_latency(stage, bucket))
-        pipe.zcount(keys.rttm_active, stuck_before, "+inf")
-        pipe.zcount(keys.rttm_active, "-inf", f"({stuck_before}")
-        pipe.zrangebyscore(keys.rttm_active, "-inf", f"({stuck_before}", start=0, num=STUCK_LISTED, withscores=True)
+        pipe.zcount(keys.rttm_active, span.stuck_before, "+inf")
+        pipe.zcount(keys.rttm_active, "-inf", f"({span.stuck_before}")
+        pipe.zrangebyscore(
+            keys.rttm_active, "-inf", f"({span.stuck_before}", start=0, num=STUCK_LISTED, withscores=True
+        )
         pipe.hget(keys.rttm_late, "events")
         results = pipe.execute()
-
     queues, rest = results[0], results[1:]
     trends, rest = rest[:TREND_STEPS], rest[TREND_STEPS:]
-    n_lat = len(stages) * len(latency_buckets)
+    n_lat = len(stages) * len(span.latency_buckets)
     latency_hashes, (active, stuck_count, stuck, late) = rest[:n_lat], rest[n_lat:]
+    return Inputs(
+        stages, window, minute, recent, series, queues, trends, latency_hashes, int(active), int(stuck_count),
+        stuck, late,
+    )  # fmt: skip
+
+
+def compute(client: redis.Redis, settings: Settings, now_ms: float) -> Measures:
+    """The snapshot's measures (`contract.Measures`); the ticker adds the alerts."""
+    return build(read(client, settings, now_ms), settings, now_ms)
+
+
+def build(inputs: Inputs, settings: Settings, now_ms: float) -> Measures:
+    """The measures of what `read` found, for a snapshot at `now_ms`."""
+    span = Span.at(settings, now_ms)
+    window_s = settings.RTTM_WINDOW_S
+    stages, window, minute, recent, series = inputs.stages, inputs.window, inputs.minute, inputs.recent, inputs.series
+    queues, trends, latency_hashes = inputs.queues, inputs.trends, inputs.latency_hashes
+    active, stuck_count, stuck, late = inputs.active, inputs.stuck_count, inputs.stuck, inputs.late
+    latency_buckets, trend_buckets, seconds = span.latency_buckets, span.trend_buckets, span.seconds
 
     latency = {
         stage: sketch.quantiles(sketch.merge(latency_hashes[i * len(latency_buckets) : (i + 1) * len(latency_buckets)]))

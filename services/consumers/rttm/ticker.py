@@ -9,6 +9,12 @@ snapshot, evaluates the alert rules, stores the snapshot (for GET
 time changed since the last one it published, which it then publishes only
 every UNCHANGED_PUBLISH_S: an idle pipeline costs no event a second for the
 gateways to fan out, and a dashboard still sees the monitor is alive.
+
+An idle pipeline costs little to measure too: when the last state read was
+blank (nothing in any window, nothing active; `snapshot.Inputs.blank`), no
+batch was applied since (apply.lua sets a new token in `Keys.rttm_rev` with
+each) and no trade is due, the tick builds the snapshot from those inputs
+at the new time: one round trip for the lease and the token, then the store.
 """
 
 from __future__ import annotations
@@ -44,24 +50,41 @@ class Ticker:
         self.lease_ms = int(settings.RTTM_TICK_S * 2500)
         self.stop = threading.Event()
         self.published: tuple[bytes, float] | None = None  # what the last published snapshot said (_content), when
+        # (change token, inputs) of the last snapshot read when its state was blank (snapshot.Inputs.blank)
+        self.quiet: tuple[bytes | None, snapshot.Inputs] | None = None
 
-    def lead(self) -> bool:
-        return bool(
-            register(self.redis, "leader", __package__)(keys=[self.keys.rttm_leader], args=[self.name, self.lease_ms])
-        )
+    def lead(self) -> tuple[bool, bytes | None, int]:
+        """Hold or take the lease; with it, the state's change token (apply.lua) and how many trades are due."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            register(self.redis, "leader", __package__)(
+                keys=[self.keys.rttm_leader], args=[self.name, self.lease_ms], client=pipe
+            )
+            pipe.get(self.keys.rttm_rev)
+            pipe.zcard(self.keys.rttm_due)
+            led, rev, due = pipe.execute()
+        return bool(led), rev, int(due)
 
     def tick(self, now_ms: float | None = None) -> RttmSnapshot | None:
         """One round if this process leads; returns the published snapshot."""
-        if not self.lead():
+        led, rev, due = self.lead()
+        if not led:
+            self.quiet = None
             return None
         now_ms = time.time() * 1000.0 if now_ms is None else now_ms
-        finalize_due(self.redis, self.settings, now_ms)
-        forget_before = now_ms - self.settings.RTTM_RETENTION_S * 1000
-        self.redis.zremrangebyscore(self.keys.rttm_active, "-inf", forget_before)
-        self.forget_partitions(forget_before)
-        measures = snapshot.compute(self.redis, self.settings, now_ms)
-        firing = alerts.evaluate(self.redis, self.settings, self.rules, measures, now_ms)
-        snap: RttmSnapshot = {**measures, "alerts": firing}
+        if self.quiet is not None and self.quiet[0] == rev and not due:
+            # Blank when last read and no event since: the same inputs give this second's snapshot.
+            snap: RttmSnapshot = {**snapshot.build(self.quiet[1], self.settings, now_ms), "alerts": []}
+        else:
+            finalize_due(self.redis, self.settings, now_ms)
+            forget_before = now_ms - self.settings.RTTM_RETENTION_S * 1000
+            self.redis.zremrangebyscore(self.keys.rttm_active, "-inf", forget_before)
+            self.forget_partitions(forget_before)
+            inputs = snapshot.read(self.redis, self.settings, now_ms)
+            measures = snapshot.build(inputs, self.settings, now_ms)
+            firing = alerts.evaluate(self.redis, self.settings, self.rules, measures, now_ms)
+            snap = {**measures, "alerts": firing}
+            # The token read before the state: an event applied since makes the next tick read again.
+            self.quiet = (rev, inputs) if inputs.blank() and not firing else None
         self.redis.set(self.keys.rttm_snapshot, orjson.dumps(snap), ex=SNAPSHOT_TTL_S)
         content = _content(snap)
         if (
