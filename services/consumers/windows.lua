@@ -56,6 +56,21 @@ local function chunked(cmd, key, items)
   end
 end
 
+-- Folds contribution c into acc, both of one bucket (a stored candle, or another contribution).
+local function combine(acc, c)
+  if before(c.ot, c.oe, acc.ot, acc.oe) then acc.o, acc.ot, acc.oe = c.o, c.ot, c.oe end
+  if before(acc.ct, acc.ce, c.ct, c.ce) then acc.c, acc.ct, acc.ce = c.c, c.ct, c.ce end
+  if tonumber(c.h) > tonumber(acc.h) then acc.h = c.h end
+  if tonumber(c.l) < tonumber(acc.l) then acc.l = c.l end
+  acc.v, acc.n = f17(tonumber(acc.v) + tonumber(c.v)), acc.n + c.n
+end
+
+local function store_candle(key, t)
+  redis.call('HSET', key, 'o', t.o, 'ot', t.ot, 'oe', t.oe, 'h', t.h, 'l', t.l,
+    'c', t.c, 'ct', t.ct, 'ce', t.ce, 'v', t.v, 'n', t.n)
+  redis.call('EXPIRE', key, idle)
+end
+
 local function merge_candle(sym, c)
   local key = sym.cp[c.iv] .. c.b
   local cur = redis.call('HMGET', key, 'o', 'ot', 'oe', 'h', 'l', 'c', 'ct', 'ce', 'v', 'n')
@@ -68,29 +83,13 @@ local function merge_candle(sym, c)
       redis.call('DEL', sym.cp[c.iv] .. oldest)
       if oldest == c.b then return end -- older than everything kept
     end
-    redis.call('HSET', key, 'o', c.o, 'ot', c.ot, 'oe', c.oe, 'h', c.h, 'l', c.l,
-      'c', c.c, 'ct', c.ct, 'ce', c.ce, 'v', c.v, 'n', c.n)
-    redis.call('EXPIRE', key, idle)
+    store_candle(key, c)
     return
   end
-  local o, ot, oe, h, l = cur[1], tonumber(cur[2]), cur[3], cur[4], cur[5]
-  local cl, ct, ce = cur[6], tonumber(cur[7]), cur[8]
-  if before(c.ot, c.oe, ot, oe) then o, ot, oe = c.o, c.ot, c.oe end
-  if before(ct, ce, c.ct, c.ce) then cl, ct, ce = c.c, c.ct, c.ce end
-  if tonumber(c.h) > tonumber(h) then h = c.h end
-  if tonumber(c.l) < tonumber(l) then l = c.l end
-  redis.call('HSET', key, 'o', o, 'ot', ot, 'oe', oe, 'h', h, 'l', l, 'c', cl, 'ct', ct, 'ce', ce,
-    'v', f17(tonumber(cur[9]) + tonumber(c.v)), 'n', tonumber(cur[10]) + c.n)
-  redis.call('EXPIRE', key, idle)
-end
-
--- Folds contribution c into acc, both of one bucket: what merge_candle does with a stored candle.
-local function combine(acc, c)
-  if before(c.ot, c.oe, acc.ot, acc.oe) then acc.o, acc.ot, acc.oe = c.o, c.ot, c.oe end
-  if before(acc.ct, acc.ce, c.ct, c.ce) then acc.c, acc.ct, acc.ce = c.c, c.ct, c.ce end
-  if tonumber(c.h) > tonumber(acc.h) then acc.h = c.h end
-  if tonumber(c.l) < tonumber(acc.l) then acc.l = c.l end
-  acc.v, acc.n = f17(tonumber(acc.v) + tonumber(c.v)), acc.n + c.n
+  local m = { o = cur[1], ot = tonumber(cur[2]), oe = cur[3], h = cur[4], l = cur[5],
+    c = cur[6], ct = tonumber(cur[7]), ce = cur[8], v = cur[9], n = tonumber(cur[10]) }
+  combine(m, c)
+  store_candle(key, m)
 end
 
 -- One symbol's parts (its entry in each fresh batch) applied together: the state's keys are read,

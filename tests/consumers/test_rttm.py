@@ -391,6 +391,7 @@ def test_an_idle_ticker_builds_each_snapshot_from_the_blank_state_it_last_read(
         assert quiet == {**snapshot.compute(client, settings, t), "alerts": []}  # the same as read afresh
         client.hincrby(keys.rttm_counters(times[0]), "trade", 5)
     apply(client, settings, "b1", {"trade": [trade_event("T1", 0, times[-1] - 500)]}, times[-1])
+    assert 0 < client.ttl(keys.rttm_rev) <= settings.RTTM_RETENTION_S  # the token's bound (keys.FAMILIES)
     woken = ticker.tick(times[-1] + 1_000)
     assert woken is not None
     assert woken["trades"]["events_in_window"] == 1 + 5  # a new token: everything is read again
